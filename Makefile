@@ -1,0 +1,130 @@
+# stampd - one Makefile for the server, its tools, tests and benchmarks.
+#
+#   make            build build/stampd (jemalloc, -O2)
+#   make run        install what is missing, build, run on the defaults
+#   make test       install what is missing, build, run every test
+#   make asan       build build-asan/stampd with ASan+UBSan (libc malloc)
+#   make MALLOC=libc    build without jemalloc
+#   make POLLER=epoll|kqueue   force a poller backend
+
+CC      ?= cc
+BUILD   ?= build
+MALLOC  ?= jemalloc
+SAN     ?=
+PYTHON  ?= /usr/bin/python3
+ifeq ($(origin POLLER), undefined)
+  POLLER := $(if $(wildcard /usr/include/sys/event.h),kqueue,epoll)
+endif
+
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+          -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -MMD -MP \
+           -fno-strict-aliasing -DPOLLER_$(POLLER)
+LDLIBS  =
+
+ifeq ($(SAN),1)
+  CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+  MALLOC  := libc
+endif
+ifeq ($(MALLOC),jemalloc)
+  CFLAGS  += -DUSE_JEMALLOC
+  LDLIBS  += -ljemalloc
+endif
+LDLIBS += -lm
+
+# Pure modules (no sockets): unit-tested, and linked by the tools and the
+# benchmark client too.  The reactor modules need the kernel.
+PURE_SRC = src/addr.c src/clock.c src/line.c src/log.c src/opts.c \
+           src/reply.c src/ring.c
+CORE_SRC = src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
+           src/poller_$(POLLER).c
+PURE_OBJ = $(PURE_SRC:src/%.c=$(BUILD)/obj/%.o)
+CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+PURE_LIB = $(BUILD)/libstampd_pure.a
+LIB      = $(BUILD)/libstampd.a
+
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all asan run test unit integration integration-asan deps clean lint
+
+all: $(BUILD)/stampd
+
+# Rebuild everything when the flags change.
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' | cmp -s - $@ || \
+	  echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: src/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(PURE_LIB): $(PURE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIB): $(CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/stampd: $(BUILD)/obj/main.o $(LIB) $(PURE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(PURE_LIB) $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PURE_LIB) $(LDLIBS) -lcmocka
+
+asan:
+	$(MAKE) BUILD=build-asan SAN=1 all
+
+# --- set-up on a fresh Debian 12 machine -----------------------------------
+# Each package is installed only if missing; `apt-get update` runs only when
+# something must be installed.
+DEPS = gcc make libc6-dev libjemalloc-dev libcmocka-dev wrk pkg-config \
+       python3 python3-pytest procps iproute2
+deps:
+	@missing=""; for p in $(DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root to install:$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+run: deps all
+	./$(BUILD)/stampd
+
+# --- tests -------------------------------------------------------------------
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+integration: all
+	STAMPD_BIN=$(CURDIR)/$(BUILD)/stampd $(PYTHON) -m pytest -q tests/integration
+
+integration-asan: asan
+	STAMPD_BIN=$(CURDIR)/build-asan/stampd STAMPD_SANITIZED=1 \
+	  $(PYTHON) -m pytest -q tests/integration
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) integration-asan
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	  --inline-suppr -Iinclude -D_GNU_SOURCE src
+
+clean:
+	rm -rf build build-asan
+
+# Sub-makefiles for the benchmark tools and the kqueue emulation tests.
+-include bench/bench.mk tests/kqueue.mk
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)

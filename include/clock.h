@@ -1,0 +1,67 @@
+/*
+ * clock.h - the per-loop cached clock.
+ *
+ * Each event loop calls clock_update() once per wakeup, right after the
+ * poller returns (as nginx does after epoll_wait); everything handled in that
+ * iteration uses the cached values.  The formatted strings are rebuilt only
+ * when their resolution ticks over: the ctime string and the HTTP date once
+ * a second, the ISO string's milliseconds once a millisecond (the rest of it
+ * once a second).  Never ctime() per reply.
+ *
+ * Freshness: data that is handled in an iteration arrived before the poller
+ * returned, and the clock is read after that, so the stamp is never older
+ * than the request; it is read before the reply is written, so it is never
+ * newer than the reply.
+ *
+ * Wall time (CLOCK_REALTIME) is only for display; all timeouts run on
+ * mono_ms (CLOCK_MONOTONIC) so that clock steps do not stretch or cut them.
+ */
+#ifndef STAMPD_CLOCK_H
+#define STAMPD_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Sample literals size the buffers. */
+#define CLOCK_CTIME_LEN (sizeof("Mon Sep  5 22:29:12 2016") - 1)      /* 24 */
+#define CLOCK_ISO_LEN   (sizeof("2016-09-05T22:29:12.345Z") - 1)      /* 24 */
+#define CLOCK_HTTP_LEN  (sizeof("Mon, 05 Sep 2016 22:29:12 GMT") - 1) /* 29 */
+#define CLOCK_PREFIX_LEN (CLOCK_CTIME_LEN + 3)                        /* "[" ts "] " */
+
+enum time_format { TIME_CTIME = 0, TIME_ISO8601 };
+
+struct clock_cache {
+    int64_t mono_ms;   /* CLOCK_MONOTONIC, milliseconds */
+    time_t sec;        /* wall clock, seconds */
+    int ms;            /* wall clock, milliseconds within sec */
+    char ctime_prefix[CLOCK_PREFIX_LEN + 1]; /* "[Mon Sep  5 22:29:12 2016] " */
+    char iso_prefix[CLOCK_PREFIX_LEN + 1];   /* "[2016-09-05T22:29:12.345Z] " */
+    char http_date[CLOCK_HTTP_LEN + 1];      /* IMF-fixdate, GMT */
+    int valid;         /* strings have been built at least once */
+};
+
+/* Read both clocks and refresh what changed. */
+void clock_update(struct clock_cache *c);
+
+/* The pure part of clock_update(): take the given instants. */
+void clock_set(struct clock_cache *c, const struct timespec *wall,
+               const struct timespec *mono);
+
+/* The stamp prefix for a format (27 bytes, NUL-terminated). */
+static inline const char *clock_prefix(const struct clock_cache *c,
+                                       enum time_format f)
+{
+    return f == TIME_ISO8601 ? c->iso_prefix : c->ctime_prefix;
+}
+
+/* Formatting, pure.  Each writes exactly the documented length plus a NUL
+ * and never a newline.  Years past 9999 are clamped to the last second of
+ * 9999 and years before 0 to the first of year 0, so the width never
+ * changes (asctime() would overflow or fail there). */
+void clock_fmt_ctime(const struct tm *tm, char out[CLOCK_CTIME_LEN + 1]);
+void clock_fmt_iso(const struct tm *utc, int ms, char out[CLOCK_ISO_LEN + 1]);
+void clock_fmt_http(const struct tm *utc, char out[CLOCK_HTTP_LEN + 1]);
+
+int time_format_parse(const char *s); /* "ctime" / "iso8601"; -1 if unknown */
+
+#endif

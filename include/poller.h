@@ -1,0 +1,58 @@
+/*
+ * poller.h - the readiness interface every event loop in stampd uses.
+ *
+ * One backend is compiled in, chosen at build time: poller_epoll.c on Linux,
+ * poller_kqueue.c where <sys/event.h> exists.  A backend only translates the
+ * kernel's notion of readiness into POLLER_READ / POLLER_WRITE bits; policy
+ * (what to do on readiness) lives in the caller.
+ *
+ * Contracts shared by all backends:
+ *  - Registrations are level-triggered: an fd that stays readable is reported
+ *    on every poller_wait() until it is drained or its interest removed.
+ *  - An error or hang-up condition is reported as POLLER_READ|POLLER_WRITE
+ *    (restricted to what was registered is NOT done), so whichever handler
+ *    runs first observes it through read()/write() returning the error.
+ *  - The caller owns the registered mask and passes it back (old_mask): the
+ *    kqueue backend needs it to know which filters to add or delete, and it
+ *    lets the epoll backend pick ADD/MOD/DEL without keeping its own table.
+ *  - `data` is returned verbatim in the event; callers tag it with an fd
+ *    generation so that events for a closed-and-reused fd can be recognised.
+ *  - Functions return 0 (or a count) on success and a negative errno value on
+ *    failure; they never exit or log.
+ */
+#ifndef STAMPD_POLLER_H
+#define STAMPD_POLLER_H
+
+#include <stdint.h>
+
+#define POLLER_READ  1u
+#define POLLER_WRITE 2u
+
+struct poller_event {
+    uint64_t data;
+    unsigned mask; /* POLLER_READ | POLLER_WRITE */
+};
+
+typedef struct poller poller_t;
+
+/* size_hint: expected number of fds (a hint, not a limit).  NULL + errno. */
+poller_t *poller_create(int size_hint);
+void poller_destroy(poller_t *p);
+
+/* Register fd with a non-zero mask. */
+int poller_add(poller_t *p, int fd, unsigned mask, uint64_t data);
+/* Change fd's interest from old_mask to new_mask (either may be 0: from 0
+ * this registers, to 0 this unregisters).  No syscall if nothing changes. */
+int poller_mod(poller_t *p, int fd, unsigned old_mask, unsigned new_mask,
+               uint64_t data);
+/* Remove fd (registered with old_mask).  Closing an fd also removes it on
+ * both backends, so callers that close need not call this first. */
+int poller_del(poller_t *p, int fd, unsigned old_mask);
+/* Wait up to timeout_ms (-1: forever) and fill at most max events.
+ * Returns the count (0 on timeout) or -EINTR when a signal interrupted. */
+int poller_wait(poller_t *p, struct poller_event *events, int max,
+                int timeout_ms);
+/* "epoll" or "kqueue", for logs and the admin page. */
+const char *poller_backend(void);
+
+#endif

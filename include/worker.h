@@ -1,0 +1,33 @@
+/*
+ * worker.h - one single-threaded reactor process.
+ */
+#ifndef STAMPD_WORKER_H
+#define STAMPD_WORKER_H
+
+#include "opts.h"
+#include "stats.h"
+
+enum listener_kind { LISTEN_LINE = 0, LISTEN_HTTP, LISTEN_UDP };
+
+struct listener {
+    int fd;
+    enum listener_kind kind;
+    int shared;                /* one socket for all workers (unix:) */
+    const struct addr *addr;
+};
+
+struct worker_cfg {
+    int id;                    /* 0 .. workers-1 */
+    const struct opts *o;
+    struct listener *ls;       /* this worker's sockets */
+    int nls;
+    struct stats_slot *st;
+    struct stats_table *table;
+};
+
+/* Run until a graceful stop completes.  Returns the process exit status:
+ * 0 if everything drained in time, 1 if connections were cut off or the
+ * loop failed. */
+int worker_main(const struct worker_cfg *cfg);
+
+#endif
