@@ -22,6 +22,9 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -MMD -MP \
            -fno-strict-aliasing -DPOLLER_$(POLLER)
 LDLIBS  =
+# Hooks for sub-builds (tests/kqueue.mk builds the server against a test-only
+# kqueue emulation this way): extra flags and objects, never set by default.
+CFLAGS  += $(EXTRA_CFLAGS)
 
 ifeq ($(SAN),1)
   CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -40,7 +43,7 @@ LDLIBS += -lm
 PURE_SRC = src/addr.c src/clock.c src/line.c src/log.c src/opts.c \
            src/reply.c src/ring.c
 CORE_SRC = src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
-           src/poller_$(POLLER).c
+           src/compat.c src/poller_$(POLLER).c
 PURE_OBJ = $(PURE_SRC:src/%.c=$(BUILD)/obj/%.o)
 CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PURE_LIB = $(BUILD)/libstampd_pure.a
@@ -72,7 +75,7 @@ $(LIB): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/stampd: $(BUILD)/obj/main.o $(LIB) $(PURE_LIB)
+$(BUILD)/stampd: $(BUILD)/obj/main.o $(LIB) $(PURE_LIB) $(EXTRA_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(PURE_LIB) $(BUILD)/.flags

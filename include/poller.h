@@ -15,6 +15,8 @@
  *  - The caller owns the registered mask and passes it back (old_mask): the
  *    kqueue backend needs it to know which filters to add or delete, and it
  *    lets the epoll backend pick ADD/MOD/DEL without keeping its own table.
+ *  - One fd may appear in more than one event of a batch (kqueue reports
+ *    its read and write filters separately); handlers must cope.
  *  - `data` is returned verbatim in the event; callers tag it with an fd
  *    generation so that events for a closed-and-reused fd can be recognised.
  *  - Functions return 0 (or a count) on success and a negative errno value on
