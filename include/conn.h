@@ -1,0 +1,127 @@
+/*
+ * conn.h - a client connection inside one worker, and the worker state the
+ * connection code needs.  Internal to the reactor (worker.c, conn.c).
+ *
+ * Connections live in an fd-indexed table (the lwan idea): the slot for fd N
+ * is conns[N], so lookup is an index and an idle connection costs one small
+ * struct and nothing else (no input buffer, no output ring).
+ *
+ * Poller tags: a connection is tagged (generation << 32 | fd).  The
+ * generation changes every time a slot is reused, so an event queued for a
+ * connection that was closed earlier in the same batch (and whose fd may
+ * already belong to a new connection) is recognised and dropped.
+ *
+ * Life of a connection:
+ *   open ------ read, framed, replies appended to `out`, flushed once per loop
+ *    |  \------ PAUSED: output above --max-output, reading stopped, the rest
+ *    |          of the read kept in `in` until the ring drains below half
+ *    |-- EOF: the client half-closed; answer everything, flush, close
+ *    |-- CLOSING: an error; owed replies + "ERR ..." are queued, input is
+ *    |           read and discarded; once flushed: shutdown(SHUT_WR) and
+ *    `-- LINGER: discard input for at most 2 s so the client reads the ERR
+ *                line instead of a reset, then close.
+ */
+#ifndef STAMPD_CONN_H
+#define STAMPD_CONN_H
+
+#include <stdint.h>
+
+#include "clock.h"
+#include "line.h"
+#include "poller.h"
+#include "ring.h"
+#include "stats.h"
+#include "tq.h"
+#include "worker.h"
+
+enum conn_flag {
+    CF_OPEN      = 1u << 0,  /* slot in use */
+    CF_PAUSED    = 1u << 1,  /* reading stopped by back-pressure */
+    CF_EOF       = 1u << 2,  /* client half-closed; close once flushed */
+    CF_CLOSING   = 1u << 3,  /* error line queued; discard input */
+    CF_LINGER    = 1u << 4,  /* SHUT_WR done; waiting for the client's close */
+    CF_REFUSED   = 1u << 5,  /* over --max-conns: not counted as active */
+    CF_PENDING   = 1u << 6,  /* in the worker's flush list */
+    CF_UNIX      = 1u << 7,  /* AF_UNIX: no TCP options */
+};
+
+/* Why a connection was closed; indexes the closed_* counters. */
+enum close_reason {
+    CLOSE_EOF = 0,
+    CLOSE_RESET,
+    CLOSE_TIMEOUT,
+    CLOSE_LIMIT,
+    CLOSE_PROTOCOL,
+    CLOSE_SHUTDOWN,
+};
+
+struct conn {
+    struct ring out;       /* replies not yet accepted by the kernel */
+    struct line_buf in;    /* an unfinished line, or input held while paused */
+    struct tlink idle;     /* in worker.idle_q while open */
+    struct tlink timer;    /* worker.line_q (partial line) or linger_q */
+    uint32_t gen;
+    int32_t fd;
+    uint16_t flags;
+    uint8_t kind;          /* enum listener_kind */
+    uint8_t mask;          /* registered poller interest */
+    uint8_t reason;        /* enum close_reason, set when closing starts */
+};
+
+struct worker {
+    const struct worker_cfg *cfg;
+    const struct opts *o;
+    struct stats_slot *st;
+    poller_t *poller;
+    struct clock_cache clock;
+
+    struct conn *conns;    /* indexed by fd */
+    int nconns;            /* table size (RLIMIT_NOFILE) */
+    unsigned active;       /* counted connections (not refused) */
+    unsigned refused_lingering;
+
+    struct tqueue idle_q;  /* every open connection, by last activity */
+    struct tqueue line_q;  /* connections holding a partial line */
+    struct tqueue linger_q;/* half-closed after an error, draining input */
+
+    int *pending;          /* fds with output to flush this iteration */
+    int npending, cap_pending;
+
+    char *rbuf;            /* the one read buffer */
+    size_t rbuf_size;
+    char *scratch;         /* a reply that does not fit the ring's tail */
+    size_t ring_limit;     /* power of two >= max_output + one reply + ERR */
+    size_t resume_below;   /* max_output / 2 */
+
+    int draining;
+    int cut;               /* connections were cut at the shutdown deadline */
+};
+
+#define TAG_LISTENER (1ull << 63)
+#define TAG_SIGNAL   (1ull << 61)
+
+static inline uint64_t conn_tag(const struct conn *c)
+{
+    return (uint64_t)c->gen << 32 | (uint32_t)c->fd;
+}
+
+/* Take over an accepted socket.  Returns the connection or NULL (the fd is
+ * closed then). */
+struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
+                       int is_unix);
+/* Answer a connection over --max-conns and let it linger. */
+void conn_refuse(struct worker *w, int fd, int is_unix);
+/* Dispatch a poller event for a connection. */
+void conn_event(struct worker *w, struct conn *c, unsigned mask);
+/* Flush the connections queued by this iteration. */
+void conn_flush_pending(struct worker *w);
+/* Timer expiries. */
+void conn_idle_expired(struct worker *w, struct conn *c);
+void conn_line_expired(struct worker *w, struct conn *c);
+void conn_linger_expired(struct worker *w, struct conn *c);
+/* Close now, counting `reason`. */
+void conn_close(struct worker *w, struct conn *c, enum close_reason reason);
+/* True when a draining worker may close c: nothing owed, nothing held. */
+int conn_quiet(const struct conn *c);
+
+#endif

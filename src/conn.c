@@ -1,0 +1,517 @@
+/*
+ * conn.c - one client connection: read, frame, queue replies, flush, and the
+ * error and close paths of the protocol (see conn.h for the life cycle).
+ *
+ * Policy in one place:
+ *  - One read() of up to rbuf_size per readable event: with level-triggered
+ *    readiness a busy connection comes back next iteration, after everybody
+ *    else had their turn.
+ *  - Replies go straight from the framer's sink into the output ring; the
+ *    ring is flushed once per loop iteration, so every reply produced by one
+ *    read leaves in one writev().
+ *  - Write interest is registered only while the ring holds bytes the
+ *    kernel did not take.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "reply.h"
+
+#define LINGER_READS 16  /* reads per event while discarding input */
+
+static const char ERR_TOO_LONG[] = "ERR line too long\n";
+static const char ERR_LINE_TIMEOUT[] = "ERR line timeout\n";
+static const char ERR_TOO_MANY[] = "ERR too many connections\n";
+static const char ERR_NOMEM[] = "ERR out of memory\n";
+
+/* --- bookkeeping --------------------------------------------------------- */
+
+static void set_interest(struct worker *w, struct conn *c, unsigned mask)
+{
+    if (c->mask == mask)
+        return;
+    int rc = poller_mod(w->poller, c->fd, c->mask, mask, conn_tag(c));
+    if (rc < 0)
+        log_warn("poller_mod fd %d: %s", c->fd, strerror(-rc));
+    c->mask = (uint8_t)mask;
+}
+
+static void queue_flush(struct worker *w, struct conn *c)
+{
+    if (c->flags & CF_PENDING)
+        return;
+    if (w->npending == w->cap_pending) {
+        int ncap = w->cap_pending ? w->cap_pending * 2 : 256;
+        int *np = realloc(w->pending, (size_t)ncap * sizeof(*np));
+        if (!np) { /* flushed on its next writable event instead */
+            set_interest(w, c, c->mask | POLLER_WRITE);
+            return;
+        }
+        w->pending = np;
+        w->cap_pending = ncap;
+    }
+    w->pending[w->npending++] = c->fd;
+    c->flags |= CF_PENDING;
+}
+
+/* Gauges follow allocation changes of the ring and the input buffer. */
+static void account(struct worker *w, uint32_t ring_before, uint32_t in_before,
+                    const struct conn *c)
+{
+    if (c->out.cap != ring_before) {
+        STAT_ADD(w->st, ring_bytes, c->out.cap);
+        STAT_SUB(w->st, ring_bytes, ring_before);
+    }
+    if (c->in.cap != in_before) {
+        STAT_ADD(w->st, input_bytes, c->in.cap);
+        STAT_SUB(w->st, input_bytes, in_before);
+    }
+}
+
+static void count_close(struct worker *w, enum close_reason r)
+{
+    switch (r) {
+    case CLOSE_EOF:      STAT_INC(w->st, closed_eof); break;
+    case CLOSE_RESET:    STAT_INC(w->st, closed_reset); break;
+    case CLOSE_TIMEOUT:  STAT_INC(w->st, closed_timeout); break;
+    case CLOSE_LIMIT:    STAT_INC(w->st, closed_limit); break;
+    case CLOSE_PROTOCOL: STAT_INC(w->st, closed_protocol); break;
+    case CLOSE_SHUTDOWN: STAT_INC(w->st, closed_shutdown); break;
+    }
+}
+
+void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
+{
+    uint32_t rb = c->out.cap, ib = c->in.cap;
+
+    tq_remove(&c->idle);
+    tq_remove(&c->timer);
+    ring_release(&c->out);
+    line_release(&c->in);
+    account(w, rb, ib, c);
+    /* close() removes the fd from the poller.  Entries in the pending list
+     * are recognised as stale by the cleared CF_OPEN flag. */
+    close(c->fd);
+    if (c->flags & CF_REFUSED) {
+        w->refused_lingering--;
+    } else {
+        w->active--;
+        STAT_DEC(w->st, conns_active);
+        count_close(w, reason);
+    }
+    c->flags = 0;
+    c->mask = 0;
+    c->gen++;
+}
+
+int conn_quiet(const struct conn *c)
+{
+    return ring_empty(&c->out) && !(c->flags & CF_PAUSED);
+}
+
+/* --- opening -------------------------------------------------------------- */
+
+static struct conn *slot_init(struct worker *w, int fd, int is_unix)
+{
+    if (fd >= w->nconns) { /* cannot happen below RLIMIT_NOFILE */
+        close(fd);
+        return NULL;
+    }
+    struct conn *c = &w->conns[fd];
+    uint32_t gen = c->gen + 1;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen & 0x7fffffffu; /* bit 63 of the tag marks listeners */
+    c->fd = fd;
+    c->flags = CF_OPEN | (is_unix ? CF_UNIX : 0);
+    return c;
+}
+
+struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
+                       int is_unix)
+{
+    struct conn *c = slot_init(w, fd, is_unix);
+    if (!c)
+        return NULL;
+    c->kind = (uint8_t)kind;
+    if (!is_unix) {
+        /* Replies are small and written once per iteration: do not let
+         * Nagle hold them back waiting for the client's delayed ACK. */
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    int rc = poller_add(w->poller, fd, POLLER_READ, conn_tag(c));
+    if (rc < 0) {
+        log_warn("poller_add fd %d: %s", fd, strerror(-rc));
+        close(fd);
+        c->flags = 0;
+        return NULL;
+    }
+    c->mask = POLLER_READ;
+    w->active++;
+    STAT_INC(w->st, conns_accepted);
+    STAT_INC(w->st, conns_active);
+    tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+    return c;
+}
+
+static void enter_linger(struct worker *w, struct conn *c)
+{
+    (void)shutdown(c->fd, SHUT_WR);
+    c->flags |= CF_LINGER;
+    tq_remove(&c->idle);
+    tq_touch(&w->linger_q, &c->timer, w->clock.mono_ms);
+    set_interest(w, c, POLLER_READ);
+}
+
+void conn_refuse(struct worker *w, int fd, int is_unix)
+{
+    STAT_INC(w->st, conns_refused);
+    STAT_INC(w->st, err_max_conns);
+    /* A fresh socket's send buffer is empty: this small write succeeds. */
+    (void)send(fd, ERR_TOO_MANY, sizeof(ERR_TOO_MANY) - 1,
+               MSG_NOSIGNAL | MSG_DONTWAIT);
+    /* Lingering is a courtesy; under a flood of refusals it would itself
+     * exhaust descriptors, so beyond a bound the refusal is just a close. */
+    if (w->refused_lingering >= 256) {
+        (void)shutdown(fd, SHUT_WR);
+        close(fd);
+        return;
+    }
+    struct conn *c = slot_init(w, fd, is_unix);
+    if (!c)
+        return;
+    c->flags |= CF_REFUSED;
+    if (poller_add(w->poller, fd, POLLER_READ, conn_tag(c)) < 0) {
+        close(fd);
+        c->flags = 0;
+        return;
+    }
+    c->mask = POLLER_READ;
+    w->refused_lingering++;
+    enter_linger(w, c);
+}
+
+/* --- the error path ---------------------------------------------------- */
+
+/* Queue `msg` after the replies already owed, stop framing input, and close
+ * once it is flushed (conn_flush -> enter_linger). */
+static void conn_fail(struct worker *w, struct conn *c, const char *msg,
+                      size_t len, enum close_reason reason)
+{
+    uint32_t rb = c->out.cap, ib = c->in.cap;
+
+    c->flags |= CF_CLOSING;
+    c->flags &= (uint16_t)~CF_PAUSED;
+    c->reason = (uint8_t)reason;
+    tq_remove(&c->timer);
+    line_release(&c->in);
+    /* The ring limit leaves room for one error line past --max-output. */
+    if (ring_reserve(&c->out, len, w->ring_limit) == 0)
+        ring_append(&c->out, msg, len);
+    account(w, rb, ib, c);
+    /* Keep reading (and discarding) so that a client still sending cannot
+     * deadlock against replies it is not reading yet. */
+    set_interest(w, c, c->mask | POLLER_READ);
+    queue_flush(w, c);
+}
+
+/* --- framing and replies ----------------------------------------------- */
+
+struct sink_ctx {
+    struct worker *w;
+    struct conn *c;
+};
+
+/* The framer's sink: append one reply.  Pauses the framer once the bytes
+ * the kernel has not taken exceed --max-output. */
+static int reply_sink(void *ctx, const char *payload, size_t len, int crlf)
+{
+    struct sink_ctx *s = ctx;
+    struct worker *w = s->w;
+    struct conn *c = s->c;
+    const struct opts *o = w->o;
+    const char *prefix = clock_prefix(&w->clock, o->time_format);
+    const char *term = crlf ? "\r\n" : "\n";
+    size_t tlen = crlf ? 2 : 1;
+    size_t n = reply_size(o->reply, CLOCK_PREFIX_LEN, len, tlen);
+
+    if (ring_reserve(&c->out, n, w->ring_limit) != 0)
+        return LINE_FAIL;
+    char *dst = ring_tail_contig(&c->out, n);
+    if (dst) {
+        reply_build(dst, o->reply, prefix, CLOCK_PREFIX_LEN, payload, len,
+                    term, tlen);
+        ring_produce(&c->out, n);
+    } else {
+        reply_build(w->scratch, o->reply, prefix, CLOCK_PREFIX_LEN, payload,
+                    len, term, tlen);
+        ring_append(&c->out, w->scratch, n);
+    }
+    return ring_used(&c->out) > o->max_output ? LINE_PAUSE : LINE_OK;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Frame `data` (just read, or held while paused) and queue the replies. */
+static void conn_input(struct worker *w, struct conn *c, const char *data,
+                       size_t n, uint64_t t0)
+{
+    struct sink_ctx s = { w, c };
+    uint32_t rb = c->out.cap, ib = c->in.cap;
+    int had_partial = c->in.len > 0;
+    size_t consumed = 0, lines = 0;
+
+    int rc = line_feed(&c->in, data, n, w->o->max_line, reply_sink, &s,
+                       &consumed, &lines);
+    if (lines) {
+        STAT_ADD(w->st, requests_line, lines);
+        queue_flush(w, c);
+        stats_latency_record(w->st, now_ns() - t0);
+    }
+    switch (rc) {
+    case LINE_OK:
+        /* The line timeout runs from the first byte of a partial line. */
+        if (c->in.len > 0 && !had_partial)
+            tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
+        else if (c->in.len == 0)
+            tq_remove(&c->timer);
+        break;
+    case LINE_PAUSE:
+        tq_remove(&c->timer);
+        if (line_stash(&c->in, data + consumed, n - consumed) != 0) {
+            account(w, rb, ib, c);
+            STAT_INC(w->st, err_nomem);
+            conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);
+            return;
+        }
+        c->flags |= CF_PAUSED;
+        STAT_INC(w->st, backpressure_pauses);
+        set_interest(w, c, c->mask & ~POLLER_READ);
+        break;
+    case LINE_TOO_LONG:
+        account(w, rb, ib, c);
+        STAT_INC(w->st, err_line_too_long);
+        conn_fail(w, c, ERR_TOO_LONG, sizeof(ERR_TOO_LONG) - 1, CLOSE_LIMIT);
+        return;
+    default: /* LINE_NOMEM, LINE_FAIL: out of memory */
+        account(w, rb, ib, c);
+        STAT_INC(w->st, err_nomem);
+        conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);
+        return;
+    }
+    account(w, rb, ib, c);
+}
+
+/* The client half-closed: a final fragment is a request ending in LF. */
+static void conn_eof(struct worker *w, struct conn *c)
+{
+    struct sink_ctx s = { w, c };
+    uint32_t rb = c->out.cap, ib = c->in.cap;
+    int had = c->in.len > 0;
+
+    c->flags |= CF_EOF;
+    tq_remove(&c->timer);
+    int rc = line_finish(&c->in, reply_sink, &s);
+    if (had && rc != LINE_FAIL)
+        STAT_INC(w->st, requests_line);
+    account(w, rb, ib, c);
+    set_interest(w, c, c->mask & ~POLLER_READ);
+    if (rc == LINE_FAIL) {
+        STAT_INC(w->st, err_nomem);
+        conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);
+        return;
+    }
+    queue_flush(w, c);
+}
+
+/* Paused and the ring has drained below half: frame what was held. */
+static void conn_resume(struct worker *w, struct conn *c)
+{
+    char *held;
+    size_t n;
+    uint32_t ib = c->in.cap;
+
+    c->flags &= (uint16_t)~CF_PAUSED;
+    line_take(&c->in, &held, &n);
+    STAT_SUB(w->st, input_bytes, ib);
+    set_interest(w, c, c->mask | POLLER_READ);
+    if (n)
+        conn_input(w, c, held, n, now_ns());
+    free(held);
+}
+
+/* --- I/O ----------------------------------------------------------------- */
+
+static void conn_discard(struct worker *w, struct conn *c)
+{
+    for (int i = 0; i < LINGER_READS; i++) {
+        ssize_t r = read(c->fd, w->rbuf, w->rbuf_size);
+        if (r > 0) {
+            STAT_ADD(w->st, bytes_in, r);
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return;
+        /* EOF or error: the client is done sending. */
+        if (c->flags & CF_LINGER) {
+            conn_close(w, c, (enum close_reason)c->reason);
+        } else {
+            c->flags |= CF_EOF;
+            set_interest(w, c, c->mask & ~POLLER_READ);
+        }
+        return;
+    }
+}
+
+static void conn_read(struct worker *w, struct conn *c)
+{
+    if (c->flags & (CF_CLOSING | CF_LINGER)) {
+        conn_discard(w, c);
+        return;
+    }
+    if (c->flags & (CF_PAUSED | CF_EOF))
+        return; /* a hang-up reported without read interest */
+
+    ssize_t r;
+    do
+        r = read(c->fd, w->rbuf, w->rbuf_size);
+    while (r < 0 && errno == EINTR);
+
+    if (r > 0) {
+        uint64_t t0 = now_ns();
+        STAT_ADD(w->st, bytes_in, r);
+        tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+        conn_input(w, c, w->rbuf, (size_t)r, t0);
+    } else if (r == 0) {
+        tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+        conn_eof(w, c);
+    } else if (errno != EAGAIN) {
+        conn_close(w, c, CLOSE_RESET);
+    }
+}
+
+/* Write what the ring holds with one writev (two iovecs when it wraps). */
+static void conn_flush(struct worker *w, struct conn *c)
+{
+    struct iovec iov[2];
+    int cnt = ring_iov(&c->out, iov);
+
+    if (cnt > 0) {
+        ssize_t r;
+        do
+            r = writev(c->fd, iov, cnt);
+        while (r < 0 && errno == EINTR);
+        STAT_INC(w->st, writes);
+        if (r < 0) {
+            if (errno != EAGAIN) { /* EPIPE, ECONNRESET: replies are lost */
+                conn_close(w, c, CLOSE_RESET);
+                return;
+            }
+        } else {
+            uint32_t rb = c->out.cap;
+            ring_consume(&c->out, (size_t)r);
+            account(w, rb, c->in.cap, c);
+            STAT_ADD(w->st, bytes_out, r);
+            if (!(c->flags & CF_LINGER))
+                tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+        }
+    }
+
+    if (!ring_empty(&c->out)) {
+        set_interest(w, c, c->mask | POLLER_WRITE);
+        if ((c->flags & CF_PAUSED) && ring_used(&c->out) < w->resume_below)
+            conn_resume(w, c);
+        return;
+    }
+    set_interest(w, c, c->mask & ~POLLER_WRITE);
+    if (c->flags & CF_PAUSED) {
+        conn_resume(w, c);
+        return;
+    }
+    if (c->flags & CF_CLOSING) {
+        if (c->flags & CF_EOF)
+            conn_close(w, c, (enum close_reason)c->reason);
+        else
+            enter_linger(w, c);
+    } else if (c->flags & CF_EOF) {
+        conn_close(w, c, CLOSE_EOF);
+    }
+}
+
+void conn_flush_pending(struct worker *w)
+{
+    /* conn_resume() may queue more: walk until the list is empty, but flush
+     * each connection at most once per iteration. */
+    int n = w->npending;
+    for (int i = 0; i < n; i++) {
+        struct conn *c = &w->conns[w->pending[i]];
+        if (!(c->flags & CF_OPEN) || !(c->flags & CF_PENDING))
+            continue;
+        c->flags &= (uint16_t)~CF_PENDING;
+        conn_flush(w, c);
+    }
+    /* Whatever resuming queued waits for the next iteration (the loop does
+     * not block while the list is non-empty). */
+    if (w->npending > n)
+        memmove(w->pending, w->pending + n,
+                (size_t)(w->npending - n) * sizeof(*w->pending));
+    w->npending -= n;
+}
+
+void conn_event(struct worker *w, struct conn *c, unsigned mask)
+{
+    uint32_t gen = c->gen;
+
+    if (mask & POLLER_READ)
+        conn_read(w, c);
+    /* The read may have closed (and even reused) the slot. */
+    if (!(c->flags & CF_OPEN) || c->gen != gen)
+        return;
+    if ((mask & POLLER_WRITE) && !ring_empty(&c->out))
+        queue_flush(w, c);
+}
+
+/* --- timers ---------------------------------------------------------------- */
+
+void conn_idle_expired(struct worker *w, struct conn *c)
+{
+    if (w->draining) {
+        /* While draining, the idle queue times 100 ms of quiet; a
+         * connection that still owes output is not quiet. */
+        if (conn_quiet(c))
+            conn_close(w, c, CLOSE_SHUTDOWN);
+        else
+            tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+        return;
+    }
+    STAT_INC(w->st, err_idle_timeout);
+    conn_close(w, c, CLOSE_TIMEOUT);
+}
+
+void conn_line_expired(struct worker *w, struct conn *c)
+{
+    STAT_INC(w->st, err_line_timeout);
+    conn_fail(w, c, ERR_LINE_TIMEOUT, sizeof(ERR_LINE_TIMEOUT) - 1,
+              CLOSE_TIMEOUT);
+}
+
+void conn_linger_expired(struct worker *w, struct conn *c)
+{
+    conn_close(w, c, (enum close_reason)c->reason);
+}

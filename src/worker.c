@@ -1,0 +1,383 @@
+/*
+ * worker.c - one single-threaded reactor: the event loop, accepting,
+ * timers, signals and the graceful stop.  What happens on a connection is
+ * conn.c's business.
+ *
+ * One loop iteration:
+ *   wait (timeout: the nearest timer, 0 if flushes are pending)
+ *   -> update the cached clock once
+ *   -> dispatch every event (accepts, reads; replies go into rings)
+ *   -> flush every connection that got output (one writev each)
+ *   -> expire timers from the heads of the timeout queues
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "conn.h"
+#include "log.h"
+#include "worker.h"
+
+#define MAX_EVENTS 512
+#define ACCEPT_BUDGET 64        /* accepts per listener per wakeup */
+#define ACCEPT_PAUSE_MS 100     /* after EMFILE/ENFILE */
+#define READ_BUFFER (64 * 1024)
+#define LINGER_MS 2000
+#define DRAIN_QUIET_MS 100
+
+struct loop {
+    struct worker w;
+    struct listener *ls;
+    int nls;
+    int sigpipe[2];
+    int64_t accept_resume_at;   /* 0 unless accepting is paused */
+    int64_t drain_deadline;
+    long long emfile_log;
+};
+
+static volatile sig_atomic_t stop_requested;
+static int signal_fd = -1;
+
+static void on_stop_signal(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    stop_requested = 1;
+    if (signal_fd >= 0)
+        (void)write(signal_fd, "x", 1);
+    errno = saved;
+}
+
+static int setup_signals(struct loop *l)
+{
+    if (pipe2(l->sigpipe, O_NONBLOCK | O_CLOEXEC) != 0)
+        return -errno;
+    signal_fd = l->sigpipe[1];
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+
+    /* The master may have blocked signals around fork(). */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    return 0;
+}
+
+/* --- accepting ----------------------------------------------------------- */
+
+static void listeners_interest(struct loop *l, unsigned mask)
+{
+    for (int i = 0; i < l->nls; i++) {
+        if (l->ls[i].fd < 0 || l->ls[i].kind == LISTEN_UDP)
+            continue;
+        (void)poller_mod(l->w.poller, l->ls[i].fd, mask ? 0 : POLLER_READ,
+                         mask, TAG_LISTENER | (uint64_t)i);
+    }
+}
+
+static void pause_accepting(struct loop *l, int err)
+{
+    struct worker *w = &l->w;
+    STAT_INC(w->st, accept_pauses);
+    log_ratelimited(LOG_WARN, &l->emfile_log, 10000,
+                    "accept: %s; pausing accepts for %d ms", strerror(err),
+                    ACCEPT_PAUSE_MS);
+    listeners_interest(l, 0);
+    l->accept_resume_at = w->clock.mono_ms + ACCEPT_PAUSE_MS;
+}
+
+/* Accept up to `budget` connections; returns 1 if the queue ran dry. */
+static int accept_some(struct loop *l, struct listener *ls, int budget)
+{
+    struct worker *w = &l->w;
+    int is_unix = ls->addr->family == AF_UNIX;
+
+    for (int i = 0; i < budget; i++) {
+        int fd = compat_accept(ls->fd);
+        if (fd < 0) {
+            switch (-fd) {
+            case EAGAIN:
+                return 1;
+            case EINTR:
+            case ECONNABORTED:
+            case EPROTO:
+                continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+                pause_accepting(l, -fd);
+                return 0;
+            default:
+                STAT_INC(w->st, accept_errors);
+                log_ratelimited(LOG_WARN, &l->emfile_log, 10000, "accept: %s",
+                                strerror(-fd));
+                return 0;
+            }
+        }
+        if (w->active >= w->o->max_conns)
+            conn_refuse(w, fd, is_unix);
+        else
+            (void)conn_open(w, fd, ls->kind, is_unix);
+    }
+    return 0;
+}
+
+/* --- graceful stop ------------------------------------------------------- */
+
+static void begin_drain(struct loop *l)
+{
+    struct worker *w = &l->w;
+
+    w->draining = 1;
+    l->drain_deadline = w->clock.mono_ms +
+                        (int64_t)w->o->shutdown_timeout * 1000;
+    /* Serve what is already queued, then stop listening.  The queue is
+     * bounded by the backlog; the round cap only guards against a listener
+     * that keeps failing. */
+    for (int i = 0; i < l->nls; i++) {
+        struct listener *ls = &l->ls[i];
+        if (ls->fd < 0 || ls->kind == LISTEN_UDP)
+            continue;
+        for (int round = 0; round < 1024; round++)
+            if (accept_some(l, ls, ACCEPT_BUDGET) || l->accept_resume_at)
+                break;
+        close(ls->fd);
+        ls->fd = -1;
+    }
+    l->accept_resume_at = 0;
+    w->idle_q.timeout_ms = DRAIN_QUIET_MS;
+    log_info("draining %u connection%s", w->active, w->active == 1 ? "" : "s");
+}
+
+static void cut_everything(struct loop *l)
+{
+    struct worker *w = &l->w;
+    unsigned n = 0;
+
+    for (int fd = 0; fd < w->nconns; fd++) {
+        struct conn *c = &w->conns[fd];
+        if (!(c->flags & CF_OPEN))
+            continue;
+        if (!(c->flags & CF_REFUSED)) {
+            n++;
+            STAT_INC(w->st, err_shutdown_cut);
+        }
+        conn_close(w, c, CLOSE_SHUTDOWN);
+    }
+    if (n) {
+        w->cut = 1;
+        log_warn("shutdown timeout: closed %u connection%s that had not drained",
+                 n, n == 1 ? "" : "s");
+    }
+}
+
+/* --- timers ------------------------------------------------------------- */
+
+static void expire_timers(struct loop *l)
+{
+    struct worker *w = &l->w;
+    int64_t now = w->clock.mono_ms;
+    struct tlink *t;
+
+    while ((t = tq_expired(&w->linger_q, now)))
+        conn_linger_expired(w, tq_entry(t, struct conn, timer));
+    while ((t = tq_expired(&w->line_q, now)))
+        conn_line_expired(w, tq_entry(t, struct conn, timer));
+    /* A draining worker re-queues busy connections at `now`, which stops
+     * this loop: they are behind every member stamped earlier. */
+    while ((t = tq_expired(&w->idle_q, now)))
+        conn_idle_expired(w, tq_entry(t, struct conn, idle));
+
+    if (l->accept_resume_at && now >= l->accept_resume_at) {
+        l->accept_resume_at = 0;
+        listeners_interest(l, POLLER_READ);
+    }
+}
+
+static int64_t min_timeout(int64_t a, int64_t b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+static int next_timeout(const struct loop *l)
+{
+    const struct worker *w = &l->w;
+    int64_t now = w->clock.mono_ms, t;
+
+    if (w->npending)
+        return 0;
+    t = tq_next_ms(&w->idle_q, now);
+    t = min_timeout(t, tq_next_ms(&w->line_q, now));
+    t = min_timeout(t, tq_next_ms(&w->linger_q, now));
+    if (l->accept_resume_at)
+        t = min_timeout(t, l->accept_resume_at > now ? l->accept_resume_at - now : 0);
+    if (w->draining)
+        t = min_timeout(t, l->drain_deadline > now ? l->drain_deadline - now : 0);
+    /* +1: the poller rounds down, and waking a millisecond early would
+     * spin once more without expiring anything. */
+    return t < 0 ? -1 : (int)(t > 3600000 ? 3600000 : t + 1);
+}
+
+/* --- set-up -------------------------------------------------------------- */
+
+static int worker_init(struct loop *l, const struct worker_cfg *cfg)
+{
+    struct worker *w = &l->w;
+    const struct opts *o = cfg->o;
+    struct rlimit rl;
+
+    memset(l, 0, sizeof(*l));
+    l->sigpipe[0] = l->sigpipe[1] = -1;
+    w->cfg = cfg;
+    w->o = o;
+    w->st = cfg->st;
+    l->ls = cfg->ls;
+    l->nls = cfg->nls;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > (1u << 24))
+        rl.rlim_cur = 1u << 20;
+    w->nconns = (int)rl.rlim_cur;
+    /* Zeroed pages are touched only when their fd is used. */
+    w->conns = calloc((size_t)w->nconns, sizeof(*w->conns));
+    w->rbuf_size = READ_BUFFER;
+    w->rbuf = malloc(w->rbuf_size);
+    w->scratch = malloc(o->max_line + CLOCK_PREFIX_LEN + 8);
+    w->ring_limit = ring_pow2(o->max_output + o->max_line + 128);
+    w->resume_below = o->max_output / 2;
+    if (!w->conns || !w->rbuf || !w->scratch)
+        return -ENOMEM;
+
+    tq_init(&w->idle_q, (int64_t)o->idle_timeout * 1000);
+    tq_init(&w->line_q, (int64_t)o->line_timeout * 1000);
+    tq_init(&w->linger_q, LINGER_MS);
+    clock_update(&w->clock);
+
+    w->poller = poller_create(1024);
+    if (!w->poller)
+        return -errno;
+    int rc = setup_signals(l);
+    if (rc < 0)
+        return rc;
+    rc = poller_add(w->poller, l->sigpipe[0], POLLER_READ, TAG_SIGNAL);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < l->nls; i++) {
+        if (l->ls[i].kind == LISTEN_UDP)
+            continue;
+        rc = poller_add(w->poller, l->ls[i].fd, POLLER_READ,
+                        TAG_LISTENER | (uint64_t)i);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void worker_free(struct loop *l)
+{
+    struct worker *w = &l->w;
+    if (w->poller)
+        poller_destroy(w->poller);
+    for (int i = 0; i < 2; i++)
+        if (l->sigpipe[i] >= 0)
+            close(l->sigpipe[i]);
+    signal_fd = -1;
+    free(w->conns);
+    free(w->rbuf);
+    free(w->scratch);
+    free(w->pending);
+}
+
+/* --- the loop ------------------------------------------------------------ */
+
+static void dispatch(struct loop *l, const struct poller_event *ev)
+{
+    struct worker *w = &l->w;
+
+    if (ev->data & TAG_LISTENER) {
+        struct listener *ls = &l->ls[ev->data & 0xffff];
+        if (ls->fd >= 0 && !l->accept_resume_at)
+            (void)accept_some(l, ls, ACCEPT_BUDGET);
+        return;
+    }
+    if (ev->data == TAG_SIGNAL) {
+        char buf[64];
+        while (read(l->sigpipe[0], buf, sizeof(buf)) > 0)
+            ;
+        return;
+    }
+    int fd = (int)(uint32_t)ev->data;
+    uint32_t gen = (uint32_t)(ev->data >> 32);
+    if (fd < 0 || fd >= w->nconns)
+        return;
+    struct conn *c = &w->conns[fd];
+    if (!(c->flags & CF_OPEN) || c->gen != gen)
+        return; /* closed earlier in this batch */
+    conn_event(w, c, ev->mask);
+}
+
+int worker_main(const struct worker_cfg *cfg)
+{
+    static struct loop l;
+    struct worker *w = &l.w;
+    struct poller_event events[MAX_EVENTS];
+
+    int rc = worker_init(&l, cfg);
+    if (rc < 0) {
+        log_error("cannot start: %s", strerror(-rc));
+        worker_free(&l);
+        return 1;
+    }
+    log_debug("serving (pid %d)", (int)getpid());
+
+    for (;;) {
+        int n = poller_wait(w->poller, events, MAX_EVENTS, next_timeout(&l));
+        clock_update(&w->clock);
+        if (n < 0 && n != -EINTR) {
+            log_error("poller_wait: %s", strerror(-n));
+            w->cut = 1;
+            break;
+        }
+        STAT_INC(w->st, loop_iterations);
+        if (n > 0)
+            STAT_ADD(w->st, loop_events, n);
+        for (int i = 0; i < n; i++)
+            dispatch(&l, &events[i]);
+        conn_flush_pending(w);
+        expire_timers(&l);
+
+        if (stop_requested && !w->draining)
+            begin_drain(&l);
+        if (w->draining) {
+            if (w->clock.mono_ms >= l.drain_deadline)
+                cut_everything(&l);
+            if (w->active == 0 && w->refused_lingering == 0)
+                break;
+        }
+    }
+    rc = w->cut ? 1 : 0;
+    log_debug("stopped (%s)", rc ? "connections cut" : "drained");
+    worker_free(&l);
+    return rc;
+}
