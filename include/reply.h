@@ -22,6 +22,9 @@ size_t reply_build(char *dst, enum reply_mode mode, const char *prefix,
                    size_t prefix_len, const char *payload, size_t payload_len,
                    const char *term, size_t term_len);
 
+/* Map ASCII a-z to A-Z in place (mode upper); other bytes are untouched. */
+void reply_upcase(char *s, size_t n);
+
 /* "stamp" / "echo" / "upper" and back; -1 for an unknown name. */
 int reply_mode_parse(const char *s);
 const char *reply_mode_name(enum reply_mode mode);

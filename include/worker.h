@@ -9,11 +9,14 @@
 
 enum listener_kind { LISTEN_LINE = 0, LISTEN_HTTP, LISTEN_UDP };
 
+struct udp_sock;
+
 struct listener {
     int fd;
     enum listener_kind kind;
     int shared;                /* one socket for all workers (unix:) */
     const struct addr *addr;
+    struct udp_sock *udp;      /* LISTEN_UDP: batching state (worker only) */
 };
 
 struct worker_cfg {

@@ -55,7 +55,7 @@ struct master {
     struct admin *admin;
     int admin_fd;
     int sigpipe[2];
-    int unix_bound[OPTS_MAX_ADDRS]; /* ours to remove at exit */
+    int unix_bound[3 * OPTS_MAX_ADDRS]; /* ours to remove at exit */
     int stopping;
     int failed;
     int64_t kill_at;
@@ -122,13 +122,28 @@ static void raise_nofile(struct opts *o)
     }
 }
 
+/* Every address of every kind, in the order the log line names them. */
+static int listener_addrs(struct opts *o, struct addr **a, enum listener_kind *k)
+{
+    int n = 0;
+    for (int j = 0; j < o->nlisten; j++, n++)
+        a[n] = &o->listen[j], k[n] = LISTEN_LINE;
+    for (int j = 0; j < o->nhttp; j++, n++)
+        a[n] = &o->http[j], k[n] = LISTEN_HTTP;
+    for (int j = 0; j < o->nudp; j++, n++)
+        a[n] = &o->udp[j], k[n] = LISTEN_UDP;
+    return n;
+}
+
 static int open_listeners(struct master *m, char *err, size_t errlen)
 {
     struct opts *o = m->o;
     int nw = o->workers;
     int per_worker = compat_reuseport_balances();
+    struct addr *addrs[3 * OPTS_MAX_ADDRS];
+    enum listener_kind kinds[3 * OPTS_MAX_ADDRS];
 
-    m->nl = o->nlisten;
+    m->nl = listener_addrs(o, addrs, kinds);
     m->ls = calloc((size_t)nw * (size_t)(m->nl ? m->nl : 1), sizeof(*m->ls));
     if (!m->ls) {
         snprintf(err, errlen, "out of memory");
@@ -139,23 +154,32 @@ static int open_listeners(struct master *m, char *err, size_t errlen)
 
     /* The plain bind first: a port someone else holds fails here with a
      * clear message instead of silently joining their SO_REUSEPORT group. */
-    for (int j = 0; j < o->nlisten; j++)
-        if (net_probe(&o->listen[j], SOCK_STREAM, err, errlen) != 0)
+    for (int j = 0; j < m->nl; j++) {
+        if (kinds[j] == LISTEN_UDP && addrs[j]->family == AF_UNIX) {
+            snprintf(err, errlen, "--udp: unix sockets are not supported: %s",
+                     addrs[j]->text);
+            return -1;
+        }
+    }
+    for (int j = 0; j < m->nl; j++)
+        if (net_probe(addrs[j], kinds[j] == LISTEN_UDP ? SOCK_DGRAM : SOCK_STREAM,
+                      err, errlen) != 0)
             return -1;
 
-    for (int j = 0; j < o->nlisten; j++) {
-        const struct addr *a = &o->listen[j];
+    for (int j = 0; j < m->nl; j++) {
+        const struct addr *a = addrs[j];
+        int type = kinds[j] == LISTEN_UDP ? SOCK_DGRAM : SOCK_STREAM;
         int shared = a->family == AF_UNIX || !per_worker;
         for (int w = 0; w < nw; w++) {
             struct listener *l = &m->ls[w * m->nl + j];
-            l->kind = LISTEN_LINE;
+            l->kind = kinds[j];
             l->addr = a;
             l->shared = shared;
             if (shared && w > 0) {
                 l->fd = m->ls[j].fd;
                 continue;
             }
-            l->fd = net_listen(a, SOCK_STREAM, !shared, err, errlen);
+            l->fd = net_listen(a, type, !shared, err, errlen);
             if (l->fd < 0)
                 return -1;
             if (a->family == AF_UNIX)
@@ -177,12 +201,11 @@ static void close_listeners(struct master *m)
 
 static void unlink_unix_paths(const struct master *m)
 {
-    const struct opts *o = m->o;
-    for (int j = 0; j < o->nlisten; j++) {
-        const struct addr *a = &o->listen[j];
+    if (!m->ls)
+        return;
+    for (int j = 0; j < m->nl; j++)
         if (m->unix_bound[j])
-            (void)unlink(((const struct sockaddr_un *)&a->ss)->sun_path);
-    }
+            (void)unlink(((const struct sockaddr_un *)&m->ls[j].addr->ss)->sun_path);
 }
 
 static void log_listening(const struct master *m)
@@ -191,9 +214,12 @@ static void log_listening(const struct master *m)
     size_t off = 0;
     const struct opts *o = m->o;
 
-    for (int j = 0; j < o->nlisten && off < sizeof(buf); j++)
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%sline %s",
-                                j ? ", " : "", o->listen[j].text);
+    static const char *const kind_name[] = { "line", "http", "udp" };
+
+    for (int j = 0; j < m->nl && off < sizeof(buf); j++)
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s %s",
+                                j ? ", " : "", kind_name[m->ls[j].kind],
+                                m->ls[j].addr->text);
     if (o->admin_on && off < sizeof(buf))
         off += (size_t)snprintf(buf + off, sizeof(buf) - off, ", admin %s",
                                 o->admin.text);

@@ -22,6 +22,7 @@
 #include "compat.h"
 #include "conn.h"
 #include "log.h"
+#include "udp.h"
 #include "worker.h"
 
 #define MAX_EVENTS 512
@@ -153,8 +154,15 @@ static void begin_drain(struct loop *l)
      * that keeps failing. */
     for (int i = 0; i < l->nls; i++) {
         struct listener *ls = &l->ls[i];
-        if (ls->fd < 0 || ls->kind == LISTEN_UDP)
+        if (ls->fd < 0)
             continue;
+        if (ls->kind == LISTEN_UDP) {
+            /* Datagrams already queued are answered, then the socket goes. */
+            udp_event(ls->udp, POLLER_READ, w->o, &w->clock, w->st);
+            close(ls->fd);
+            ls->fd = -1;
+            continue;
+        }
         for (int round = 0; round < 1024; round++)
             if (accept_some(l, ls, ACCEPT_BUDGET) || l->accept_resume_at)
                 break;
@@ -284,12 +292,14 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
     if (rc < 0)
         return rc;
     for (int i = 0; i < l->nls; i++) {
-        if (l->ls[i].kind == LISTEN_UDP)
-            continue;
-        rc = poller_add(w->poller, l->ls[i].fd, POLLER_READ,
+        struct listener *ls = &l->ls[i];
+        rc = poller_add(w->poller, ls->fd, POLLER_READ,
                         TAG_LISTENER | (uint64_t)i);
         if (rc < 0)
             return rc;
+        if (ls->kind == LISTEN_UDP &&
+            !(ls->udp = udp_create(ls->fd, w->poller, TAG_LISTENER | (uint64_t)i)))
+            return -ENOMEM;
     }
     return 0;
 }
@@ -297,6 +307,10 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
 static void worker_free(struct loop *l)
 {
     struct worker *w = &l->w;
+    for (int i = 0; i < l->nls; i++) {
+        udp_destroy(l->ls[i].udp);
+        l->ls[i].udp = NULL;
+    }
     if (w->poller)
         poller_destroy(w->poller);
     for (int i = 0; i < 2; i++)
@@ -317,6 +331,11 @@ static void dispatch(struct loop *l, const struct poller_event *ev)
 
     if (ev->data & TAG_LISTENER) {
         struct listener *ls = &l->ls[ev->data & 0xffff];
+        if (ls->kind == LISTEN_UDP) {
+            if (ls->fd >= 0)
+                udp_event(ls->udp, ev->mask, w->o, &w->clock, w->st);
+            return;
+        }
         if (ls->fd >= 0 && !l->accept_resume_at)
             (void)accept_some(l, ls, ACCEPT_BUDGET);
         return;

@@ -1,0 +1,43 @@
+/*
+ * udp.h - the UDP side of a worker (protocol section 2): each datagram is
+ * one request, answered by one datagram to its sender.
+ *
+ * Datagrams are read and answered in batches (recvmmsg/sendmmsg, where the
+ * platform has them).  A reply is gathered from iovecs that point at the
+ * cached stamp prefix and at the request still in its receive buffer, so no
+ * reply is copied.  When the socket's send buffer is full the unsent
+ * replies of the batch stay pending (bounded: one batch), reading stops and
+ * write interest is armed; nothing spins and nothing is lost on our side.
+ * Drops the server sees (failed sends, receive-queue overflows reported by
+ * SO_RXQ_OVFL) are counted in udp_drops.
+ */
+#ifndef STAMPD_UDP_H
+#define STAMPD_UDP_H
+
+#include <stdint.h>
+
+#include "clock.h"
+#include "opts.h"
+#include "poller.h"
+#include "stats.h"
+
+#define UDP_MAX_REPLY 65507  /* the largest IPv4 UDP payload */
+
+struct udp_sock;
+
+/* Set up batching state for a bound, non-blocking datagram socket that is
+ * already registered with `p` for POLLER_READ under `tag`.  NULL + errno. */
+struct udp_sock *udp_create(int fd, poller_t *p, uint64_t tag);
+void udp_destroy(struct udp_sock *u);
+
+/* Handle readiness: send what is pending, then read and answer batches
+ * (a bounded number per call, for fairness with TCP connections). */
+void udp_event(struct udp_sock *u, unsigned mask, const struct opts *o,
+               const struct clock_cache *clk, struct stats_slot *st);
+
+/* The reply rule, pure: how many bytes the reply to a datagram of `len`
+ * bytes ending in `term_len` terminator bytes would have, and whether it
+ * fits one datagram. */
+int udp_reply_fits(const struct opts *o, size_t len);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * udp.c - datagram requests, answered in batches (see udp.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "reply.h"
+#include "udp.h"
+
+#define UDP_BATCH 64
+#define UDP_BATCHES_PER_EVENT 4
+#define UDP_BUF 65536
+
+static const char ERR_TOO_LARGE[] = "ERR datagram too large";
+
+struct udp_sock {
+    int fd;
+    poller_t *p;
+    uint64_t tag;
+    unsigned mask;
+    uint32_t ovfl_seen;           /* SO_RXQ_OVFL is a running total */
+    int npending, next;           /* replies [next, npending) not yet sent */
+    char *bufs;                   /* UDP_BATCH receive buffers */
+    struct sockaddr_storage from[UDP_BATCH];
+    struct iovec riov[UDP_BATCH];
+    struct iovec siov[UDP_BATCH][2];
+    struct mmsghdr rmsg[UDP_BATCH];
+    struct mmsghdr smsg[UDP_BATCH];
+    char ctl[UDP_BATCH][CMSG_SPACE(sizeof(uint32_t))];
+};
+
+#if !defined(__linux__) && !defined(__FreeBSD__) && !defined(__NetBSD__)
+/* No recvmmsg/sendmmsg (macOS, OpenBSD before 7.2): one call each. */
+static int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, void *t)
+{
+    (void)t;
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        ssize_t r = recvmsg(fd, &v[i].msg_hdr, flags);
+        if (r < 0)
+            return i ? (int)i : -1;
+        v[i].msg_len = (unsigned)r;
+    }
+    return (int)i;
+}
+
+static int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) {
+        ssize_t r = sendmsg(fd, &v[i].msg_hdr, flags);
+        if (r < 0)
+            return i ? (int)i : -1;
+        v[i].msg_len = (unsigned)r;
+    }
+    return (int)i;
+}
+#endif
+
+struct udp_sock *udp_create(int fd, poller_t *p, uint64_t tag)
+{
+    struct udp_sock *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    /* Pages of the receive buffers are touched only by datagrams that
+     * reach them, so small datagrams keep this mostly virtual. */
+    u->bufs = malloc((size_t)UDP_BATCH * UDP_BUF);
+    if (!u->bufs) {
+        free(u);
+        return NULL;
+    }
+    u->fd = fd;
+    u->p = p;
+    u->tag = tag;
+    u->mask = POLLER_READ;
+#ifdef SO_RXQ_OVFL
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+#endif
+    return u;
+}
+
+void udp_destroy(struct udp_sock *u)
+{
+    if (!u)
+        return;
+    free(u->bufs);
+    free(u);
+}
+
+int udp_reply_fits(const struct opts *o, size_t len)
+{
+    size_t prefix = o->reply == REPLY_STAMP ? CLOCK_PREFIX_LEN : 0;
+    return prefix + len <= UDP_MAX_REPLY;
+}
+
+static void set_mask(struct udp_sock *u, unsigned mask)
+{
+    if (mask != u->mask)
+        (void)poller_mod(u->p, u->fd, u->mask, mask, u->tag);
+    u->mask = mask;
+}
+
+/* Send replies [next, npending).  Returns 1 when all went (or were
+ * dropped), 0 when the socket buffer is full. */
+static int flush(struct udp_sock *u, struct stats_slot *st)
+{
+    while (u->next < u->npending) {
+        int n = sendmmsg(u->fd, &u->smsg[u->next],
+                         (unsigned)(u->npending - u->next), MSG_DONTWAIT);
+        if (n > 0) {
+            for (int i = 0; i < n; i++)
+                STAT_ADD(st, bytes_out, u->smsg[u->next + i].msg_len);
+            u->next += n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* This reply cannot go (e.g. the peer's port is unreachable):
+         * count it and go on with the next. */
+        STAT_INC(st, udp_drops);
+        u->next++;
+    }
+    u->next = u->npending = 0;
+    return 1;
+}
+
+static void count_overflow(struct udp_sock *u, struct msghdr *h,
+                           struct stats_slot *st)
+{
+#ifdef SO_RXQ_OVFL
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t total;
+            memcpy(&total, CMSG_DATA(c), sizeof(total));
+            if (total != u->ovfl_seen) {
+                STAT_ADD(st, udp_drops, total - u->ovfl_seen);
+                u->ovfl_seen = total;
+            }
+        }
+    }
+#else
+    (void)u; (void)h; (void)st;
+#endif
+}
+
+/* Read one batch and queue its replies; returns the number of datagrams. */
+static int read_batch(struct udp_sock *u, const struct opts *o,
+                      const struct clock_cache *clk, struct stats_slot *st)
+{
+    for (int i = 0; i < UDP_BATCH; i++) {
+        u->riov[i].iov_base = u->bufs + (size_t)i * UDP_BUF;
+        u->riov[i].iov_len = UDP_BUF;
+        struct msghdr *h = &u->rmsg[i].msg_hdr;
+        memset(h, 0, sizeof(*h));
+        h->msg_name = &u->from[i];
+        h->msg_namelen = sizeof(u->from[i]);
+        h->msg_iov = &u->riov[i];
+        h->msg_iovlen = 1;
+        h->msg_control = u->ctl[i];
+        h->msg_controllen = sizeof(u->ctl[i]);
+    }
+    int n = recvmmsg(u->fd, u->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+    if (n <= 0)
+        return 0;
+
+    const char *prefix = clock_prefix(clk, o->time_format);
+    for (int i = 0; i < n; i++) {
+        struct msghdr *rh = &u->rmsg[i].msg_hdr;
+        char *d = u->riov[i].iov_base;
+        size_t len = u->rmsg[i].msg_len;
+        struct msghdr *sh = &u->smsg[i].msg_hdr;
+        struct iovec *v = u->siov[i];
+
+        STAT_ADD(st, bytes_in, len);
+        count_overflow(u, rh, st);
+        memset(sh, 0, sizeof(*sh));
+        sh->msg_name = &u->from[i];
+        sh->msg_namelen = rh->msg_namelen;
+        sh->msg_iov = v;
+
+        if ((rh->msg_flags & MSG_TRUNC) || !udp_reply_fits(o, len)) {
+            v[0].iov_base = (void *)ERR_TOO_LARGE;
+            v[0].iov_len = sizeof(ERR_TOO_LARGE) - 1;
+            sh->msg_iovlen = 1;
+            continue;
+        }
+        /* The request's own terminator ends the reply, so payload and
+         * terminator go out as they came, after the prefix. */
+        if (o->reply == REPLY_UPPER)
+            reply_upcase(d, len);
+        int k = 0;
+        if (o->reply == REPLY_STAMP) {
+            v[k].iov_base = (void *)prefix;
+            v[k++].iov_len = CLOCK_PREFIX_LEN;
+        }
+        v[k].iov_base = d;
+        v[k++].iov_len = len;
+        sh->msg_iovlen = (size_t)k;
+    }
+    STAT_ADD(st, requests_udp, n);
+    u->next = 0;
+    u->npending = n;
+    return n;
+}
+
+void udp_event(struct udp_sock *u, unsigned mask, const struct opts *o,
+               const struct clock_cache *clk, struct stats_slot *st)
+{
+    (void)mask;
+    if (u->npending && !flush(u, st))
+        return;
+    for (int b = 0; b < UDP_BATCHES_PER_EVENT; b++) {
+        int n = read_batch(u, o, clk, st);
+        if (n == 0)
+            break;
+        if (!flush(u, st)) {
+            /* Hold this batch (its buffers are the replies) until the
+             * socket can take it; stop reading meanwhile. */
+            set_mask(u, POLLER_WRITE);
+            return;
+        }
+        if (n < UDP_BATCH)
+            break;
+    }
+    set_mask(u, POLLER_READ);
+}
