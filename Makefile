@@ -36,14 +36,14 @@ ifeq ($(MALLOC),jemalloc)
   CFLAGS  += -DUSE_JEMALLOC
   LDLIBS  += -ljemalloc
 endif
-LDLIBS += -lm
+LDLIBS += -lhttp_parser -lm
 
 # Pure modules (no sockets): unit-tested, and linked by the tools and the
 # benchmark client too.  The reactor modules need the kernel.
 PURE_SRC = src/addr.c src/clock.c src/line.c src/log.c src/opts.c \
            src/reply.c src/ring.c
 CORE_SRC = src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
-           src/compat.c src/poller_$(POLLER).c
+           src/udp.c src/compat.c src/poller_$(POLLER).c
 PURE_OBJ = $(PURE_SRC:src/%.c=$(BUILD)/obj/%.o)
 CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PURE_LIB = $(BUILD)/libstampd_pure.a
@@ -53,8 +53,13 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all asan run test unit integration integration-asan deps clean lint
+.DEFAULT_GOAL := all
 
-all: $(BUILD)/stampd
+# Sub-makefiles: the operator tools, the benchmark suite, the fuzzers and the
+# kqueue emulation tests.  They see the variables above.
+-include tools/tools.mk bench/bench.mk tests/fuzz/fuzz.mk tests/kqueue.mk
+
+all: $(BUILD)/stampd $(TOOLS_BIN) $(BENCH_BIN)
 
 # Rebuild everything when the flags change.
 $(BUILD)/.flags: FORCE
@@ -88,8 +93,9 @@ asan:
 # --- set-up on a fresh Debian 12 machine -----------------------------------
 # Each package is installed only if missing; `apt-get update` runs only when
 # something must be installed.
-DEPS = gcc make libc6-dev libjemalloc-dev libcmocka-dev wrk pkg-config \
-       python3 python3-pytest procps iproute2
+DEPS = gcc make libc6-dev libjemalloc-dev libcmocka-dev libhttp-parser-dev \
+       wrk pkg-config python3 python3-pytest procps iproute2 netcat-openbsd \
+       tzdata cppcheck $(BENCH_DEPS) $(FUZZ_DEPS) $(KQUEUE_DEPS)
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
@@ -127,7 +133,5 @@ lint:
 clean:
 	rm -rf build build-asan
 
-# Sub-makefiles for the benchmark tools and the kqueue emulation tests.
--include bench/bench.mk tests/kqueue.mk
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
