@@ -20,6 +20,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hist.h"
+
+/* Request-handling latency (read to reply queued), nanoseconds, in a
+ * log-linear histogram with 4 sub-buckets per power of two (25% buckets);
+ * values are clamped to LAT_MAX_NS (about 4.3 s).  Fixed memory: 124
+ * counters per worker. */
+#define STATS_LAT_SUB_BITS 2
+#define STATS_LAT_MAX_NS 0xffffffffull
+#define STATS_LAT_BUCKETS 124  /* hist_index(STATS_LAT_MAX_NS, 2) + 1 */
+
 #define STATS_COUNTERS(X) \
     X(conns_accepted,   "connections_accepted", NULL, NULL, "Connections accepted") \
     X(conns_refused,    "connections_refused", NULL, NULL, "Connections refused by --max-conns") \
@@ -59,6 +69,8 @@ struct stats_slot {
     STATS_COUNTERS(STATS_FIELD)
     STATS_GAUGES(STATS_FIELD)
 #undef STATS_FIELD
+    uint64_t lat_bucket[STATS_LAT_BUCKETS]; /* requests per latency bucket */
+    uint64_t lat_sum_ns;    /* sum of the recorded latencies */
     int64_t pid;            /* current process in this slot, 0 if none */
     int64_t started_unix_ms;/* when the current process started */
 } __attribute__((aligned(64)));
@@ -79,6 +91,18 @@ struct stats_table {
 #define STAT_DEC(s, f) STAT_SUB(s, f, 1)
 #define STAT_SET(s, f, v) __atomic_store_n(&(s)->f, (uint64_t)(v), __ATOMIC_RELAXED)
 #define STAT_GET(s, f) __atomic_load_n(&(s)->f, __ATOMIC_RELAXED)
+
+/* Record `n` requests handled in one batch that took `ns`: each request is
+ * counted with the batch's latency, so the histogram's count equals the
+ * requests answered. */
+static inline void stats_latency_record(struct stats_slot *s, uint64_t ns,
+                                        uint64_t n)
+{
+    unsigned i = hist_index(ns < STATS_LAT_MAX_NS ? ns : STATS_LAT_MAX_NS,
+                            STATS_LAT_SUB_BITS);
+    STAT_ADD(s, lat_bucket[i], n);
+    STAT_ADD(s, lat_sum_ns, ns * n);
+}
 
 /* Map a zeroed table for n workers in shared memory (MAP_SHARED, inherited
  * by fork).  NULL + errno. */

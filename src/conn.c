@@ -280,7 +280,7 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
     if (lines) {
         STAT_ADD(w->st, requests_line, lines);
         queue_flush(w, c);
-        stats_latency_record(w->st, now_ns() - t0);
+        stats_latency_record(w->st, now_ns() - t0, lines);
     }
     switch (rc) {
     case LINE_OK:

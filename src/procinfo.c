@@ -1,0 +1,73 @@
+/*
+ * procinfo.c - see procinfo.h.  proc(5): /proc/PID/stat fields 14-15
+ * (utime, stime) and 22 (starttime) are in clock ticks, starttime since
+ * boot; /proc/PID/statm field 2 is resident pages.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "procinfo.h"
+
+static double boot_time_s(void)
+{
+    static double boot;
+    if (boot == 0) {
+        struct timespec now, up;
+        clock_gettime(CLOCK_REALTIME, &now);
+        clock_gettime(CLOCK_BOOTTIME, &up);
+        boot = (double)now.tv_sec - (double)up.tv_sec +
+               (double)(now.tv_nsec - up.tv_nsec) / 1e9;
+    }
+    return boot;
+}
+
+void procinfo_read(pid_t pid, struct proc_info *pi)
+{
+    char path[64], buf[1024];
+    FILE *f;
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+
+    memset(pi, 0, sizeof(*pi));
+    pi->pid = pid;
+    pi->rss_bytes = -1;
+    pi->open_fds = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    if ((f = fopen(path, "re"))) {
+        long size, rss;
+        if (fscanf(f, "%ld %ld", &size, &rss) == 2)
+            pi->rss_bytes = (int64_t)rss * page;
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "re"))) {
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* The command name may hold spaces and parentheses: fields start
+         * after the last ')'. */
+        char *p = strrchr(buf, ')');
+        unsigned long long ut = 0, stt = 0, start = 0;
+        if (p && sscanf(p + 2,
+                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+                        "%*d %*d %*d %*d %*d %*d %llu",
+                        &ut, &stt, &start) == 3 && tick > 0) {
+            pi->cpu_seconds = (double)(ut + stt) / (double)tick;
+            pi->start_time_s = boot_time_s() + (double)start / (double)tick;
+        }
+    }
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (d) {
+        int64_t n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.')
+                n++;
+        closedir(d);
+        pi->open_fds = n - (pid == getpid()); /* our own opendir() fd */
+    }
+}

@@ -1,0 +1,55 @@
+/*
+ * reply.c - one reply from one request (see reply.h).  Pure.
+ */
+#include <string.h>
+
+#include "reply.h"
+
+static const char *const mode_names[] = { "stamp", "echo", "upper" };
+
+size_t reply_size(enum reply_mode mode, size_t prefix_len, size_t payload_len,
+                  size_t term_len)
+{
+    return (mode == REPLY_STAMP ? prefix_len : 0) + payload_len + term_len;
+}
+
+void reply_upcase(char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= 'a' && s[i] <= 'z')
+            s[i] = (char)(s[i] - 'a' + 'A');
+}
+
+size_t reply_build(char *dst, enum reply_mode mode, const char *prefix,
+                   size_t prefix_len, const char *payload, size_t payload_len,
+                   const char *term, size_t term_len)
+{
+    char *p = dst;
+
+    if (mode == REPLY_STAMP) {
+        memcpy(p, prefix, prefix_len);
+        p += prefix_len;
+    }
+    if (payload_len) {
+        memcpy(p, payload, payload_len);
+        if (mode == REPLY_UPPER)
+            reply_upcase(p, payload_len);
+        p += payload_len;
+    }
+    memcpy(p, term, term_len);
+    p += term_len;
+    return (size_t)(p - dst);
+}
+
+int reply_mode_parse(const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, mode_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *reply_mode_name(enum reply_mode mode)
+{
+    return (unsigned)mode < 3 ? mode_names[mode] : "?";
+}
