@@ -58,7 +58,10 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Sub-makefiles: the operator tools, the benchmark suite, the fuzzers and the
 # kqueue emulation tests.  They see the variables above.
--include tools/tools.mk bench/bench.mk tests/fuzz/fuzz.mk tests/kqueue.mk
+TEST_TARGETS =
+EXTRA_DEPS =
+-include tools/tools.mk bench/bench.mk tests/fuzz/fuzz.mk tests/kqueue.mk \
+         tests/reliability.mk
 
 all: $(BUILD)/stampd $(TOOLS_BIN) $(BENCH_BIN)
 
@@ -96,7 +99,7 @@ asan:
 # something must be installed.
 DEPS = gcc make libc6-dev libjemalloc-dev libcmocka-dev libhttp-parser-dev \
        wrk pkg-config python3 python3-pytest procps iproute2 netcat-openbsd \
-       tzdata cppcheck $(BENCH_DEPS) $(FUZZ_DEPS) $(KQUEUE_DEPS)
+       tzdata cppcheck curl $(EXTRA_DEPS)
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
@@ -122,10 +125,13 @@ integration-asan: asan
 	STAMPD_BIN=$(CURDIR)/build-asan/stampd STAMPD_SANITIZED=1 \
 	  $(PYTHON) -m pytest -q tests/integration
 
+# Sub-makefiles append their suites to TEST_TARGETS (and packages to
+# EXTRA_DEPS); `make test` runs them after the core suites.
 test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) integration-asan
+	@set -e; for t in $(TEST_TARGETS); do $(MAKE) $$t; done
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

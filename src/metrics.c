@@ -43,7 +43,8 @@ void metrics_render_json(struct sbuf *b, const struct metrics_input *in)
     sbuf_printf(b, "\",\"workers\":[");
     for (unsigned i = 0; i < t->nworkers; i++) {
         const char *sep = "";
-        sbuf_printf(b, "%s{\"worker\":%u", i ? "," : "", i);
+        sbuf_printf(b, "%s{\"worker\":%u,\"pid\":%lld", i ? "," : "", i,
+                    (long long)__atomic_load_n(&t->slot[i].pid, __ATOMIC_RELAXED));
 #define FIELD(f, m, ln, lv, h) \
         sbuf_printf(b, ",\"%s\":%llu", #f, (unsigned long long)STAT_GET(&t->slot[i], f));
         STATS_COUNTERS(FIELD)

@@ -1,0 +1,299 @@
+"""
+The integration harness: start the real stampd binary on free loopback
+ports, talk to it over real sockets, stop it by PID, and fail the test on any
+sanitizer report or unexpected error line in its log (as nginx-tests do).
+
+Every wait here is bounded and polls a readiness condition (a log line, a
+socket, a process state); nothing sleeps to synchronise.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STAMPD = os.environ.get("STAMPD_BIN", os.path.join(ROOT, "build", "stampd"))
+SANITIZED = os.environ.get("STAMPD_SANITIZED") == "1"
+# Sanitized binaries are several times slower: scale waits, not assertions.
+SLOW = 4.0 if SANITIZED else 1.0
+
+DAYS = rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+MONTHS = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+CTIME_RE = DAYS + rb" " + MONTHS + rb" [ 123]\d \d\d:\d\d:\d\d \d{4}"
+ISO_RE = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+STAMP_PREFIX_RE = re.compile(rb"\[" + CTIME_RE + rb"\] ")
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                   "runtime error:", "ERROR: ", "Segmentation fault")
+
+LISTEN_RE = re.compile(r"listening on (.*) with (\d+) workers? \((\w+)\)")
+
+
+def wait_for(pred, timeout, what, interval=0.005):
+    """Poll pred() until it is truthy or timeout (scaled by SLOW) passes."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(interval)
+
+
+def parse_addr(text):
+    """'127.0.0.1:8009' / '[::1]:8009' / 'unix:/p' -> (family, sockaddr)."""
+    if text.startswith("unix:"):
+        return socket.AF_UNIX, text[5:]
+    if text.startswith("["):
+        host, port = text[1:].rsplit("]:", 1)
+        return socket.AF_INET6, (host, int(port))
+    host, port = text.rsplit(":", 1)
+    return socket.AF_INET, (host, int(port))
+
+
+class Server:
+    """One stampd master and its workers."""
+
+    def __init__(self, tmpdir, args, env=None, workers=1, admin=True,
+                 listen=None, expect_errors=()):
+        self.tmpdir = tmpdir
+        self.log_path = os.path.join(tmpdir, "stampd-%d.log" % id(self))
+        self.expect_errors = list(expect_errors)
+        argv = [STAMPD, "--workers", str(workers)]
+        if listen is None:
+            listen = ["127.0.0.1:0"]
+        for a in listen:
+            argv += ["--listen", a]
+        argv += ["--admin", "127.0.0.1:0" if admin is True else (admin or "off")]
+        argv += list(args)
+        self.argv = argv
+        e = dict(os.environ)
+        e.setdefault("TZ", "UTC")
+        if SANITIZED:
+            e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=99")
+            e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=99")
+        if env:
+            e.update(env)
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=self.logf, env=e)
+        self.pid = self.proc.pid
+        self.returncode = None
+        self.addrs = {}
+        self.admin = None
+        self.nworkers = workers
+        self.backend = None
+
+    def wait_ready(self, timeout=10):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("stampd exited with %s before listening:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            m = LISTEN_RE.search(self.log())
+            return m
+        m = wait_for(ready, timeout, "the 'listening on' log line")
+        for part in m.group(1).split(", "):
+            kind, text = part.split(" ", 1)
+            if kind == "admin":
+                self.admin = text
+            else:
+                self.addrs.setdefault(kind, []).append(text)
+        self.backend = m.group(3)
+        # Workers create their pollers after fork; the sockets already
+        # accept into their queues, so the server is usable now.  Wait for
+        # every worker to have registered in the stats table when the admin
+        # port is on, so that tests can rely on worker pids.
+        if self.admin:
+            wait_for(lambda: all(w["pid"] for w in self.stats()["workers"]),
+                     timeout, "workers to start")
+        return self
+
+    # --- addresses ----------------------------------------------------------
+
+    def addr(self, kind="line", i=0):
+        return self.addrs[kind][i]
+
+    @property
+    def port(self):
+        return parse_addr(self.addr("line"))[1][1]
+
+    @property
+    def admin_port(self):
+        return parse_addr(self.admin)[1][1]
+
+    def connect(self, kind="line", i=0, timeout=10):
+        fam, sa = parse_addr(self.addr(kind, i))
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(timeout * SLOW)
+        s.connect(sa)
+        return s
+
+    # --- admin ----------------------------------------------------------------
+
+    def admin_get(self, path, timeout=10):
+        """(status, body bytes) of GET path on the admin port."""
+        url = "http://%s%s" % (self.admin, path)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout * SLOW) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def stats(self):
+        status, body = self.admin_get("/stats")
+        assert status == 200, body
+        return json.loads(body)
+
+    def worker_pids(self):
+        return [w["pid"] for w in self.stats()["workers"]]
+
+    def children(self):
+        """Worker pids from /proc, without the admin port."""
+        path = "/proc/%d/task/%d/children" % (self.pid, self.pid)
+        with open(path) as f:
+            return [int(x) for x in f.read().split()]
+
+    # --- life cycle ---------------------------------------------------------
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout=20):
+        try:
+            self.returncode = self.proc.wait(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.returncode = self.proc.wait(timeout=10)
+            raise AssertionError("stampd did not exit in time:\n" + self.log())
+        return self.returncode
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.signal(sig)
+        rc = self.wait(timeout)
+        self.logf.close()
+        return rc
+
+    def kill(self):
+        """Last resort at teardown: the master and every child, by PID."""
+        if self.proc.poll() is None:
+            try:
+                kids = self.children()
+            except OSError:
+                kids = []
+            for pid in kids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def problems(self):
+        """Sanitizer reports and error lines nobody expected."""
+        bad = []
+        for line in self.log().splitlines():
+            if any(m in line for m in SANITIZER_MARKS) or " error: " in line:
+                if not any(re.search(e, line) for e in self.expect_errors):
+                    bad.append(line)
+        return bad
+
+
+@pytest.fixture
+def stampd(tmp_path):
+    """Factory: stampd(*args, workers=1, ...) -> a ready Server.
+
+    At teardown every server still running is stopped (TERM, then KILL), and
+    the test fails if a log shows a sanitizer report or an unexpected
+    error-level line."""
+    servers = []
+
+    def start(*args, ready=True, **kw):
+        s = Server(str(tmp_path), args, **kw)
+        servers.append(s)
+        return s.wait_ready() if ready else s
+
+    yield start
+    problems = []
+    for s in servers:
+        if s.proc.poll() is None:
+            try:
+                s.stop(timeout=15)
+            except AssertionError:
+                s.kill()
+        problems += s.problems()
+    assert not problems, "unexpected lines in the server log:\n" + "\n".join(problems)
+
+
+# --- socket helpers -------------------------------------------------------------
+
+def recv_exact(sock, n, timeout=10):
+    """Exactly n bytes, or AssertionError with what did arrive."""
+    deadline = time.monotonic() + timeout * SLOW
+    buf = bytearray()
+    while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("got %d of %d bytes: %r" % (len(buf), n, bytes(buf[-200:])))
+        sock.settimeout(left)
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise AssertionError("EOF after %d of %d bytes: %r" % (len(buf), n, bytes(buf[-200:])))
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_all(sock, timeout=10, limit=1 << 30):
+    """Everything until EOF (bounded by timeout and limit)."""
+    deadline = time.monotonic() + timeout * SLOW
+    buf = bytearray()
+    while len(buf) < limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no EOF after %d bytes: %r" % (len(buf), bytes(buf[-200:])))
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(1 << 20)
+        except ConnectionResetError:
+            raise AssertionError("connection reset after %d bytes: %r" % (len(buf), bytes(buf[-200:])))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_lines(sock, count, timeout=10):
+    """Exactly `count` LF-terminated lines (each with its terminator)."""
+    deadline = time.monotonic() + timeout * SLOW
+    buf = bytearray()
+    while buf.count(b"\n") < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("got %d of %d lines" % (buf.count(b"\n"), count))
+        sock.settimeout(left)
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            raise AssertionError("EOF after %d of %d lines: %r"
+                                 % (buf.count(b"\n"), count, bytes(buf[-200:])))
+        buf += chunk
+    lines = bytes(buf).split(b"\n")
+    assert len(lines) == count + 1 and lines[-1] == b"", "extra bytes after the lines"
+    return [l + b"\n" for l in lines[:-1]]
+
+
+def split_stamp(reply):
+    """b'[Mon Sep  5 22:29:12 2016] rest' -> (timestamp bytes, rest)."""
+    m = STAMP_PREFIX_RE.match(reply)
+    assert m, "no ctime stamp prefix in %r" % reply[:80]
+    return reply[1:25], reply[m.end():]
