@@ -166,7 +166,7 @@ class Server:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         os.kill(self.pid, sig)
 
     def wait(self, timeout=20):
@@ -180,7 +180,7 @@ class Server:
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc.poll() is None:
-            self.signal(sig)
+            self.send_signal(sig)
         rc = self.wait(timeout)
         self.logf.close()
         return rc
