@@ -9,11 +9,13 @@ socket, a process state); nothing sleeps to synchronise.
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -90,6 +92,7 @@ class Server:
         self.admin = None
         self.nworkers = workers
         self.backend = None
+        self.seen_workers = set()  # every worker pid observed, for teardown
 
     def wait_ready(self, timeout=10):
         def ready():
@@ -113,6 +116,10 @@ class Server:
         if self.admin:
             wait_for(lambda: all(w["pid"] for w in self.stats()["workers"]),
                      timeout, "workers to start")
+        try:
+            self.children()
+        except OSError:
+            pass
         return self
 
     # --- addresses ----------------------------------------------------------
@@ -152,13 +159,21 @@ class Server:
         return json.loads(body)
 
     def worker_pids(self):
-        return [w["pid"] for w in self.stats()["workers"]]
+        pids = [w["pid"] for w in self.stats()["workers"]]
+        self.seen_workers.update(p for p in pids if p)
+        return pids
+
+    def stat(self, name):
+        """One figure of /stats summed over the workers."""
+        return sum(w[name] for w in self.stats()["workers"])
 
     def children(self):
         """Worker pids from /proc, without the admin port."""
         path = "/proc/%d/task/%d/children" % (self.pid, self.pid)
         with open(path) as f:
-            return [int(x) for x in f.read().split()]
+            pids = [int(x) for x in f.read().split()]
+        self.seen_workers.update(pids)
+        return pids
 
     # --- life cycle ---------------------------------------------------------
 
@@ -200,6 +215,18 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def orphans(self):
+        """Workers seen earlier that still run although the master is gone
+        (checked by pid and executable, so a reused pid is not touched)."""
+        left = []
+        for pid in sorted(self.seen_workers):
+            try:
+                if os.readlink("/proc/%d/exe" % pid) == os.path.realpath(STAMPD):
+                    left.append(pid)
+            except OSError:
+                pass
+        return left
+
     def problems(self):
         """Sanitizer reports and error lines nobody expected."""
         bad = []
@@ -232,6 +259,14 @@ def stampd(tmp_path):
                 s.stop(timeout=15)
             except AssertionError:
                 s.kill()
+        for pid in s.orphans():
+            problems.append("worker %d outlived its master" % pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not s.logf.closed:
+            s.logf.close()
         problems += s.problems()
     assert not problems, "unexpected lines in the server log:\n" + "\n".join(problems)
 
@@ -297,3 +332,68 @@ def split_stamp(reply):
     m = STAMP_PREFIX_RE.match(reply)
     assert m, "no ctime stamp prefix in %r" % reply[:80]
     return reply[1:25], reply[m.end():]
+
+
+def converse(sock, data, timeout=30, shut=True, limit=1 << 31):
+    """Send `data` while reading, so that neither side can block the other
+    on full buffers; then half-close (unless shut=False) and read until EOF
+    (or until `limit` bytes).  Returns everything read.  Works with any fd
+    number (poll, not select)."""
+    deadline = time.monotonic() + timeout * SLOW
+    view = memoryview(data)
+    sent = 0
+    buf = bytearray()
+    sock.setblocking(False)
+    if shut and not data:
+        sock.shutdown(socket.SHUT_WR)
+    p = select.poll()
+    try:
+        while len(buf) < limit:
+            writing = sent < len(view)
+            p.register(sock, select.POLLIN | (select.POLLOUT if writing else 0))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("converse: timed out; sent %d of %d, read %d: %r"
+                                     % (sent, len(view), len(buf), bytes(buf[-200:])))
+            ev = p.poll(min(left, 1.0) * 1000)
+            mask = ev[0][1] if ev else 0
+            if writing and mask & (select.POLLOUT | select.POLLERR):
+                try:
+                    sent += sock.send(view[sent:sent + (1 << 20)])
+                except BlockingIOError:
+                    pass
+                if sent == len(view) and shut:
+                    sock.shutdown(socket.SHUT_WR)
+            if mask & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                try:
+                    chunk = sock.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    raise AssertionError("converse: reset after reading %d bytes: %r"
+                                         % (len(buf), bytes(buf[-200:])))
+                if not chunk:
+                    break
+                buf += chunk
+    finally:
+        sock.setblocking(True)
+    return bytes(buf)
+
+
+def rss_kb(pid):
+    """VmRSS of a process in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def run_stampd(*args, timeout=10, **kw):
+    """Run stampd to completion (for options that make it exit at once);
+    returns the CompletedProcess with bytes stdout/stderr."""
+    e = dict(os.environ)
+    e.setdefault("TZ", "UTC")
+    e.update(kw.pop("env", None) or {})
+    return subprocess.run([STAMPD] + list(args), stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout * SLOW, env=e, **kw)
