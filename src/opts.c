@@ -503,8 +503,8 @@ static int apply(struct opts *o, int val, const char *arg, int *listen_given,
     }
 }
 
-enum opts_result opts_parse(struct opts *o, int argc, char **argv, int ncpus,
-                            char *err, size_t errlen)
+static enum opts_result parse(struct opts *o, int argc, char **argv, int ncpus,
+                              char *err, size_t errlen)
 {
     int c, listen_given = 0;
 
@@ -555,4 +555,18 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, int ncpus,
         return OPTS_ERROR;
     }
     return check_collisions(o, err, errlen) == 0 ? OPTS_OK : OPTS_ERROR;
+}
+
+/* The message quotes the user's argument; a control byte in it (an LF from
+ * a script's variable) must not split the promised single line. */
+enum opts_result opts_parse(struct opts *o, int argc, char **argv, int ncpus,
+                            char *err, size_t errlen)
+{
+    enum opts_result r = parse(o, argc, argv, ncpus, err, errlen);
+
+    if (r == OPTS_ERROR)
+        for (char *p = err; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+    return r;
 }
