@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "clock.h"
+#include "http.h"
 #include "line.h"
 #include "poller.h"
 #include "ring.h"
@@ -60,6 +61,7 @@ struct conn {
     struct line_buf in;    /* an unfinished line, or input held while paused */
     struct tlink idle;     /* in worker.idle_q while open */
     struct tlink timer;    /* worker.line_q (partial line) or linger_q */
+    struct http_conn *http;/* LISTEN_HTTP only: parser state (http.h) */
     uint32_t gen;
     int32_t fd;
     uint16_t flags;

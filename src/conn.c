@@ -98,6 +98,8 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
     ring_release(&c->out);
     line_release(&c->in);
     account(w, rb, ib, c);
+    http_free(c->http);
+    c->http = NULL;
     /* close() removes the fd from the poller.  Entries in the pending list
      * are recognised as stale by the cleared CF_OPEN flag. */
     close(c->fd);
@@ -142,6 +144,12 @@ struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
     if (!c)
         return NULL;
     c->kind = (uint8_t)kind;
+    /* Only HTTP connections pay for parser state. */
+    if (kind == LISTEN_HTTP && !(c->http = http_new())) {
+        close(fd);
+        c->flags = 0;
+        return NULL;
+    }
     if (!is_unix) {
         /* Replies are small and written once per iteration: do not let
          * Nagle hold them back waiting for the client's delayed ACK. */
@@ -153,6 +161,8 @@ struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
         log_warn("poller_add fd %d: %s", fd, strerror(-rc));
         close(fd);
         c->flags = 0;
+        http_free(c->http);
+        c->http = NULL;
         return NULL;
     }
     c->mask = POLLER_READ;
@@ -266,10 +276,110 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Back-pressure: keep the unframed rest of a read and stop reading until
+ * the ring drains (conn_flush -> conn_resume).  0, or -1 after failing c. */
+static int conn_hold(struct worker *w, struct conn *c, const char *rest,
+                     size_t n, uint32_t rb, uint32_t ib)
+{
+    tq_remove(&c->timer);
+    if (line_stash(&c->in, rest, n) != 0) {
+        account(w, rb, ib, c);
+        STAT_INC(w->st, err_nomem);
+        conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);
+        return -1;
+    }
+    c->flags |= CF_PAUSED;
+    STAT_INC(w->st, backpressure_pauses);
+    set_interest(w, c, c->mask & ~POLLER_READ);
+    return 0;
+}
+
+/* The HTTP handler's sink: a response goes into the ring like a line reply
+ * (built in place when the ring's tail is contiguous, else in scratch). */
+struct http_ctx {
+    struct worker *w;
+    struct conn *c;
+    int spill;
+};
+
+static char *http_reserve(void *ctx, size_t n)
+{
+    struct http_ctx *x = ctx;
+    if (ring_reserve(&x->c->out, n, x->w->ring_limit) != 0)
+        return NULL;
+    char *dst = ring_tail_contig(&x->c->out, n);
+    x->spill = dst == NULL;
+    return dst ? dst : x->w->scratch;
+}
+
+static int http_commit(void *ctx, size_t n)
+{
+    struct http_ctx *x = ctx;
+    if (x->spill)
+        ring_append(&x->c->out, x->w->scratch, n);
+    else
+        ring_produce(&x->c->out, n);
+    return ring_used(&x->c->out) > x->w->o->max_output;
+}
+
+/* HTTP counterpart of the framing below: every response of one read lands
+ * in the ring and leaves in one writev; errors and Connection: close take
+ * the same conn_fail path as the line protocol (owed responses first, then
+ * half-close and linger). */
+static void http_input(struct worker *w, struct conn *c, const char *data,
+                       size_t n, uint64_t t0)
+{
+    const struct opts *o = w->o;
+    struct http_ctx x = { w, c, 0 };
+    const struct http_sink sink = { http_reserve, http_commit, &x };
+    const struct http_env env = {
+        o->reply, clock_prefix(&w->clock, o->time_format), CLOCK_PREFIX_LEN,
+        w->clock.http_date, CLOCK_HTTP_LEN, o->max_line,
+    };
+    uint32_t rb = c->out.cap, ib = c->in.cap;
+    size_t consumed = 0, reqs = 0;
+
+    int rc = http_feed(c->http, &env, data, n, &sink, &consumed, &reqs);
+    if (reqs) {
+        STAT_ADD(w->st, requests_http, reqs);
+        stats_latency_record(w->st, now_ns() - t0, reqs);
+    }
+    if (!ring_empty(&c->out))
+        queue_flush(w, c); /* also a lone 100 Continue */
+    switch (rc) {
+    case HTTP_OK:
+        break;
+    case HTTP_PAUSE:
+        if (conn_hold(w, c, data + consumed, n - consumed, rb, ib) != 0)
+            return;
+        break;
+    case HTTP_CLOSE:
+        account(w, rb, ib, c);
+        conn_fail(w, c, "", 0, CLOSE_EOF);
+        return;
+    case HTTP_ERR_LIMIT:
+    case HTTP_ERR_PROTOCOL:
+        account(w, rb, ib, c);
+        conn_fail(w, c, "", 0,
+                  rc == HTTP_ERR_LIMIT ? CLOSE_LIMIT : CLOSE_PROTOCOL);
+        return;
+    default: /* HTTP_NOMEM: no room even for an error response */
+        account(w, rb, ib, c);
+        STAT_INC(w->st, err_nomem);
+        conn_fail(w, c, "", 0, CLOSE_LIMIT);
+        return;
+    }
+    account(w, rb, ib, c);
+}
+
 /* Frame `data` (just read, or held while paused) and queue the replies. */
 static void conn_input(struct worker *w, struct conn *c, const char *data,
                        size_t n, uint64_t t0)
 {
+    if (c->http) {
+        http_input(w, c, data, n, t0);
+        return;
+    }
     struct sink_ctx s = { w, c };
     uint32_t rb = c->out.cap, ib = c->in.cap;
     int had_partial = c->in.len > 0;
@@ -291,16 +401,8 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
             tq_remove(&c->timer);
         break;
     case LINE_PAUSE:
-        tq_remove(&c->timer);
-        if (line_stash(&c->in, data + consumed, n - consumed) != 0) {
-            account(w, rb, ib, c);
-            STAT_INC(w->st, err_nomem);
-            conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);
+        if (conn_hold(w, c, data + consumed, n - consumed, rb, ib) != 0)
             return;
-        }
-        c->flags |= CF_PAUSED;
-        STAT_INC(w->st, backpressure_pauses);
-        set_interest(w, c, c->mask & ~POLLER_READ);
         break;
     case LINE_TOO_LONG:
         account(w, rb, ib, c);
@@ -325,6 +427,11 @@ static void conn_eof(struct worker *w, struct conn *c)
 
     c->flags |= CF_EOF;
     tq_remove(&c->timer);
+    if (c->http) { /* an unfinished HTTP request is not answered */
+        set_interest(w, c, c->mask & ~POLLER_READ);
+        queue_flush(w, c);
+        return;
+    }
     int rc = line_finish(&c->in, reply_sink, &s);
     if (had && rc != LINE_FAIL)
         STAT_INC(w->st, requests_line);
