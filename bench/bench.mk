@@ -1,0 +1,52 @@
+# bench/bench.mk - stampbench, the baseline loop and the comparison suite.
+#
+#   make                  builds $(BUILD)/stampbench and $(BUILD)/bench-baseline
+#   make bench            the suite (< 20 min): results in bench/results/
+#   make bench-quick      one short repetition of everything (a few minutes)
+#   make bench-scale      40,000 connections, a line per second each, 60 s
+# Include-d by the top Makefile, which defines CC, CFLAGS, BUILD, LIB, PURE_LIB.
+
+BENCH_OBJ = $(BUILD)/bench/sbcore.o
+BENCH_BIN = $(BUILD)/stampbench $(BUILD)/bench-baseline
+BENCH_SUITE = $(PYTHON) bench/suite.py --build $(BUILD)
+EXTRA_DEPS += redis-server memcached gnuplot-nox linux-perf valgrind \
+              util-linux python3
+
+$(BUILD)/bench/%.o: bench/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ibench -c -o $@ $<
+
+$(BUILD)/bench/baseline/%.o: bench/baseline/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The client links the server's poller backend (libstampd.a) and the pure
+# clock formatters, address parser and text buffer (libstampd_pure.a).
+$(BUILD)/stampbench: $(BUILD)/bench/stampbench.o $(BENCH_OBJ) $(LIB) $(PURE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lpthread
+
+# The baseline is self-contained on purpose: nothing of stampd in it.
+$(BUILD)/bench-baseline: $(BUILD)/bench/baseline/baseline.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# Unit test of the pure verification code (the generic rule in the top
+# Makefile links only libstampd_pure.a).
+$(BUILD)/tests/test_bench_sbcore: tests/unit/test_bench_sbcore.c $(BENCH_OBJ) $(PURE_LIB) $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ibench $(LDFLAGS) -o $@ $< $(BENCH_OBJ) $(PURE_LIB) $(LDLIBS) -lcmocka
+
+.PHONY: bench bench-quick bench-scale bench-smoke
+bench: all
+	$(BENCH_SUITE)
+bench-quick: all
+	$(BENCH_SUITE) --quick
+bench-scale: all
+	$(BENCH_SUITE) --only scale
+
+# Part of `make test`: a few seconds of stampbench against stampd and the
+# baseline, every reply verified (exit status non-zero on any mismatch).
+bench-smoke: all
+	$(BENCH_SUITE) --smoke
+TEST_TARGETS += bench-smoke
+
+-include $(wildcard $(BUILD)/bench/*.d $(BUILD)/bench/baseline/*.d)

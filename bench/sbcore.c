@@ -1,0 +1,204 @@
+/*
+ * sbcore.c - reply verification and the latency histogram of stampbench.
+ */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "sbcore.h"
+
+static const char *const verdict_names[SB_VERDICTS] = {
+    [SB_OK] = "ok",
+    [SB_BAD_TERM] = "terminator",
+    [SB_BAD_LAYOUT] = "layout",
+    [SB_BAD_STAMP] = "timestamp",
+    [SB_BAD_PAYLOAD] = "payload",
+    [SB_STALE] = "stale",
+    [SB_BAD_EXPECT] = "expect",
+};
+
+const char *sb_verdict_name(enum sb_verdict v)
+{
+    return (unsigned)v < SB_VERDICTS ? verdict_names[v] : "?";
+}
+
+enum time_format sb_detect_format(const char *ts)
+{
+    return ts[4] == '-' && ts[7] == '-' && ts[10] == 'T' ? TIME_ISO8601
+                                                         : TIME_CTIME;
+}
+
+/* Digits at s[0..n-1] as a number, or -1. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static int month_index(const char *s)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++)
+        if (memcmp(months + 3 * i, s, 3) == 0)
+            return i;
+    return -1;
+}
+
+int sb_parse_stamp(const char *ts, enum time_format f, int64_t *ms)
+{
+    struct tm tm;
+    char again[CLOCK_CTIME_LEN + 1];
+    time_t t;
+
+    memset(&tm, 0, sizeof(tm));
+    if (f == TIME_ISO8601) {
+        /* 2016-09-05T22:29:12.345Z */
+        int milli = digits(ts + 20, 3);
+        tm.tm_year = digits(ts, 4) - 1900;
+        tm.tm_mon = digits(ts + 5, 2) - 1;
+        tm.tm_mday = digits(ts + 8, 2);
+        tm.tm_hour = digits(ts + 11, 2);
+        tm.tm_min = digits(ts + 14, 2);
+        tm.tm_sec = digits(ts + 17, 2);
+        if (milli < 0 || tm.tm_year < -1900 || tm.tm_mon < 0 ||
+            tm.tm_mday < 0 || tm.tm_hour < 0 || tm.tm_min < 0 ||
+            tm.tm_sec < 0)
+            return -1;
+        t = timegm(&tm);
+        if (!gmtime_r(&t, &tm))
+            return -1;
+        clock_fmt_iso(&tm, milli, again);
+        if (memcmp(again, ts, CLOCK_ISO_LEN) != 0)
+            return -1;
+        *ms = (int64_t)t * 1000 + milli;
+        return 0;
+    }
+    /* Mon Sep  5 22:29:12 2016 */
+    char day[3] = { ts[8] == ' ' ? '0' : ts[8], ts[9], 0 };
+    tm.tm_mon = month_index(ts + 4);
+    tm.tm_mday = digits(day, 2);
+    tm.tm_hour = digits(ts + 11, 2);
+    tm.tm_min = digits(ts + 14, 2);
+    tm.tm_sec = digits(ts + 17, 2);
+    tm.tm_year = digits(ts + 20, 4) - 1900;
+    tm.tm_isdst = -1;
+    if (tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 || tm.tm_min < 0 ||
+        tm.tm_sec < 0 || tm.tm_year < -1900)
+        return -1;
+    t = mktime(&tm);
+    if (t == (time_t)-1 || !localtime_r(&t, &tm))
+        return -1;
+    clock_fmt_ctime(&tm, again);
+    if (memcmp(again, ts, CLOCK_CTIME_LEN) != 0)
+        return -1;
+    *ms = (int64_t)t * 1000;
+    return 0;
+}
+
+int sb_parse_cached(struct sb_stamp_cache *c, const char *ts,
+                    enum time_format f, int64_t *ms)
+{
+    for (int i = 0; i < c->n; i++) {
+        if (memcmp(c->ts[i], ts, CLOCK_CTIME_LEN) == 0) {
+            *ms = c->ms[i];
+            return 0;
+        }
+    }
+    if (sb_parse_stamp(ts, f, ms) != 0)
+        return -1;
+    memcpy(c->ts[c->next], ts, CLOCK_CTIME_LEN);
+    c->ms[c->next] = *ms;
+    c->next ^= 1;
+    if (c->n < 2)
+        c->n++;
+    return 0;
+}
+
+int sb_fresh(int64_t stamp_ms, enum time_format f, int64_t send_ns,
+             int64_t recv_ns)
+{
+    int64_t res_ns = f == TIME_ISO8601 ? 1000000 : 1000000000;
+    int64_t stamp_ns = stamp_ms * 1000000;
+    return stamp_ns >= send_ns - res_ns && stamp_ns <= recv_ns;
+}
+
+void sb_payload(char *dst, size_t len, uint32_t seq)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++)
+        dst[i] = i < 8 ? hex[(seq >> (28 - 4 * i)) & 15]
+                       : (char)('a' + (i - 8) % 26);
+}
+
+enum sb_verdict sb_check(const struct sb_expect *e, const char *line,
+                         size_t len, struct sb_stamp_cache *cache)
+{
+    size_t term = len >= 2 && line[len - 2] == '\r' ? 2 : 1;
+    size_t body = len - term;   /* the caller passes a line ending in LF */
+    int64_t ms;
+
+    if (e->mode == SB_LINE) {
+        if (e->expect && (body != e->expect_len ||
+                          memcmp(line, e->expect, body) != 0))
+            return SB_BAD_EXPECT;
+        return SB_OK;
+    }
+    if ((term == 2) != (e->crlf != 0))
+        return SB_BAD_TERM;
+    if (e->mode == SB_STAMP) {
+        if (body < CLOCK_PREFIX_LEN || line[0] != '[' ||
+            line[CLOCK_CTIME_LEN + 1] != ']' ||
+            line[CLOCK_CTIME_LEN + 2] != ' ')
+            return SB_BAD_LAYOUT;
+        if (sb_parse_cached(cache, line + 1, e->fmt, &ms) != 0)
+            return SB_BAD_STAMP;
+        line += CLOCK_PREFIX_LEN;
+        body -= CLOCK_PREFIX_LEN;
+    }
+    if (body != e->payload_len || memcmp(line, e->payload, body) != 0)
+        return SB_BAD_PAYLOAD;
+    if (e->mode == SB_STAMP && !sb_fresh(ms, e->fmt, e->send_ns, e->recv_ns))
+        return SB_STALE;
+    return SB_OK;
+}
+
+void sb_hist_reset(struct sb_hist *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->min = UINT64_MAX;
+}
+
+void sb_hist_merge(struct sb_hist *into, const struct sb_hist *from)
+{
+    for (unsigned i = 0; i < SB_HIST_BUCKETS; i++)
+        into->b[i] += from->b[i];
+    into->count += from->count;
+    into->sum += from->sum;
+    if (from->max > into->max)
+        into->max = from->max;
+    if (from->min < into->min)
+        into->min = from->min;
+}
+
+uint64_t sb_hist_quantile(const struct sb_hist *h, double q)
+{
+    if (h->count == 0)
+        return 0;
+    uint64_t rank = (uint64_t)ceil(q * (double)h->count);
+    uint64_t seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (unsigned i = 0; i < SB_HIST_BUCKETS; i++) {
+        seen += h->b[i];
+        if (seen >= rank) {
+            uint64_t v = hist_upper(i, SB_HIST_SUB_BITS);
+            return v > h->max ? h->max : v;
+        }
+    }
+    return h->max;
+}
