@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "fuzz_util.h"
 #include "opts.h"
 
 #define MAX_ROUNDS 100000
@@ -34,11 +35,6 @@ static struct stats_slot slot;
 static struct worker w;
 static int ready;
 
-static uint32_t next_rand(uint32_t *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return *s >> 16;
-}
 
 static void setup(void)
 {
@@ -63,51 +59,6 @@ static void setup(void)
     ready = 1;
 }
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const void *p, size_t n)
-{
-    if (n == 0)
-        return;
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p)
-            abort();
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-/* The expected bytes: echo replies, then the ERR line if a line is too
- * long (the same reading of max_line as the framer's). */
-static void expected(const char *d, size_t n, size_t max_line, struct buf *b)
-{
-    size_t pos = 0;
-    while (pos < n) {
-        const char *lf = memchr(d + pos, '\n', n - pos);
-        if (!lf)
-            break;
-        size_t len = (size_t)(lf - (d + pos)) + 1;
-        if (len > max_line) {
-            put(b, "ERR line too long\n", 18);
-            return;
-        }
-        put(b, d + pos, len);
-        pos += len;
-    }
-    if (n - pos >= max_line) {
-        put(b, "ERR line too long\n", 18);
-        return;
-    }
-    if (n > pos) {
-        put(b, d + pos, n - pos);
-        put(b, "\n", 1);
-    }
-}
 
 /* One worker loop iteration without blocking. */
 static void iterate(void)
@@ -128,13 +79,13 @@ static void iterate(void)
     conn_flush_pending(&w);
 }
 
-static int drain(int fd, struct buf *got)
+static int drain(int fd, struct fbuf *got)
 {
     char tmp[8192];
     for (;;) {
         ssize_t r = read(fd, tmp, sizeof(tmp));
         if (r > 0) {
-            put(got, tmp, (size_t)r);
+            fbuf_put(got, tmp, (size_t)r);
             continue;
         }
         if (r == 0)
@@ -171,12 +122,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!c)
         abort();
 
-    struct buf got = { 0 }, want = { 0 };
+    struct fbuf got = { 0 }, want = { 0 };
     size_t sent = 0;
     int eof = 0, shut = 0;
     for (int round = 0; round < MAX_ROUNDS && !eof; round++) {
         if (sent < n) {
-            size_t piece = 1 + next_rand(&rng) % (n - sent);
+            size_t piece = 1 + fuzz_rand(&rng) % (n - sent);
             ssize_t r = write(sv[1], in + sent, piece);
             if (r > 0)
                 sent += (size_t)r;
@@ -203,8 +154,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     close(sv[1]);
 
-    expected(in, n, opts.max_line, &want);
-    if (got.len != want.len || (got.len && memcmp(got.p, want.p, got.len))) {
+    if (fuzz_echo_reference(in, n, opts.max_line, &want))
+        fbuf_put(&want, "ERR line too long\n", 18);
+    if (!fbuf_equal(&got, &want)) {
         fprintf(stderr, "got %zu bytes: %.*s\nwant %zu bytes: %.*s\n",
                 got.len, (int)(got.len < 300 ? got.len : 300), got.p,
                 want.len, (int)(want.len < 300 ? want.len : 300), want.p);

@@ -12,33 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "line.h"
 
 struct rec {
-    char *out;      /* every payload + "\n" or "\r\n" as delivered */
-    size_t len, cap;
+    struct fbuf out;  /* every payload + "\n" or "\r\n" as delivered */
     uint32_t rng;
     int pauses;
 };
 
-static uint32_t next_rand(uint32_t *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return *s >> 16;
-}
-
 static void put(struct rec *r, const char *p, size_t n)
 {
-    if (n == 0)
-        return;
-    if (r->len + n > r->cap) {
-        r->cap = (r->len + n) * 2 + 64;
-        r->out = realloc(r->out, r->cap);
-        if (!r->out)
-            abort();
-    }
-    memcpy(r->out + r->len, p, n);
-    r->len += n;
+    fbuf_put(&r->out, p, n);
 }
 
 static int sink(void *ctx, const char *payload, size_t len, int crlf)
@@ -48,38 +33,11 @@ static int sink(void *ctx, const char *payload, size_t len, int crlf)
         abort();
     put(r, payload, len);
     put(r, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
-    if ((next_rand(&r->rng) & 7) == 0) {
+    if ((fuzz_rand(&r->rng) & 7) == 0) {
         r->pauses++;
         return LINE_PAUSE;
     }
     return LINE_OK;
-}
-
-/* The reference: the whole stream in one pass.  Returns 1 when a line is
- * too long (the output then holds the lines before it). */
-static int reference(const char *d, size_t n, size_t max_line, struct rec *r)
-{
-    size_t pos = 0;
-    while (pos < n) {
-        const char *lf = memchr(d + pos, '\n', n - pos);
-        if (!lf)
-            break;
-        size_t len = (size_t)(lf - (d + pos)) + 1;
-        if (len > max_line)
-            return 1;
-        size_t plen = len - 1;
-        int crlf = plen > 0 && d[pos + plen - 1] == '\r';
-        put(r, d + pos, plen - (size_t)crlf);
-        put(r, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
-        pos += len;
-    }
-    if (n - pos >= max_line)
-        return 1;
-    if (n > pos) { /* the final fragment, answered at EOF with LF */
-        put(r, d + pos, n - pos);
-        put(r, "\n", 1);
-    }
-    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -97,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     size_t pos = 0;
     while (pos < n && !too_long) {
-        size_t piece = 1 + next_rand(&got.rng) % (n - pos);
+        size_t piece = 1 + fuzz_rand(&got.rng) % (n - pos);
         char *chunk = malloc(piece);
         if (!chunk)
             abort();
@@ -152,11 +110,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     line_release(&lb);
 
-    int ref_too_long = reference(d, n, max_line, &want);
-    if (ref_too_long != too_long || got.len != want.len ||
-        (got.len && memcmp(got.out, want.out, got.len) != 0))
+    int ref_too_long = fuzz_echo_reference(d, n, max_line, &want.out);
+    if (ref_too_long != too_long || !fbuf_equal(&got.out, &want.out))
         abort();
-    free(got.out);
-    free(want.out);
+    free(got.out.p);
+    free(want.out.p);
     return 0;
 }
