@@ -1,0 +1,300 @@
+/*
+ * test_metrics.c - the admin pages (src/metrics.c) rendered from a fixed
+ * stats table and compared with golden text, and the histogram arithmetic
+ * behind stampd_request_duration_seconds.
+ *
+ * The golden files live in tests/unit/golden/ (run from the repository
+ * root, as `make unit` does).  After a deliberate change to the pages,
+ * regenerate them with STAMPD_UPDATE_GOLDEN=1 and review the diff.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "hist.h"
+#include "metrics.h"
+#include "opts.h"
+#include "stats.h"
+
+#define GOLDEN_DIR "tests/unit/golden/"
+
+static struct stats_table *table_new(unsigned n)
+{
+    struct stats_table *t = calloc(1, sizeof(*t) + n * sizeof(struct stats_slot));
+    assert_non_null(t);
+    t->nworkers = n;
+    return t;
+}
+
+/* A fixed table: worker 0 alive, worker 1 dead (pid 0) with counters kept
+ * and stale gauges that must read 0. */
+static struct stats_table *fixed_table(void)
+{
+    struct stats_table *t = table_new(2);
+
+    t->start_unix_ms = 1700000000000;
+    for (unsigned w = 0; w < 2; w++) {
+        struct stats_slot *s = &t->slot[w];
+        uint64_t v = 1;
+#define FILL(f, m, ln, lv, h) s->f = v++ * (w + 1);
+        STATS_COUNTERS(FILL)
+        STATS_GAUGES(FILL)
+#undef FILL
+        /* Latencies 100 ns, 255 ns, 256 ns, 1 ms, and one clamped. */
+        stats_latency_record(s, 100, 1);
+        stats_latency_record(s, 255, 2);
+        stats_latency_record(s, 256, 3);
+        stats_latency_record(s, 1000000, 4 + w);
+        stats_latency_record(s, 10000000000ull, 1);
+    }
+    t->slot[0].pid = 4242;
+    t->slot[0].started_unix_ms = 1700000000100;
+    t->slot[1].pid = 0;
+    return t;
+}
+
+static void fixed_opts(struct opts *o)
+{
+    char err[128];
+    char *argv[] = { "stampd", "--listen", "127.0.0.1:8009", "--admin",
+                     "127.0.0.1:8010", "--workers", "2", "--max-conns", "100",
+                     NULL };
+    assert_int_equal(opts_parse(o, 9, argv, 2, err, sizeof(err)), OPTS_OK);
+}
+
+static void fixed_input(struct metrics_input *in, struct stats_table *t,
+                        struct opts *o, struct proc_info *workers)
+{
+    memset(in, 0, sizeof(*in));
+    in->t = t;
+    in->o = o;
+    in->version = "9.8.7";
+    in->poller = "epoll";
+    in->now_unix_ms = 1700000012345;
+    in->master = (struct proc_info){ 4241, 4096000, 12, 1699999999.5, 0.25 };
+    workers[0] = (struct proc_info){ 4242, 2048000, 9, 1700000000.1, 1.5 };
+    workers[1] = (struct proc_info){ 0, -1, -1, 0, 0 };
+    in->workers = workers;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[1 << 20];
+    *len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[*len] = '\0';
+    return buf;
+}
+
+static void check_golden(const char *name, const struct sbuf *b)
+{
+    char path[256];
+    size_t len = 0;
+
+    snprintf(path, sizeof(path), GOLDEN_DIR "%s", name);
+    if (getenv("STAMPD_UPDATE_GOLDEN")) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(b->buf, 1, b->len, f), b->len);
+        fclose(f);
+    }
+    char *want = slurp(path, &len);
+    if (!want)
+        fail_msg("missing golden file %s (run from the repository root)", path);
+    if (len != b->len || memcmp(want, b->buf, len) != 0) {
+        size_t i = 0;
+        while (i < len && i < b->len && want[i] == b->buf[i])
+            i++;
+        fail_msg("%s differs at byte %zu: want ...%.60s... got ...%.60s...",
+                 path, i, want + i, b->buf + i);
+    }
+}
+
+static void test_prometheus_golden(void **state)
+{
+    (void)state;
+    struct stats_table *t = fixed_table();
+    struct opts o;
+    struct proc_info w[2];
+    struct metrics_input in;
+    struct sbuf b = { 0 };
+
+    fixed_opts(&o);
+    fixed_input(&in, t, &o, w);
+    metrics_render_prometheus(&b, &in);
+    assert_false(sbuf_failed(&b));
+    check_golden("metrics.prom", &b);
+    /* The dead worker's gauges read 0, its counters stay. */
+    assert_non_null(strstr(b.buf, "stampd_connections_active{worker=\"1\"} 0\n"));
+    assert_non_null(strstr(b.buf, "stampd_connections_accepted_total{worker=\"1\"} 2\n"));
+    assert_non_null(strstr(b.buf, "stampd_worker_up{worker=\"1\"} 0\n"));
+    assert_null(strstr(b.buf, "process=\"worker\",worker=\"1\""));
+    sbuf_free(&b);
+    free(t);
+}
+
+static void test_json_golden(void **state)
+{
+    (void)state;
+    struct stats_table *t = fixed_table();
+    struct opts o;
+    struct proc_info w[2];
+    struct metrics_input in;
+    struct sbuf b = { 0 };
+
+    fixed_opts(&o);
+    fixed_input(&in, t, &o, w);
+    metrics_render_json(&b, &in);
+    assert_false(sbuf_failed(&b));
+    check_golden("stats.json", &b);
+    sbuf_free(&b);
+    free(t);
+}
+
+/* The cumulative count printed for le="<bound>" of worker w. */
+static uint64_t le_count(const char *page, unsigned w, const char *bound)
+{
+    char key[160];
+    snprintf(key, sizeof(key),
+             "stampd_request_duration_seconds_bucket{worker=\"%u\",le=\"%s\"} ",
+             w, bound);
+    const char *p = strstr(page, key);
+    if (!p)
+        fail_msg("no line %s", key);
+    return strtoull(p + strlen(key), NULL, 10);
+}
+
+static void test_histogram_buckets(void **state)
+{
+    (void)state;
+    struct stats_table *t = table_new(1);
+    struct opts o;
+    struct proc_info w[1] = { { 0, -1, -1, 0, 0 } };
+    struct metrics_input in;
+    struct sbuf b = { 0 };
+    struct stats_slot *s = &t->slot[0];
+
+    /* Each observation lands exactly on one side of a bound. */
+    stats_latency_record(s, 0, 1);
+    stats_latency_record(s, 255, 1);             /* <= 255 ns */
+    stats_latency_record(s, 256, 1);             /* > 255 ns, <= 511 ns */
+    stats_latency_record(s, 1023, 2);            /* <= 1023 ns */
+    stats_latency_record(s, 1024, 1);            /* <= 2047 ns */
+    stats_latency_record(s, 0xffffffffull, 1);   /* the last bound */
+    stats_latency_record(s, 1ull << 40, 1);      /* clamped to it */
+
+    fixed_opts(&o);
+    memset(&in, 0, sizeof(in));
+    in.t = t;
+    in.o = &o;
+    in.version = "x";
+    in.poller = "epoll";
+    in.master = w[0];
+    in.workers = w;
+    metrics_render_prometheus(&b, &in);
+    assert_int_equal(le_count(b.buf, 0, "0.000000255"), 2);
+    assert_int_equal(le_count(b.buf, 0, "0.000000511"), 3);
+    assert_int_equal(le_count(b.buf, 0, "0.000001023"), 5);
+    assert_int_equal(le_count(b.buf, 0, "0.000002047"), 6);
+    assert_int_equal(le_count(b.buf, 0, "2.147483647"), 6);
+    assert_int_equal(le_count(b.buf, 0, "4.294967295"), 8);
+    assert_int_equal(le_count(b.buf, 0, "+Inf"), 8);
+    assert_non_null(strstr(b.buf, "stampd_request_duration_seconds_count{worker=\"0\"} 8\n"));
+    /* The sum is exact and not clamped: 255 + 256 + 2*1023 + 1024 +
+     * (2^32 - 1) + 2^40 ns. */
+    assert_non_null(strstr(b.buf,
+        "stampd_request_duration_seconds_sum{worker=\"0\"} 1103.806598652\n"));
+    /* Bounds are increasing and one per power of two, plus +Inf. */
+    unsigned n = 0;
+    for (const char *p = b.buf; (p = strstr(p, "_bucket{worker=\"0\"")); p++)
+        n++;
+    assert_int_equal(n, METRICS_LE_LAST_SHIFT - METRICS_LE_FIRST_SHIFT + 2);
+    sbuf_free(&b);
+    free(t);
+}
+
+/* hist.h: buckets tile the integers, and every le bound in /metrics is a
+ * bucket's inclusive upper end (so the cumulative counts are exact). */
+static void test_hist_arithmetic(void **state)
+{
+    (void)state;
+    for (unsigned sub = 2; sub <= 7; sub += 5) {
+        unsigned last = hist_index(UINT64_MAX, sub);
+        assert_int_equal(hist_lower(0, sub), 0);
+        assert_int_equal(hist_upper(last, sub), UINT64_MAX);
+        for (unsigned i = 0; i <= last; i++) {
+            assert_int_equal(hist_index(hist_lower(i, sub), sub), i);
+            assert_int_equal(hist_index(hist_upper(i, sub), sub), i);
+            if (i < last)
+                assert_int_equal(hist_upper(i, sub) + 1, hist_lower(i + 1, sub));
+        }
+    }
+    assert_int_equal(hist_index(STATS_LAT_MAX_NS, STATS_LAT_SUB_BITS) + 1,
+                     STATS_LAT_BUCKETS);
+    for (unsigned k = METRICS_LE_FIRST_SHIFT; k <= METRICS_LE_LAST_SHIFT; k++) {
+        uint64_t bound = ((uint64_t)1 << k) - 1;
+        unsigned i = hist_index(bound, STATS_LAT_SUB_BITS);
+        assert_int_equal(hist_upper(i, STATS_LAT_SUB_BITS), bound);
+    }
+    /* 25% resolution with sub_bits 2: width <= lower / 4. */
+    for (unsigned i = 4; i < STATS_LAT_BUCKETS; i++) {
+        uint64_t lo = hist_lower(i, 2), hi = hist_upper(i, 2);
+        assert_true((hi - lo + 1) * 4 <= lo);
+    }
+}
+
+static void test_quantile(void **state)
+{
+    (void)state;
+    uint64_t b[STATS_LAT_BUCKETS] = { 0 };
+
+    assert_int_equal(metrics_quantile(b, STATS_LAT_BUCKETS, 2, 0.5), 0);
+    /* 99 fast requests (1000 ns) and one slow (1 ms). */
+    b[hist_index(1000, 2)] = 99;
+    b[hist_index(1000000, 2)] = 1;
+    uint64_t fast = hist_upper(hist_index(1000, 2), 2);
+    uint64_t slow = hist_upper(hist_index(1000000, 2), 2);
+    assert_int_equal(fast, 1023);
+    assert_int_equal(metrics_quantile(b, STATS_LAT_BUCKETS, 2, 0.5), fast);
+    assert_int_equal(metrics_quantile(b, STATS_LAT_BUCKETS, 2, 0.99), fast);
+    assert_int_equal(metrics_quantile(b, STATS_LAT_BUCKETS, 2, 0.991), slow);
+    assert_int_equal(metrics_quantile(b, STATS_LAT_BUCKETS, 2, 1.0), slow);
+    assert_true(slow >= 1000000 && slow < 1250000);
+}
+
+static void test_fmt_seconds(void **state)
+{
+    (void)state;
+    char s[32];
+    metrics_fmt_seconds(s, sizeof(s), 0);
+    assert_string_equal(s, "0");
+    metrics_fmt_seconds(s, sizeof(s), 255);
+    assert_string_equal(s, "0.000000255");
+    metrics_fmt_seconds(s, sizeof(s), 1500000000);
+    assert_string_equal(s, "1.5");
+    metrics_fmt_seconds(s, sizeof(s), 4294967295ull);
+    assert_string_equal(s, "4.294967295");
+    metrics_fmt_seconds(s, sizeof(s), 12000000000ull);
+    assert_string_equal(s, "12");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prometheus_golden),
+        cmocka_unit_test(test_json_golden),
+        cmocka_unit_test(test_histogram_buckets),
+        cmocka_unit_test(test_hist_arithmetic),
+        cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_fmt_seconds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
