@@ -187,8 +187,10 @@ void conn_refuse(struct worker *w, int fd, int is_unix)
     STAT_INC(w->st, conns_refused);
     STAT_INC(w->st, err_max_conns);
     /* A fresh socket's send buffer is empty: this small write succeeds. */
-    (void)send(fd, ERR_TOO_MANY, sizeof(ERR_TOO_MANY) - 1,
-               MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t sent = send(fd, ERR_TOO_MANY, sizeof(ERR_TOO_MANY) - 1,
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent > 0)
+        STAT_ADD(w->st, bytes_out, sent);
     /* Lingering is a courtesy; under a flood of refusals it would itself
      * exhaust descriptors, so beyond a bound the refusal is just a close. */
     if (w->refused_lingering >= 256) {
