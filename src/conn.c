@@ -396,8 +396,10 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
     }
     switch (rc) {
     case LINE_OK:
-        /* The line timeout runs from the first byte of a partial line. */
-        if (c->in.len > 0 && !had_partial)
+        /* The line timeout runs from the first byte of a partial line: a
+         * fragment left after complete lines is a new line, even when the
+         * same read finished the one held before. */
+        if (c->in.len > 0 && (!had_partial || lines > 0))
             tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
         else if (c->in.len == 0)
             tq_remove(&c->timer);
