@@ -1,0 +1,606 @@
+#!/usr/bin/python3
+"""The stampd benchmark suite: stampd against its peers, in one run.
+
+Every server runs pinned to CPU 0 (taskset), the client on CPU 1.  Each
+scenario runs every server in turn, `--reps` times, interleaved so that noise
+on this shared machine spreads evenly; medians and min-max spread are
+reported.  Server CPU per request is the on-CPU time the server's processes
+(stampd: its worker) gained between stampbench's '#start' and '#end' markers,
+from /proc/PID/task/*/schedstat (nanoseconds; /proc/PID/stat utime+stime is
+recorded too, in 10 ms ticks), divided by the replies verified in the window.
+
+Every server is started by this script and stopped by its PID; every wait is
+bounded.  Results: bench/results/results.{json,md}, throughput.png,
+latency.png.
+
+    suite.py --build build [--quick] [--smoke] [--only S1,S2,...,idle,scale]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+NOFILE = 20000
+
+SCENARIOS = [
+    # name, stampbench args, servers skipped (why)
+    ("S1", ["-c", "100", "-P", "16", "-s", "32"], {}),
+    ("S2", ["-c", "100", "-P", "1", "-s", "32"], {}),
+    ("S3", ["-c", "5000", "-P", "1", "-s", "32"],
+     {"seed": "one thread per connection: 5,000 threads"}),
+    ("L1", ["-c", "1", "-P", "1", "-s", "32"], {}),
+    ("L1000", ["-c", "1000", "-P", "1", "-s", "32"], {}),
+]
+CONNS = {"L1": 1, "S2": 100, "L1000": 1000, "S3": 5000}
+SERVERS = ["stampd", "baseline", "redis", "memcached", "seed"]
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def limit_fds():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited with %s" % proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d not ready" % port)
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+class Server:
+    """One peer, started pinned to `cpu`; `measured` are the PIDs whose CPU
+    and memory count (stampd: the worker, not the idle master)."""
+
+    def __init__(self, name, build, cpu="0", workers=1, extra=()):
+        self.name = name
+        self.port = free_port()
+        p = str(self.port)
+        bindir = os.path.join(ROOT, build)
+        cmd = {
+            "stampd": [os.path.join(bindir, "stampd"), "--workers", str(workers),
+                       "--listen", "127.0.0.1:" + p, "--admin", "off",
+                       "--idle-timeout", "0", "--max-conns", "19000",
+                       "--log-level", "warn"],
+            "baseline": [os.path.join(bindir, "bench-baseline"), "127.0.0.1:" + p],
+            "redis": ["redis-server", "--port", p, "--bind", "127.0.0.1",
+                      "--save", "", "--appendonly", "no", "--maxclients", "19000",
+                      "--protected-mode", "no", "--loglevel", "warning",
+                      "--daemonize", "no"],
+            "memcached": ["memcached", "-p", p, "-U", "0", "-l", "127.0.0.1",
+                          "-c", "19000", "-t", "1", "-m", "64"],
+            "seed": [sys.executable, os.path.join(ROOT, "bench", "seed_server.py"),
+                     "127.0.0.1", p],
+        }[name] + list(extra)
+        if cpu is not None:
+            cmd = ["taskset", "-c", cpu] + cmd
+        self.proc = subprocess.Popen(cmd, preexec_fn=limit_fds,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        wait_port(self.port, self.proc)
+        self.measured = [self.proc.pid]
+        if name == "stampd":
+            end = time.monotonic() + 5
+            while len(children(self.proc.pid)) < workers and time.monotonic() < end:
+                time.sleep(0.05)
+            self.measured = children(self.proc.pid)
+
+    def cpu_ns(self):
+        total = 0
+        for pid in self.measured:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+        return total
+
+    def cpu_ticks(self):
+        total = 0
+        for pid in self.measured:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])   # utime, stime
+        return total
+
+    def rss_bytes(self):
+        total = 0
+        for pid in self.measured:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        return total
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        err = self.proc.stderr.read().decode(errors="replace")
+        self.proc.stderr.close()
+        return err
+
+
+def client_args(server, extra):
+    if server.name == "redis":
+        return ["--mode", "line", "--request", "PING", "--expect", "+PONG",
+                "--crlf"] + extra
+    if server.name == "memcached":
+        return ["--mode", "line", "--request", "version", "--crlf"] + extra
+    return extra
+
+
+def run_client(build, server, args, cpu="1", on_start=None, on_connected=None,
+               timeout=300):
+    """Run stampbench --json; sample the server at its markers.  Returns
+    (json or None, exit status, stderr text, samples)."""
+    cmd = [os.path.join(ROOT, build, "stampbench"), "--json"] + args + \
+        ["127.0.0.1:%d" % server.port]
+    if cpu is not None:
+        cmd = ["taskset", "-c", cpu] + cmd
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=limit_fds)
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    samples, errs = {}, []
+    try:
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            if line == "#connected" and on_connected:
+                samples["connected"] = on_connected()
+            elif line == "#start":
+                samples["start"] = (server.cpu_ns(), server.cpu_ticks(),
+                                    time.monotonic())
+                if on_start:
+                    samples["on_start"] = on_start()
+            elif line == "#end":
+                samples["end"] = (server.cpu_ns(), server.cpu_ticks(),
+                                  time.monotonic())
+            else:
+                errs.append(line)
+        out = proc.stdout.read().decode()
+        rc = proc.wait()
+    finally:
+        killer.cancel()
+    try:
+        data = json.loads(out)
+    except ValueError:
+        data = None
+    return data, rc, "\n".join(errs[:20]), samples
+
+
+def one_run(build, server, scen, args, quick):
+    d, w = ("2", "0.5") if quick else ("5", "1")
+    data, rc, errs, s = run_client(build, server,
+                                   client_args(server, args + ["-d", d, "-w", w]))
+    r = {"server": server.name, "scenario": scen, "rc": rc}
+    if data is None or "start" not in s or "end" not in s:
+        r["error"] = errs or "no result"
+        return r
+    r.update(rps=data["rps"], requests=data["requests"], errors=data["errors"],
+             mismatches=data["mismatches"], latency=data["latency"],
+             mb_in_s=data["mb_in_s"], mb_out_s=data["mb_out_s"])
+    cpu_ns = s["end"][0] - s["start"][0]
+    r["cpu_s"] = cpu_ns / 1e9
+    r["cpu_ticks"] = s["end"][1] - s["start"][1]
+    r["cpu_us_per_req"] = cpu_ns / 1e3 / data["requests"] if data["requests"] else None
+    r["server_cpu_util"] = cpu_ns / 1e9 / (s["end"][2] - s["start"][2])
+    if rc != 0:
+        r["error"] = errs
+    return r
+
+
+def run_matrix(build, reps, quick, only):
+    runs = []
+    scen = [x for x in SCENARIOS if x[0] in only]
+    if not scen:
+        return runs
+    servers = {}
+    try:
+        for name in SERVERS:
+            servers[name] = Server(name, build)
+        for rep in range(reps):
+            for name, args, skip in scen:
+                for sname in SERVERS:
+                    if sname in skip:
+                        continue
+                    r = one_run(build, servers[sname], name, args, quick)
+                    r["rep"] = rep
+                    runs.append(r)
+                    log("%-6s %-9s rep %d: %10.0f req/s  cpu %6s us/req  p99 %8.1f us%s" % (
+                        name, sname, rep, r.get("rps", 0),
+                        "%.3f" % r["cpu_us_per_req"] if r.get("cpu_us_per_req") else "-",
+                        r.get("latency", {}).get("p99_us", 0),
+                        "  ERROR " + str(r["error"])[:200] if "error" in r else ""))
+    finally:
+        for s in servers.values():
+            err = s.stop()
+            if err.strip():
+                log("%s stderr: %s" % (s.name, err.strip()[:500]))
+    return runs
+
+
+def run_idle(build, quick):
+    """RSS growth per idle connection, fresh server each, 15,000 conns held
+    by one client process (under the 20,000-fd limit of each side)."""
+    n = 15000
+    out = {}
+    for name in ["stampd", "baseline", "redis", "memcached"]:
+        srv = Server(name, build)
+        try:
+            time.sleep(0.3)
+            before = srv.rss_bytes()
+            hold = "4" if quick else "6"
+
+            def sample():
+                time.sleep(1.0)
+                return srv.rss_bytes()
+            data, rc, errs, s = run_client(
+                build, srv, ["--connect-only", "-c", str(n), "-d", hold,
+                             "--connect-timeout", "60"], on_start=sample)
+            after = s.get("on_start", before)
+            held = data["held"] if data else 0
+            out[name] = {"connections": n, "held": held, "rc": rc,
+                         "rss_before": before, "rss_after": after,
+                         "bytes_per_conn": (after - before) / held if held else None,
+                         "connect_rate": data["connect_rate"] if data else None}
+            log("idle   %-9s %d held, RSS %d -> %d: %s bytes/conn" % (
+                name, held, before, after,
+                "%.0f" % out[name]["bytes_per_conn"] if held else "-"))
+        finally:
+            srv.stop()
+    out["seed"] = {"skipped": "one thread per connection: 15,000 threads"}
+    return out
+
+
+def run_scale(build, quick):
+    """40,000 connections, a line per second each: stampd --workers 4 (the
+    fd limit is per process), 3 client processes over 4 source addresses."""
+    total, procs = 40000, 3
+    dur = "15" if quick else "60"
+    srv = Server("stampd", build, cpu=None, workers=4)
+    res = {"connections": total, "clients": procs, "duration_s": float(dur)}
+    try:
+        threads, outs = [], [None] * procs
+        for i in range(procs):
+            c = total // procs + (i < total % procs)
+
+            def go(i=i, c=c):
+                outs[i] = run_client(build, srv, [
+                    "-c", str(c), "--rate", str(c), "-d", dur, "-w", "2",
+                    "--src-ips", "4", "--connect-timeout", "60"], cpu=None,
+                    timeout=float(dur) + 120)
+            t = threading.Thread(target=go)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        parts = [o[0] for o in outs]
+        if any(p is None for p in parts):
+            res["error"] = [o[2] for o in outs]
+        else:
+            res.update(
+                connected=sum(p["connected"] for p in parts),
+                requests=sum(p["requests"] for p in parts),
+                rps=sum(p["rps"] for p in parts),
+                errors=sum(p["errors"] for p in parts),
+                mismatches=sum(p["mismatches"] for p in parts),
+                late=sum(p["late"] for p in parts),
+                p99_us=max(p["latency"]["p99_us"] for p in parts),
+                max_us=max(p["latency"]["max_us"] for p in parts),
+                rcs=[o[1] for o in outs])
+        log("scale  %s" % json.dumps(res))
+    finally:
+        srv.stop()
+    return res
+
+
+# --- summary --------------------------------------------------------------------
+
+
+def summarise(runs):
+    out = {}
+    for r in runs:
+        if "rps" not in r:
+            continue
+        k = out.setdefault(r["scenario"], {}).setdefault(r["server"], {
+            "rps": [], "cpu": [], "p50": [], "p99": [], "p999": [],
+            "p90": [], "errors": 0, "mismatches": 0})
+        k["rps"].append(r["rps"])
+        if r.get("cpu_us_per_req"):
+            k["cpu"].append(r["cpu_us_per_req"])
+        for q, key in (("p50", "p50_us"), ("p90", "p90_us"), ("p99", "p99_us"),
+                       ("p999", "p999_us")):
+            k[q].append(r["latency"][key])
+        k["errors"] += r["errors"]
+        k["mismatches"] += r["mismatches"]
+    for scen in out.values():
+        for k in scen.values():
+            for f in ("rps", "cpu", "p50", "p90", "p99", "p999"):
+                v = k[f]
+                k[f] = {"median": statistics.median(v) if v else None,
+                        "min": min(v) if v else None,
+                        "max": max(v) if v else None}
+    return out
+
+
+def ratio(summary, scen, a, b, field):
+    try:
+        x = summary[scen][a][field]["median"]
+        y = summary[scen][b][field]["median"]
+        return x / y if x is not None and y else None
+    except KeyError:
+        return None
+
+
+def targets(summary, idle, scale):
+    t = []
+
+    def add(text, value, ok, fmt="%.2fx"):
+        t.append({"target": text,
+                  "value": (fmt % value) if value is not None else "n/a",
+                  "met": None if value is None else bool(ok(value))})
+    for b, lim, cmp in (("baseline", 0.95, "ge"), ("redis", 1.3, "ge")):
+        add("S1 throughput >= %.2f x %s" % (lim, b), ratio(summary, "S1", "stampd", b, "rps"),
+            lambda v, lim=lim: v >= lim)
+    for b, lim in (("baseline", 1.05), ("redis", 0.75)):
+        add("S1 CPU/request <= %.2f x %s" % (lim, b),
+            ratio(summary, "S1", "stampd", b, "cpu"), lambda v, lim=lim: v <= lim)
+    for s in ("S2", "S3"):
+        for b, lim in (("baseline", 0.95), ("redis", 1.0), ("memcached", 1.0)):
+            add("%s throughput >= %.2f x %s" % (s, lim, b),
+                ratio(summary, s, "stampd", b, "rps"), lambda v, lim=lim: v >= lim)
+    add("L1 (-c 1) p99 <= 1.1 x baseline", ratio(summary, "L1", "stampd", "baseline", "p99"),
+        lambda v: v <= 1.1)
+    add("L1000 (-c 1000) p99 <= redis", ratio(summary, "L1000", "stampd", "redis", "p99"),
+        lambda v: v <= 1.0)
+    if idle:
+        add("idle memory <= 256 B/connection",
+            idle.get("stampd", {}).get("bytes_per_conn"), lambda v: v <= 256, "%.0f B")
+    if scale:
+        ok = scale.get("errors") == 0 and scale.get("mismatches") == 0 and \
+            scale.get("late") == 0 and scale.get("connected") == scale["connections"]
+        add("scale: 40,000 conns, 0 errors/mismatches", None if "errors" not in scale
+            else scale["errors"] + scale["mismatches"], lambda v: ok, "%d errors+mismatches")
+        add("scale: p99 < 50 ms", scale.get("p99_us"), lambda v: v < 50000, "%.0f us")
+    return t
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "date": datetime.datetime.now(datetime.timezone.utc)
+            .strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def fmt_range(d, f="%.0f"):
+    if d["median"] is None:
+        return "-"
+    return (f + " (" + f + "-" + f + ")") % (d["median"], d["min"], d["max"])
+
+
+def write_markdown(res, path):
+    m, summary = res["machine"], res["summary"]
+    L = ["# stampd benchmark", "",
+         "%s, %d CPUs (%s), Linux %s; servers pinned to CPU 0, client on CPU 1; "
+         "%d repetition(s) of %s s (+%s s warm-up); medians (min-max)."
+         % (m["date"], m["nproc"], m["cpu"], m["kernel"], res["reps"],
+            res["duration"], res["warmup"]), ""]
+    L += ["| scenario | server | req/s | server CPU us/req | p50 us | p99 us | p99.9 us | errors | mismatches |",
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for scen, args, skip in SCENARIOS:
+        for s in SERVERS:
+            k = summary.get(scen, {}).get(s)
+            if not k:
+                if s in skip:
+                    L.append("| %s `%s` | %s | skipped: %s | | | | | | |" % (
+                        scen, " ".join(args), s, skip[s]))
+                continue
+            L.append("| %s `%s` | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+                scen, " ".join(args), s, fmt_range(k["rps"]),
+                fmt_range(k["cpu"], "%.2f"), fmt_range(k["p50"], "%.0f"),
+                fmt_range(k["p99"], "%.0f"), fmt_range(k["p999"], "%.0f"),
+                k["errors"], k["mismatches"]))
+    if res.get("idle"):
+        L += ["", "Idle memory: user-space RSS growth per idle connection "
+              "(15,000 connections held by one client; stampd: its worker).", "",
+              "| server | bytes/connection | held |", "| --- | ---: | ---: |"]
+        for s, v in res["idle"].items():
+            if "skipped" in v:
+                L.append("| %s | skipped: %s | |" % (s, v["skipped"]))
+            else:
+                L.append("| %s | %s | %d |" % (s, "%.0f" % v["bytes_per_conn"]
+                                               if v["bytes_per_conn"] is not None else "-",
+                                               v["held"]))
+    if res.get("scale"):
+        sc = res["scale"]
+        L += ["", "Scale: %d connections (stampd --workers 4, %d client processes "
+              "with --src-ips 4), one line per second each for %.0f s: %s" % (
+                  sc["connections"], sc["clients"], sc["duration_s"],
+                  "error: %s" % sc["error"] if "error" in sc else
+                  "%d connected, %.0f req/s, %d errors, %d mismatches, %d late, "
+                  "p99 %.0f us, max %.0f us" % (sc["connected"], sc["rps"],
+                                                 sc["errors"], sc["mismatches"],
+                                                 sc["late"], sc["p99_us"],
+                                                 sc["max_us"]))]
+    if res.get("http"):
+        L += ["", "HTTP (bench/http.sh):", "", "```", res["http"].strip(), "```"]
+    else:
+        L += ["", "HTTP vs nginx: skipped (bench/http.sh not present yet)."]
+    L += ["", "## Targets (ratios of medians from this run)", "",
+          "| target | stampd | met |", "| --- | ---: | --- |"]
+    for t in res["targets"]:
+        L.append("| %s | %s | %s |" % (t["target"], t["value"],
+                                       "n/a" if t["met"] is None else
+                                       ("met" if t["met"] else "**missed**")))
+    L += ["", "Plots: `throughput.png` (req/s vs connections, -P 1), "
+          "`latency.png` (latency percentiles at -c 1 and -c 1000).", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+def plot(res, outdir):
+    if not shutil.which("gnuplot"):
+        log("gnuplot missing: no plots")
+        return
+    summary = res["summary"]
+    tmp = os.path.join(outdir, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(tmp, "thr.dat"), "w") as f:
+        for s in SERVERS:
+            f.write('"%s"\n' % s)
+            for scen, c in sorted(CONNS.items(), key=lambda x: x[1]):
+                k = summary.get(scen, {}).get(s)
+                if k and k["rps"]["median"]:
+                    f.write("%d %f %f %f\n" % (c, k["rps"]["median"],
+                                               k["rps"]["min"], k["rps"]["max"]))
+            f.write("\n\n")
+    with open(os.path.join(tmp, "lat.dat"), "w") as f:
+        for scen in ("L1", "L1000"):
+            for s in SERVERS:
+                k = summary.get(scen, {}).get(s)
+                f.write('"%s"\n' % s)
+                if k:
+                    for i, q in enumerate(("p50", "p90", "p99", "p999")):
+                        f.write("%d %f\n" % (i, k[q]["median"]))
+                f.write("\n\n")
+    title = "%s, %d CPUs, %s" % (res["machine"]["date"], res["machine"]["nproc"],
+                                 res["machine"]["cpu"])
+    n = len(SERVERS)
+    script = """
+set terminal pngcairo size 900,560 font ',10'
+set output '{out}/throughput.png'
+set title 'Throughput vs connections (-P 1, -s 32), medians; {title}'
+set logscale x
+set xlabel 'connections'
+set ylabel 'requests/s'
+set key outside right
+set grid
+plot for [i=0:{last}] '{tmp}/thr.dat' index i using 1:2:3:4 with yerrorlines title columnheader(1) lw 2
+set output '{out}/latency.png'
+set terminal pngcairo size 1000,500 font ',10'
+set multiplot layout 1,2 title 'Latency percentiles (-P 1), medians; {title}'
+unset logscale x
+set logscale y
+set xtics ('p50' 0, 'p90' 1, 'p99' 2, 'p99.9' 3)
+set xrange [-0.3:3.3]
+set xlabel 'percentile'
+set ylabel 'microseconds'
+set key top left
+set title '-c 1'
+plot for [i=0:{last}] '{tmp}/lat.dat' index i using 1:2 with linespoints title columnheader(1) lw 2
+set title '-c 1000'
+plot for [i={n}:{last2}] '{tmp}/lat.dat' index i using 1:2 with linespoints title columnheader(1) lw 2
+unset multiplot
+""".format(out=outdir, tmp=tmp, title=title.replace("'", ""), last=n - 1, n=n,
+           last2=2 * n - 1)
+    r = subprocess.run(["gnuplot"], input=script.encode(), capture_output=True,
+                       timeout=60)
+    if r.returncode != 0:
+        log("gnuplot: %s" % r.stderr.decode()[:1000])
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def smoke(build):
+    """For `make test`: stampd and the baseline, S1 and S2, one short run
+    each; any error or mismatch fails."""
+    failed = 0
+    for name in ("stampd", "baseline"):
+        srv = Server(name, build, cpu=None)
+        try:
+            for args in (["-c", "50", "-P", "16"], ["-c", "50", "-P", "1", "--crlf"],
+                         ["-c", "20", "-P", "4", "-s", "0"]):
+                data, rc, errs, _ = run_client(build, srv, args + ["-d", "1", "-w", "0.2"],
+                                               cpu=None, timeout=30)
+                ok = rc == 0 and data and data["requests"] > 0 and \
+                    data["errors"] == 0 and data["mismatches"] == 0
+                log("smoke %-8s %-28s %s %s" % (name, " ".join(args),
+                                               "ok" if ok else "FAILED",
+                                               "" if ok else errs))
+                failed += not ok
+        finally:
+            srv.stop()
+    return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--only", default="S1,S2,S3,L1,L1000,idle,scale,http")
+    ap.add_argument("--out", default=RESULTS)
+    a = ap.parse_args()
+    if a.smoke:
+        sys.exit(smoke(a.build))
+    only = set(a.only.split(","))
+    reps = a.reps or (1 if a.quick else 3)
+    t0 = time.monotonic()
+    res = {"machine": machine(), "reps": reps,
+           "duration": 2 if a.quick else 5, "warmup": 0.5 if a.quick else 1,
+           "quick": a.quick}
+    res["runs"] = run_matrix(a.build, reps, a.quick, only)
+    res["summary"] = summarise(res["runs"])
+    res["idle"] = run_idle(a.build, a.quick) if "idle" in only else None
+    res["scale"] = run_scale(a.build, a.quick) if "scale" in only else None
+    http = os.path.join(ROOT, "bench", "http.sh")
+    if "http" in only and os.path.exists(http):
+        r = subprocess.run(["bash", http, a.build], capture_output=True, timeout=600)
+        res["http"] = r.stdout.decode(errors="replace")[-4000:]
+    res["targets"] = targets(res["summary"], res["idle"], res["scale"])
+    res["elapsed_s"] = time.monotonic() - t0
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    write_markdown(res, os.path.join(a.out, "results.md"))
+    if res["summary"]:
+        plot(res, a.out)
+    log("elapsed %.0f s; results in %s" % (res["elapsed_s"], a.out))
+    with open(os.path.join(a.out, "results.md")) as f:
+        log(f.read())
+
+
+if __name__ == "__main__":
+    main()
