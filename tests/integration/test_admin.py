@@ -1,0 +1,275 @@
+"""The admin port (protocol section 4): after a scripted load with known
+numbers the /stats and /metrics figures equal those numbers exactly; a
+killed worker's counters survive; /healthz turns 503 during a graceful stop;
+/metrics passes promtool; read-only methods, 404."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+from conftest import SLOW, recv_all, recv_lines, wait_for
+
+STAMP_LEN = len(b"[Mon Sep  5 22:29:12 2016] ")
+ERR_TOO_MANY = b"ERR too many connections\n"
+ERR_TOO_LONG = b"ERR line too long\n"
+ERR_TIMEOUT = b"ERR line timeout\n"
+
+SERIES_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels)): float} from exposition text."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SERIES_RE.match(line)
+        assert m, "malformed series line %r" % line
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def metric_sum(metrics, name, **want):
+    """Sum of every series of `name` whose labels include `want`."""
+    w = set((k, str(v)) for k, v in want.items())
+    return sum(v for (n, labels), v in metrics.items() if n == name and w <= labels)
+
+
+def promtool_check(text):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: make deps installs the prometheus package"
+    r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    assert r.returncode == 0, r.stdout.decode()
+
+
+def totals(s):
+    return s.stats()["totals"]
+
+
+def wait_totals(s, expect, timeout=10):
+    """Poll /stats until every expected total matches (stats are relaxed
+    atomics written by the workers); then return the last page."""
+    last = {}
+
+    def match():
+        page = s.stats()
+        last["page"] = page
+        t = page["totals"]
+        return all(t[k] == v for k, v in expect.items()) and page
+    try:
+        return wait_for(match, timeout, "the admin figures", interval=0.02)
+    except AssertionError:
+        t = last["page"]["totals"]
+        diff = {k: (t[k], v) for k, v in expect.items() if t[k] != v}
+        raise AssertionError("figures (got, want) that differ: %r" % diff)
+
+
+def test_known_load_exact_figures(stampd):
+    s = stampd("--max-conns", "3", "--max-line", "100", "--line-timeout", "1",
+               "--idle-timeout", "2", workers=1)
+    sent_in = sent_out = 0
+
+    # Three connections fill --max-conns; two more are refused.
+    conns = [s.connect() for _ in range(3)]
+    wait_totals(s, {"conns_active": 3, "conns_accepted": 3})
+    for _ in range(2):
+        r = s.connect()
+        assert recv_all(r) == ERR_TOO_MANY
+        r.close()
+        sent_out += len(ERR_TOO_MANY)
+
+    # Known lines on each of the three, then EOF: closed as `eof`.
+    nlines = 0
+    for i, c in enumerate(conns):
+        lines = [b"conn%d line %d %s\n" % (i, j, b"x" * j) for j in range(10 + i)]
+        c.sendall(b"".join(lines))
+        c.shutdown(socket.SHUT_WR)
+        replies = recv_lines(c, len(lines))
+        for req, rep in zip(lines, replies):
+            assert rep[STAMP_LEN:] == req
+        assert recv_all(c) == b""
+        c.close()
+        nlines += len(lines)
+        sent_in += sum(map(len, lines))
+        sent_out += sum(map(len, replies))
+
+    # One line over --max-line: ERR, closed as `limit`.
+    c = s.connect()
+    c.sendall(b"y" * 150)
+    assert recv_all(c) == ERR_TOO_LONG
+    c.close()
+    sent_in += 150
+    sent_out += len(ERR_TOO_LONG)
+
+    # One partial line left hanging (line timeout) and one silent
+    # connection (idle timeout): both closed as `timeout`.
+    lt = s.connect()
+    lt.sendall(b"partial")
+    idle = s.connect()
+    assert recv_all(lt, timeout=5) == ERR_TIMEOUT
+    lt.close()
+    assert recv_all(idle, timeout=5) == b""
+    idle.close()
+    sent_in += len(b"partial")
+    sent_out += len(ERR_TIMEOUT)
+
+    expect = {
+        "conns_accepted": 6, "conns_refused": 2, "conns_active": 0,
+        "closed_eof": 3, "closed_reset": 0, "closed_timeout": 2,
+        "closed_limit": 1, "closed_protocol": 0, "closed_shutdown": 0,
+        "requests_line": nlines, "requests_http": 0, "requests_udp": 0,
+        "bytes_in": sent_in, "bytes_out": sent_out,
+        "err_line_too_long": 1, "err_line_timeout": 1, "err_idle_timeout": 1,
+        "err_max_conns": 2, "err_shutdown_cut": 0, "err_nomem": 0,
+        "backpressure_pauses": 0, "udp_drops": 0, "worker_restarts": 0,
+        "latency_count": nlines,
+    }
+    page = wait_totals(s, expect)
+    w0 = page["workers"][0]
+    for k, v in expect.items():
+        assert w0[k] == v, k
+    assert w0["pid"] == s.children()[0]
+    assert page["totals"]["loop_iterations"] > 0
+    assert page["totals"]["loop_events"] >= page["totals"]["loop_iterations"] - 5
+    assert page["config"]["max_conns"] == 3 and page["config"]["max_line"] == 100
+    assert page["pid"] == s.pid and page["draining"] is False
+    assert page["uptime_seconds"] > 0
+
+    # /metrics says the same, and passes promtool.
+    status, body = s.admin_get("/metrics")
+    assert status == 200
+    text = body.decode()
+    promtool_check(text)
+    m = parse_metrics(text)
+    assert metric_sum(m, "stampd_connections_accepted_total") == 6
+    assert metric_sum(m, "stampd_connections_refused_total") == 2
+    assert metric_sum(m, "stampd_connections_active") == 0
+    for reason, n in (("eof", 3), ("reset", 0), ("timeout", 2), ("limit", 1),
+                      ("protocol", 0), ("shutdown", 0)):
+        assert metric_sum(m, "stampd_connections_closed_total", reason=reason) == n, reason
+    assert metric_sum(m, "stampd_requests_total", protocol="line") == nlines
+    assert metric_sum(m, "stampd_bytes_received_total") == sent_in
+    assert metric_sum(m, "stampd_bytes_sent_total") == sent_out
+    for action, n in (("line_too_long", 1), ("line_timeout", 1),
+                      ("idle_timeout", 1), ("max_conns", 2)):
+        assert metric_sum(m, "stampd_enforcements_total", action=action) == n, action
+    assert metric_sum(m, "stampd_request_duration_seconds_count", worker=0) == nlines
+    assert metric_sum(m, "stampd_request_duration_seconds_bucket", worker=0, le="+Inf") == nlines
+    # Cumulative buckets never decrease.
+    les = sorted((float(dict(l)["le"]), v) for (n, l), v in m.items()
+                 if n == "stampd_request_duration_seconds_bucket")
+    assert all(a[1] <= b[1] for a, b in zip(les, les[1:]))
+    assert m[("stampd_worker_up", frozenset({("worker", "0")}))] == 1
+    assert m[("process_open_fds", frozenset({("process", "master")}))] > 0
+    assert m[("process_resident_memory_bytes",
+              frozenset({("process", "worker"), ("worker", "0")}))] > 0
+    assert s.stop() == 0
+
+
+def load(s, nconn, nlines):
+    """nconn connections, nlines lines each, all answered; returns bytes."""
+    total = 0
+    for i in range(nconn):
+        c = s.connect()
+        payload = b"".join(b"k%d-%d\n" % (i, j) for j in range(nlines))
+        c.sendall(payload)
+        c.shutdown(socket.SHUT_WR)
+        assert len(recv_lines(c, nlines)) == nlines
+        c.close()
+        total += len(payload)
+    return total
+
+
+def test_killed_worker_counters_kept(stampd):
+    s = stampd(workers=2)
+    sent = load(s, 20, 5)
+    page = wait_totals(s, {"requests_line": 100, "bytes_in": sent, "conns_active": 0})
+    before = page["workers"]
+    victim = max(range(2), key=lambda i: before[i]["requests_line"])
+    assert before[victim]["requests_line"] > 0
+    old_pid = before[victim]["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+
+    def respawned():
+        p = s.stats()
+        w = p["workers"][victim]
+        return w["up"] and w["pid"] not in (0, old_pid) and p
+    page = wait_for(respawned, 10, "the worker's replacement")
+    after = page["workers"][victim]
+    assert after["worker_restarts"] == 1
+    # Nothing the dead worker counted is lost, and no total went backwards.
+    for k in ("conns_accepted", "requests_line", "bytes_in", "bytes_out",
+              "closed_eof", "loop_iterations", "latency_count"):
+        assert after[k] >= before[victim][k], k
+        assert page["totals"][k] >= sum(w[k] for w in before), k
+    assert page["totals"]["requests_line"] == 100
+    assert page["totals"]["worker_restarts"] == 1
+    # The new worker keeps counting in the same slot.
+    sent += load(s, 20, 5)
+    wait_totals(s, {"requests_line": 200, "bytes_in": sent, "worker_restarts": 1})
+    status, body = s.admin_get("/metrics")
+    m = parse_metrics(body.decode())
+    assert metric_sum(m, "stampd_worker_restarts_total", worker=victim) == 1
+    assert metric_sum(m, "stampd_requests_total", protocol="line") == 200
+    assert s.stop() == 0
+
+
+def test_healthz_draining(stampd):
+    s = stampd("--shutdown-timeout", "5", workers=1)
+    assert s.admin_get("/healthz") == (200, b"ok\n")
+    # A client that keeps talking keeps its connection (and the drain) alive.
+    c = s.connect()
+    c.sendall(b"first\n")
+    recv_lines(c, 1)
+    s.send_signal(signal.SIGTERM)
+
+    def draining():
+        c.sendall(b"still here\n")
+        recv_lines(c, 1)
+        return s.admin_get("/healthz") == (503, b"draining\n")
+    wait_for(draining, 5, "/healthz to say draining", interval=0.03)
+    status, body = s.admin_get("/metrics")
+    assert status == 200 and b"\nstampd_draining 1\n" in body
+    assert s.stats()["draining"] is True
+    c.sendall(b"last\n")
+    recv_lines(c, 1)
+    c.shutdown(socket.SHUT_WR)
+    assert recv_all(c) == b""
+    c.close()
+    assert s.wait() == 0
+
+
+def raw_admin(s, request, timeout=5):
+    a = socket.create_connection(("127.0.0.1", s.admin_port), timeout=timeout * SLOW)
+    a.sendall(request)
+    data = recv_all(a)
+    a.close()
+    return data
+
+
+def test_admin_routes_and_methods(stampd):
+    s = stampd(workers=1)
+    assert s.admin_get("/nope")[0] == 404
+    assert raw_admin(s, b"POST /stats HTTP/1.0\r\nContent-Length: 0\r\n\r\n") \
+        .startswith(b"HTTP/1.1 405 ")
+    head = raw_admin(s, b"HEAD /metrics HTTP/1.0\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
+    assert b"Content-Type: text/plain; version=0.0.4" in head
+    # Keep-alive: three pipelined requests on one connection, in order.
+    out = raw_admin(s, b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+                       b"GET /stats HTTP/1.1\r\nHost: a\r\n\r\n"
+                       b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert [int(x) for x in re.findall(rb"HTTP/1.1 (\d{3}) ", out)] == [200, 200, 404]
+    body = out.split(b"\r\n\r\n", 2)[2]
+    json.loads(body[:body.index(b"\nHTTP/1.1 ") + 1])
+    # An oversized request head is refused and the port keeps serving.
+    big = raw_admin(s, b"GET /stats HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n")
+    assert big.startswith(b"HTTP/1.1 4")
+    assert s.admin_get("/healthz") == (200, b"ok\n")
+    assert s.stop() == 0
