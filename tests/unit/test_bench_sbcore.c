@@ -1,0 +1,149 @@
+/*
+ * test_bench_sbcore.c - stampbench's reply verification and histogram.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "sbcore.h"
+
+/* 2016-09-05 22:29:12 UTC */
+#define T0 1473114552LL
+
+static void setup_utc(void)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+}
+
+static void test_parse_ctime(void **state)
+{
+    (void)state;
+    int64_t ms;
+    setup_utc();
+    assert_int_equal(sb_parse_stamp("Mon Sep  5 22:29:12 2016", TIME_CTIME, &ms), 0);
+    assert_int_equal(ms, T0 * 1000);
+    /* Wrong weekday, zero-padded day, bad month, lower case. */
+    assert_int_equal(sb_parse_stamp("Tue Sep  5 22:29:12 2016", TIME_CTIME, &ms), -1);
+    assert_int_equal(sb_parse_stamp("Mon Sep 05 22:29:12 2016", TIME_CTIME, &ms), -1);
+    assert_int_equal(sb_parse_stamp("Mon Sen  5 22:29:12 2016", TIME_CTIME, &ms), -1);
+    assert_int_equal(sb_parse_stamp("mon Sep  5 22:29:12 2016", TIME_CTIME, &ms), -1);
+    /* Out of range fields must not be normalised into a valid time. */
+    assert_int_equal(sb_parse_stamp("Mon Sep  5 22:29:60 2016", TIME_CTIME, &ms), -1);
+    assert_int_equal(sb_parse_stamp("Mon Sep 31 22:29:12 2016", TIME_CTIME, &ms), -1);
+    assert_int_equal(sb_parse_stamp("Sat Oct 15 01:02:03 2016", TIME_CTIME, &ms), 0);
+}
+
+static void test_parse_iso(void **state)
+{
+    (void)state;
+    int64_t ms;
+    assert_int_equal(sb_parse_stamp("2016-09-05T22:29:12.345Z", TIME_ISO8601, &ms), 0);
+    assert_int_equal(ms, T0 * 1000 + 345);
+    assert_int_equal(sb_parse_stamp("2016-09-05T22:29:12.345+", TIME_ISO8601, &ms), -1);
+    assert_int_equal(sb_parse_stamp("2016-13-05T22:29:12.345Z", TIME_ISO8601, &ms), -1);
+    assert_int_equal(sb_parse_stamp("2016-09-05 22:29:12.345Z", TIME_ISO8601, &ms), -1);
+    assert_int_equal(sb_detect_format("2016-09-05T22:29:12.345Z"), TIME_ISO8601);
+    assert_int_equal(sb_detect_format("Mon Sep  5 22:29:12 2016"), TIME_CTIME);
+}
+
+static void test_fresh(void **state)
+{
+    (void)state;
+    int64_t s = T0 * 1000000000LL;
+    /* ctime: stamp second t, sent at S, received at R. */
+    assert_true(sb_fresh(T0 * 1000, TIME_CTIME, s + 999999999, s + 1000000000));
+    assert_false(sb_fresh(T0 * 1000, TIME_CTIME, s + 1000000001, s + 1100000000));
+    assert_true(sb_fresh(T0 * 1000, TIME_CTIME, s - 5, s));
+    assert_false(sb_fresh(T0 * 1000, TIME_CTIME, s - 10, s - 1));
+    /* iso8601: millisecond resolution. */
+    assert_true(sb_fresh(T0 * 1000 + 5, TIME_ISO8601, s + 5999999, s + 6000000));
+    assert_false(sb_fresh(T0 * 1000 + 5, TIME_ISO8601, s + 6000001, s + 7000000));
+}
+
+static void test_payload(void **state)
+{
+    (void)state;
+    char buf[40];
+    sb_payload(buf, 12, 0x1234abcd);
+    assert_memory_equal(buf, "1234abcdabcd", 12);
+    sb_payload(buf, 3, 0xfedcba98);
+    assert_memory_equal(buf, "fed", 3);
+    sb_payload(buf, 36, 0);
+    assert_memory_equal(buf + 8, "abcdefghijklmnopqrstuvwxyzab", 28);
+}
+
+static void test_check(void **state)
+{
+    (void)state;
+    struct sb_stamp_cache cache = { 0 };
+    int64_t s = T0 * 1000000000LL;
+    struct sb_expect e = { .mode = SB_STAMP, .fmt = TIME_CTIME, .crlf = 0,
+                           .payload = "hi", .payload_len = 2,
+                           .send_ns = s + 10, .recv_ns = s + 20 };
+    setup_utc();
+#define CHECK(str) sb_check(&e, str, strlen(str), &cache)
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:12 2016] hi\n"), SB_OK);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:12 2016] hi\r\n"), SB_BAD_TERM);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:12 2016] ho\n"), SB_BAD_PAYLOAD);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:12 2016] hi!\n"), SB_BAD_PAYLOAD);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:12 2016]hi\n"), SB_BAD_LAYOUT);
+    assert_int_equal(CHECK("hi\n"), SB_BAD_LAYOUT);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:1x 2016] hi\n"), SB_BAD_STAMP);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:14 2016] hi\n"), SB_STALE);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:10 2016] hi\n"), SB_STALE);
+    /* The cache answers repeats and still rejects the stale one. */
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:12 2016] hi\n"), SB_OK);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:10 2016] hi\n"), SB_STALE);
+    e.crlf = 1;
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:12 2016] hi\r\n"), SB_OK);
+    assert_int_equal(CHECK("[Mon Sep  5 22:29:12 2016] hi\n"), SB_BAD_TERM);
+    e.mode = SB_ECHO;
+    assert_int_equal(CHECK("hi\r\n"), SB_OK);
+    assert_int_equal(CHECK("hi \r\n"), SB_BAD_PAYLOAD);
+    e.mode = SB_LINE;
+    e.expect = "+PONG";
+    e.expect_len = 5;
+    assert_int_equal(CHECK("+PONG\r\n"), SB_OK);
+    assert_int_equal(CHECK("+PONG\n"), SB_OK);
+    assert_int_equal(CHECK("-ERR\r\n"), SB_BAD_EXPECT);
+    e.expect = NULL;
+    assert_int_equal(CHECK("VERSION 1.6.18\r\n"), SB_OK);
+#undef CHECK
+}
+
+static void test_hist(void **state)
+{
+    (void)state;
+    static struct sb_hist h, g;
+    sb_hist_reset(&h);
+    sb_hist_reset(&g);
+    assert_int_equal(sb_hist_quantile(&h, 0.5), 0);
+    for (uint64_t v = 1; v <= 100000; v++)
+        sb_hist_add(v <= 50000 ? &h : &g, v * 1000);
+    sb_hist_merge(&h, &g);
+    assert_int_equal(h.count, 100000);
+    assert_int_equal(h.max, 100000000);
+    assert_int_equal(h.min, 1000);
+    /* Within 1% (sub_bits 7) of the exact quantiles, never below them. */
+    uint64_t p50 = sb_hist_quantile(&h, 0.5), p99 = sb_hist_quantile(&h, 0.99);
+    assert_true(p50 >= 50000000 && p50 <= 50500000);
+    assert_true(p99 >= 99000000 && p99 <= 99990000);
+    assert_int_equal(sb_hist_quantile(&h, 1.0), 100000000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_ctime), cmocka_unit_test(test_parse_iso),
+        cmocka_unit_test(test_fresh),       cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_check),       cmocka_unit_test(test_hist),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
