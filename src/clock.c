@@ -5,9 +5,15 @@
  * strings are rebuilt only when their resolution ticks over.  localtime_r()
  * (the only libc call that may look at TZ files) runs at most once a second.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "clock.h"
+
+/* The UTC instants where clock_fmt_iso() stops clamping: its millisecond
+ * digits are live only in [0000-01-01T00:00:00Z, 10000-01-01T00:00:00Z). */
+#define ISO_FIRST_SEC ((time_t)-62167219200LL)
+#define ISO_END_SEC   ((time_t)253402300800LL)
 
 static const char day_names[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 static const char mon_names[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -143,6 +149,15 @@ int time_format_parse(const char *s)
     return -1;
 }
 
+/* localtime_r()/gmtime_r() fail (EOVERFLOW) only when the year does not fit
+ * an int: hand clamp() a year past the right end instead of the zeroed
+ * struct's 1900. */
+static void tm_overflow(struct tm *tm, time_t t)
+{
+    memset(tm, 0, sizeof(*tm));
+    tm->tm_year = t > 0 ? INT_MAX : INT_MIN;
+}
+
 static void bracket(char *dst, const char *ts)
 {
     dst[0] = '[';
@@ -163,9 +178,9 @@ void clock_set(struct clock_cache *c, const struct timespec *wall,
         char buf[CLOCK_ISO_LEN + 1];
 
         if (!localtime_r(&wall->tv_sec, &local))
-            memset(&local, 0, sizeof(local));
+            tm_overflow(&local, wall->tv_sec);
         if (!gmtime_r(&wall->tv_sec, &utc))
-            memset(&utc, 0, sizeof(utc));
+            tm_overflow(&utc, wall->tv_sec);
         clock_fmt_ctime(&local, buf);
         bracket(c->ctime_prefix, buf);
         clock_fmt_iso(&utc, ms, buf);
@@ -176,8 +191,10 @@ void clock_set(struct clock_cache *c, const struct timespec *wall,
         c->valid = 1;
     } else if (ms != c->ms) {
         /* Same second: only the three millisecond digits move.  Offset 1
-         * for the bracket, 20 into the ISO string. */
-        put3(c->iso_prefix + 1 + 20, ms);
+         * for the bracket, 20 into the ISO string.  A clamped instant keeps
+         * the digits clock_fmt_iso() gave it. */
+        if (wall->tv_sec >= ISO_FIRST_SEC && wall->tv_sec < ISO_END_SEC)
+            put3(c->iso_prefix + 1 + 20, ms);
         c->ms = ms;
     }
 }
