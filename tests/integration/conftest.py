@@ -64,7 +64,7 @@ class Server:
     """One stampd master and its workers."""
 
     def __init__(self, tmpdir, args, env=None, workers=1, admin=True,
-                 listen=None, expect_errors=()):
+                 listen=None, expect_errors=(), preexec=None):
         self.tmpdir = tmpdir
         self.log_path = os.path.join(tmpdir, "stampd-%d.log" % id(self))
         self.expect_errors = list(expect_errors)
@@ -84,8 +84,10 @@ class Server:
         if env:
             e.update(env)
         self.logf = open(self.log_path, "wb")
+        # preexec: run in the child before exec (e.g. a setrlimit).
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf, env=e)
+                                     stdout=self.logf, stderr=self.logf, env=e,
+                                     preexec_fn=preexec)
         self.pid = self.proc.pid
         self.returncode = None
         self.addrs = {}

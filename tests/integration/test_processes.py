@@ -1,0 +1,368 @@
+"""Section 5 of the protocol: master and workers, supervision, signals and
+the graceful stop, a busy port, the command line, the descriptor limit."""
+import os
+import re
+import resource
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import (SLOW, STAMPD, converse, parse_addr, recv_all,
+                      recv_exact, recv_lines, run_stampd, split_stamp,
+                      wait_for)
+
+
+def log_has(s, pattern, timeout=5):
+    return wait_for(lambda: re.search(pattern, s.log()), timeout,
+                    "log line /%s/" % pattern)
+
+
+# --- processes ------------------------------------------------------------------
+
+def test_master_and_workers_and_the_start_line(stampd):
+    s = stampd(workers=2)
+    kids = s.children()
+    assert len(kids) == 2
+    assert sorted(kids) == sorted(s.worker_pids())
+    assert re.search(r"master info: listening on line 127\.0\.0\.1:\d+, admin "
+                     r"127\.0\.0\.1:\d+ with 2 workers \(epoll\)", s.log())
+
+
+def test_pin_pins_worker_i_to_cpu_i(stampd):
+    ncpu = os.cpu_count()
+    n = min(ncpu, 2)
+    s = stampd("--pin", workers=n)
+    for i, pid in enumerate(s.worker_pids()):
+        with open("/proc/%d/status" % pid) as f:
+            allowed = re.search(r"Cpus_allowed_list:\s*(\S+)", f.read()).group(1)
+        assert allowed == str(i), (i, allowed)
+
+
+def test_killed_worker_is_respawned_and_queued_connections_survive(stampd):
+    s = stampd("--reply", "echo", workers=1)
+    old = s.children()
+    assert len(old) == 1
+    os.kill(old[0], signal.SIGKILL)
+    t0 = time.monotonic()
+    # Connect while no worker runs: the master keeps the listening socket,
+    # so these wait in its accept queue.
+    during = []
+    for i in range(20):
+        c = s.connect()
+        c.sendall(b"gap %d\n" % i)
+        during.append(c)
+    new = wait_for(lambda: [p for p in s.children() if p not in old and
+                            os.path.exists("/proc/%d" % p)], 3,
+                   "a new worker")
+    took = time.monotonic() - t0
+    assert took <= 1.0 + 0.2 * SLOW, "respawned after %.2f s" % took
+    for i, c in enumerate(during):
+        assert recv_exact(c, len(b"gap %d\n" % i)) == b"gap %d\n" % i
+        c.close()
+    assert len(s.children()) == 1
+    wait_for(lambda: s.worker_pids() == new, 5, "the stats table to show the new pid")
+    assert s.stat("worker_restarts") == 1
+    assert re.search(r"worker 0 \(pid %d\) killed by signal 9" % old[0], s.log())
+    assert s.stop() == 0
+
+
+def test_master_killed_workers_stop(stampd):
+    s = stampd(workers=2)
+    kids = s.children()
+    s.proc.kill()
+    s.proc.wait(5)
+    wait_for(lambda: not any(os.path.exists("/proc/%d/exe" % p) and
+                             _is_alive(p) for p in kids), 5,
+             "workers to stop after the master died")
+
+
+def _is_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+# --- graceful stop ---------------------------------------------------------------
+
+def test_sigterm_delivers_50k_owed_replies(stampd):
+    s = stampd()
+    n = 50_000
+    request = b"".join(b"%05d\n" % i for i in range(n))
+    c = s.connect()
+    c.setblocking(False)
+    sent = 0
+    try:
+        while sent < len(request):
+            sent += c.send(request[sent:])
+    except BlockingIOError:
+        pass
+    c.setblocking(True)
+    # The server has started answering: replies are owed, some requests may
+    # still wait in kernel buffers.
+    wait_for(lambda: s.stat("requests_line") > 0, 5, "the first requests")
+    s.send_signal(signal.SIGTERM)
+    data = converse(c, request[sent:], shut=False, timeout=60)
+    lines = data.split(b"\n")
+    assert lines[-1] == b""
+    lines = lines[:-1]
+    assert len(lines) == n
+    for i, line in enumerate(lines):
+        assert line[27:] == b"%05d" % i, (i, line)
+    split_stamp(lines[-1] + b"\n")
+    c.close()
+    assert s.wait() == 0
+    assert "stopped" in s.log()
+
+
+def test_sigint_is_a_graceful_stop(stampd):
+    s = stampd("--reply", "echo")
+    c = s.connect()
+    c.sendall(b"x\n")
+    assert recv_exact(c, 2) == b"x\n"
+    s.send_signal(signal.SIGINT)
+    assert recv_all(c) == b""
+    c.close()
+    assert s.wait() == 0
+
+
+def test_graceful_stop_serves_queued_connections(stampd):
+    s = stampd("--reply", "echo", workers=1)
+    pid = s.children()[0]
+    os.kill(pid, signal.SIGSTOP)
+    conns = []
+    try:
+        for i in range(10):
+            c = s.connect()
+            c.sendall(b"queued %d\n" % i)
+            conns.append(c)
+        s.send_signal(signal.SIGTERM)
+        log_has(s, r"master info: stopping")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for i, c in enumerate(conns):
+        assert recv_all(c) == b"queued %d\n" % i
+        c.close()
+    assert s.wait() == 0
+    # New connections are refused once the workers have stopped listening.
+    fam, sa = parse_addr(s.addr())
+    x = socket.socket(fam, socket.SOCK_STREAM)
+    with pytest.raises(ConnectionRefusedError):
+        x.connect(sa)
+    x.close()
+
+
+def test_graceful_stop_quiet_connection_closes_after_100ms(stampd):
+    s = stampd("--reply", "echo")
+    c = s.connect()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.sendall(b"x\n")
+    assert recv_exact(c, 2) == b"x\n"
+    s.send_signal(signal.SIGTERM)
+    log_has(s, r"worker 0 info: draining 1 connection")
+    # Still served while it keeps talking.
+    last = None
+    for i in range(10):
+        c.sendall(b"during %d\n" % i)
+        assert recv_exact(c, 9) == b"during %d\n" % i
+        last = time.monotonic()
+        time.sleep(0.04)            # pacing: shorter than the quiet period
+    data = recv_all(c, timeout=5)
+    quiet = time.monotonic() - last
+    assert data == b""
+    assert 0.09 <= quiet <= 0.1 + 0.4 * SLOW, quiet
+    c.close()
+    assert s.wait() == 0
+
+
+def test_graceful_stop_drops_unterminated_fragment(stampd):
+    s = stampd("--reply", "echo")
+    c = s.connect()
+    c.sendall(b"whole\nfrag")
+    assert recv_exact(c, 6) == b"whole\n"
+    s.send_signal(signal.SIGTERM)
+    assert recv_all(c, timeout=5) == b""
+    c.close()
+    assert s.wait() == 0
+
+
+def test_shutdown_timeout_cuts_a_busy_connection(stampd):
+    s = stampd("--reply", "echo", "--shutdown-timeout", "1")
+    c = s.connect()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stop = threading.Event()
+    answered = []
+    ended = []
+
+    def chatter():
+        try:
+            for i in range(int(200 * SLOW)):
+                if stop.is_set():
+                    break
+                c.sendall(b"%d\n" % i)
+                line = recv_lines(c, 1, timeout=5)[0]
+                answered.append(line)
+                time.sleep(0.03)    # pacing: keep input arriving
+        except (AssertionError, OSError) as e:
+            ended.append(e)
+
+    t = threading.Thread(target=chatter)
+    t.start()
+    wait_for(lambda: len(answered) >= 3, 5, "the chatter to start")
+    t0 = time.monotonic()
+    s.send_signal(signal.SIGTERM)
+    rc = s.wait(timeout=10)
+    took = time.monotonic() - t0
+    stop.set()
+    t.join(10)
+    c.close()
+    assert rc == 1
+    assert 0.95 <= took <= 1.0 + 1.0 * SLOW, took
+    assert ended, "the connection was not cut"
+    assert re.search(r"shutdown timeout: closed 1 connection", s.log())
+    # Every answer it did get was right and in order.
+    assert answered == [b"%d\n" % i for i in range(len(answered))]
+
+
+# --- a busy port ------------------------------------------------------------------
+
+def test_second_instance_on_busy_port_exits_1(stampd):
+    s = stampd()
+    r = run_stampd("--workers", "1", "--admin", "off", "--listen", s.addr())
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "address already in use: %s" % s.addr() in err, err
+    assert len(err.splitlines()) == 1, err
+    # The first one is unaffected.
+    c = s.connect()
+    c.sendall(b"still mine\n")
+    assert split_stamp(recv_lines(c, 1)[0])[1] == b"still mine\n"
+    c.close()
+
+
+def test_port_held_by_a_reuseport_socket_is_not_shared(stampd):
+    """Someone else's SO_REUSEPORT listener would happily share the port;
+    the plain probe bind refuses instead."""
+    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    other.bind(("127.0.0.1", 0))
+    other.listen(8)
+    addr = "127.0.0.1:%d" % other.getsockname()[1]
+    try:
+        r = run_stampd("--workers", "2", "--admin", "off", "--listen", addr)
+        assert r.returncode == 1
+        assert "address already in use: %s" % addr in r.stderr.decode()
+    finally:
+        other.close()
+
+
+def test_busy_admin_port_exits_1(stampd):
+    s = stampd()
+    r = run_stampd("--workers", "1", "--listen", "127.0.0.1:0", "--admin", s.admin)
+    assert r.returncode == 1
+    assert "address already in use: %s" % s.admin in r.stderr.decode()
+
+
+# --- the command line ------------------------------------------------------------
+
+@pytest.mark.parametrize("args,names", [
+    (["--workers", "0"], "--workers"),
+    (["--workers", "abc"], "--workers"),
+    (["--max-line", "0"], "--max-line"),
+    (["--max-line", "1x"], "--max-line"),
+    (["--max-output", "2g"], "--max-output"),
+    (["--max-conns", "-1"], "--max-conns"),
+    (["--idle-timeout", "1.5"], "--idle-timeout"),
+    (["--line-timeout", "-3"], "--line-timeout"),
+    (["--shutdown-timeout", "99999"], "--shutdown-timeout"),
+    (["--reply", "loud"], "--reply"),
+    (["--time-format", "unix"], "--time-format"),
+    (["--log-level", "chatty"], "--log-level"),
+    (["--listen", "garbage"], "--listen"),
+    (["--listen", "127.0.0.1:70000"], "--listen"),
+    (["--admin", "nowhere"], "--admin"),
+    (["--listen"], "--listen"),
+    (["--bogus"], "--bogus"),
+    (["stray"], "stray"),
+])
+def test_bad_option_exits_2_with_one_line(args, names):
+    r = run_stampd(*args)
+    assert r.returncode == 2, r
+    err = r.stderr.decode()
+    assert len(err.splitlines()) == 1, err
+    assert err.endswith("\n")
+    assert names in err, err
+    assert r.stdout == b""
+
+
+def test_help_lists_every_option():
+    for flag in ("--help", "-h"):
+        r = run_stampd(flag)
+        assert r.returncode == 0
+        out = r.stdout.decode()
+        assert out.startswith("Usage: stampd")
+        for opt in ("--listen", "--udp", "--http", "--admin", "--workers",
+                    "--pin", "--shutdown-timeout", "--reply", "--time-format",
+                    "--max-line", "--line-timeout", "--max-conns",
+                    "--idle-timeout", "--max-output", "--log-level", "--help",
+                    "--version"):
+            assert opt in out, opt
+        assert r.stderr == b""
+
+
+def test_version():
+    for flag in ("--version", "-V"):
+        r = run_stampd(flag)
+        assert r.returncode == 0
+        assert re.fullmatch(rb"stampd \d+\.\d+\.\d+ \(poller \w+, malloc \w+\)\n",
+                            r.stdout), r.stdout
+
+
+# --- RLIMIT_NOFILE -----------------------------------------------------------------
+
+def _nofile(soft, hard):
+    def f():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return f
+
+
+def worker_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        m = re.search(r"Max open files\s+(\d+)\s+(\d+)", f.read())
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_nofile_raised_to_hard_limit(stampd):
+    s = stampd("--max-conns", "1000", preexec=_nofile(256, 4096))
+    assert worker_nofile(s.children()[0]) == (4096, 4096)
+    assert "open file limit" not in s.log()
+
+
+def test_nofile_too_low_lowers_max_conns_with_a_warning(stampd):
+    s = stampd("--reply", "echo", "--max-conns", "100000",
+               preexec=_nofile(1024, 1024))
+    m = re.search(r"master warn: open file limit is 1024, too low for "
+                  r"--max-conns 100000; serving at most (\d+) connections "
+                  r"per worker", s.log())
+    assert m, s.log()
+    fit = int(m.group(1))
+    assert 0 < fit < 1024
+    # And it is enforced: one more than that is refused, not an EMFILE.
+    conns = []
+    try:
+        for i in range(fit):
+            conns.append(s.connect())
+        wait_for(lambda: s.stat("conns_active") == fit, 10, "all accepted")
+        extra = s.connect()
+        assert recv_all(extra) == b"ERR too many connections\n"
+        extra.close()
+        conns[-1].sendall(b"last\n")
+        assert recv_exact(conns[-1], 5) == b"last\n"
+        assert s.stat("accept_pauses") == 0
+    finally:
+        for c in conns:
+            c.close()
