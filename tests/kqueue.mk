@@ -1,0 +1,84 @@
+# tests/kqueue.mk - proving the kqueue backend as far as a Linux box allows.
+#
+#   make test-poller   the poller.h conformance suite (tests/unit/test_poller.c)
+#                      on every backend this machine can run: epoll natively and
+#                      kqueue over the test-only emulation (tests/kqueue/)
+#   make test-kqueue   test-poller, the emulation's own man-page checks, then
+#                      the server built against the emulation (build-kq/stampd,
+#                      start-up line "(kqueue)") through the integration suite
+#   make check-kqueue-headers   compile src/poller_kqueue.c -fsyntax-only
+#                      against real BSD declarations, where the machine has them
+#
+# The emulation is linked only into these test builds (EXTRA_OBJS), never
+# into $(BUILD)/stampd of a normal `make`.  On a BSD the native kqueue is
+# used and the emulation is not built.
+
+KQ_BUILD       ?= build-kq
+KQ_EPOLL_BUILD ?= build-kq-epoll
+KQ_EMU_FLAGS    = EXTRA_CFLAGS="-Itests/kqueue/include" \
+                  EXTRA_OBJS=$(KQ_BUILD)/kqueue_emu.o
+# Integration tests run against the emulated build; narrow with e.g.
+# `make test-kqueue KQ_PYTEST_ARGS="-k smoke"`.
+KQ_PYTEST_ARGS ?=
+KQ_CAN_EMULATE := $(wildcard /usr/include/x86_64-linux-gnu/sys/epoll.h \
+                             /usr/include/sys/epoll.h)
+
+TEST_TARGETS += test-kqueue
+
+.PHONY: test-poller test-kqueue check-kqueue-headers kq-poller-run
+
+# The conformance suite links the backend chosen by POLLER (plus EXTRA_OBJS:
+# the emulation in the kqueue test build).  This explicit rule overrides the
+# generic unit-test rule, which links only the pure library.
+$(BUILD)/tests/test_poller: tests/unit/test_poller.c \
+                            $(BUILD)/obj/poller_$(POLLER).o $(EXTRA_OBJS) \
+                            $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/obj/poller_$(POLLER).o \
+	  $(EXTRA_OBJS) -lcmocka
+
+$(BUILD)/kqueue_emu.o: tests/kqueue/kqueue_emu.c \
+                       tests/kqueue/include/sys/event.h $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/test_kqueue_emu: tests/kqueue/test_kqueue_emu.c \
+                                $(BUILD)/kqueue_emu.o $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/kqueue_emu.o -lcmocka
+
+kq-poller-run: $(BUILD)/tests/test_poller
+	$(BUILD)/tests/test_poller
+
+ifneq ($(KQ_CAN_EMULATE),)
+test-poller:
+	$(MAKE) --no-print-directory BUILD=$(KQ_EPOLL_BUILD) POLLER=epoll kq-poller-run
+	$(MAKE) --no-print-directory BUILD=$(KQ_BUILD) POLLER=kqueue $(KQ_EMU_FLAGS) \
+	  kq-poller-run $(KQ_BUILD)/tests/test_kqueue_emu
+	$(KQ_BUILD)/tests/test_kqueue_emu
+
+test-kqueue: test-poller
+	$(MAKE) --no-print-directory BUILD=$(KQ_BUILD) POLLER=kqueue $(KQ_EMU_FLAGS) \
+	  $(KQ_BUILD)/stampd
+	STAMPD_BIN=$(CURDIR)/$(KQ_BUILD)/stampd STAMPD_POLLER=kqueue \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(KQ_PYTEST_ARGS)
+else
+test-poller:
+	$(MAKE) --no-print-directory BUILD=$(KQ_BUILD) POLLER=kqueue kq-poller-run
+
+test-kqueue: test-poller
+endif
+
+# Real BSD declarations: Debian 12 ships no libkqueue-dev and no FreeBSD
+# sysroot, so this checks only when one of these headers exists (on a BSD,
+# /usr/include/sys/event.h itself).
+KQ_REAL_HEADER := $(firstword $(wildcard /usr/include/sys/event.h \
+                    /usr/include/kqueue/sys/event.h $(KQ_SYSROOT)/usr/include/sys/event.h))
+check-kqueue-headers:
+ifneq ($(KQ_REAL_HEADER),)
+	$(CC) $(filter-out -DPOLLER_% -MMD -MP,$(CFLAGS)) -DPOLLER_kqueue \
+	  -I$(patsubst %/sys/event.h,%,$(KQ_REAL_HEADER)) -fsyntax-only \
+	  src/poller_kqueue.c
+else
+	@echo "check-kqueue-headers: no real <sys/event.h> on this machine (Debian 12 has no libkqueue-dev); skipped"
+endif
