@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 from conftest import SLOW, recv_all, recv_lines, wait_for
 
