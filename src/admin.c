@@ -8,7 +8,9 @@
  * rendered in full into the connection's output buffer and written without
  * blocking.  The master's loop must never stall on a slow client: reads and
  * writes are non-blocking, a request head is limited to ADMIN_MAX_REQUEST
- * bytes, a connection to ADMIN_TIMEOUT_MS without progress.
+ * bytes, and a request must arrive whole within ADMIN_TIMEOUT_MS of the
+ * connection or the previous response (a slow reader of a response gets
+ * the same time per write that makes progress).
  */
 #include <errno.h>
 #include <http_parser.h>
@@ -220,6 +222,7 @@ static int on_message_complete(http_parser *hp)
 {
     struct aconn *c = hp->data;
     c->in_msg = 0;
+    c->deadline = c->a->now + ADMIN_TIMEOUT_MS;
     if (!http_should_keep_alive(hp))
         c->close_after = 1;
     route(c->a, c);
@@ -290,7 +293,8 @@ static void aconn_read(struct admin *a, struct aconn *c, int i)
         }
         return;
     }
-    c->deadline = a->now + ADMIN_TIMEOUT_MS;
+    /* Reads do not move the deadline (responses and writes do), so a
+     * client dripping a request byte by byte cannot hold a slot. */
     if (c->failed || c->close_after)
         return; /* discard: the connection is closing */
     size_t done = http_parser_execute(&c->parser, &a->settings, buf, (size_t)r);
