@@ -58,6 +58,10 @@ void metrics_render_json(struct sbuf *b, const struct metrics_input *in);
 uint64_t metrics_quantile(const uint64_t *bucket, unsigned n,
                           unsigned sub_bits, double q);
 
+/* Add every figure of s (counters, gauges, latency buckets and sum) to
+ * tot; pid and start time are left alone. */
+void metrics_slot_add(struct stats_slot *tot, const struct stats_slot *s);
+
 /* "12.000345678": ns as exact decimal seconds, trailing zeros dropped. */
 void metrics_fmt_seconds(char *out, size_t len, uint64_t ns);
 

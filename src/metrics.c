@@ -34,8 +34,7 @@ static void slot_copy(const struct stats_slot *s, struct stats_slot *out)
     out->lat_sum_ns = STAT_GET(s, lat_sum_ns);
 }
 
-/* Every field summed; pid is the number of live workers. */
-static void slot_sum(struct stats_slot *tot, const struct stats_slot *s)
+void metrics_slot_add(struct stats_slot *tot, const struct stats_slot *s)
 {
 #define SUM(f, m, ln, lv, h) tot->f += s->f;
     STATS_COUNTERS(SUM)
@@ -44,7 +43,6 @@ static void slot_sum(struct stats_slot *tot, const struct stats_slot *s)
     for (unsigned i = 0; i < STATS_LAT_BUCKETS; i++)
         tot->lat_bucket[i] += s->lat_bucket[i];
     tot->lat_sum_ns += s->lat_sum_ns;
-    tot->pid += s->pid > 0;
 }
 
 static uint64_t lat_count(const struct stats_slot *s)
@@ -360,7 +358,8 @@ void metrics_render_json(struct sbuf *b, const struct metrics_input *in)
     sbuf_puts(b, "},\"workers\":[");
     for (unsigned w = 0; w < t->nworkers; w++) {
         slot_copy(&t->slot[w], &s);
-        slot_sum(&tot, &s);
+        metrics_slot_add(&tot, &s);
+        tot.pid += s.pid > 0;  /* the totals' pid: workers up */
         sbuf_printf(b, "%s{\"worker\":%u,\"pid\":%lld,\"up\":%s", w ? "," : "",
                     w, (long long)s.pid, s.pid > 0 ? "true" : "false");
         if (s.pid > 0) {

@@ -364,16 +364,8 @@ void ctl_fmt_uptime(char *out, size_t len, double s)
 static void sum_workers(const struct ctl_snap *s, struct stats_slot *tot)
 {
     memset(tot, 0, sizeof(*tot));
-    for (int i = 0; i < s->nworkers; i++) {
-        const struct stats_slot *w = &s->w[i].s;
-#define ADD(f, m, ln, lv, h) tot->f += w->f;
-        STATS_COUNTERS(ADD)
-        STATS_GAUGES(ADD)
-#undef ADD
-        for (unsigned k = 0; k < STATS_LAT_BUCKETS; k++)
-            tot->lat_bucket[k] += w->lat_bucket[k];
-        tot->lat_sum_ns += w->lat_sum_ns;
-    }
+    for (int i = 0; i < s->nworkers; i++)
+        metrics_slot_add(tot, &s->w[i].s);
 }
 
 static void fmt_quantile(char *out, size_t len, const uint64_t *bucket, double q)
