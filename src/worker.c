@@ -21,6 +21,7 @@
 
 #include "compat.h"
 #include "conn.h"
+#include "fault.h"
 #include "log.h"
 #include "udp.h"
 #include "worker.h"
@@ -57,7 +58,7 @@ static void on_stop_signal(int sig)
 
 static int setup_signals(struct loop *l)
 {
-    if (pipe2(l->sigpipe, O_NONBLOCK | O_CLOEXEC) != 0)
+    if (compat_pipe(l->sigpipe) != 0)
         return -errno;
     signal_fd = l->sigpipe[1];
 
@@ -371,6 +372,7 @@ int worker_main(const struct worker_cfg *cfg)
         worker_free(&l);
         return 1;
     }
+    fault_worker_ready();
     log_debug("serving (pid %d)", (int)getpid());
 
     for (;;) {

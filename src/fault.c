@@ -1,0 +1,74 @@
+/*
+ * fault.c - allocation-failure injection for tests (see fault.h).  Linked
+ * only into FAULT_INJECTION builds.
+ *
+ * Workers are single-threaded, so the counters need no atomics; the master
+ * never arms them (it does not call fault_worker_ready()).
+ */
+#ifdef FAULT_INJECTION
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "log.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+static unsigned long fail_every;   /* 0: disarmed */
+static unsigned long allocations;
+
+void fault_worker_ready(void)
+{
+    const char *e = getenv("STAMPD_FAULT_EXIT_AT_START");
+    if (e && *e == '1') {
+        log_error("fault injection: exiting at start-up");
+        _exit(3);
+    }
+    e = getenv("STAMPD_FAULT_ALLOC_EVERY");
+    if (e) {
+        fail_every = strtoul(e, NULL, 10);
+        allocations = 0;
+        if (fail_every)
+            log_info("fault injection: one allocation in %lu fails",
+                     fail_every);
+    }
+}
+
+/* True when this allocation is the one to fail. */
+static int fail_now(void)
+{
+    if (!fail_every)
+        return 0;
+    if (++allocations % fail_every != 0)
+        return 0;
+    errno = ENOMEM;
+    return 1;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    return fail_now() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+    return fail_now() ? NULL : __real_calloc(k, n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    /* realloc(p, 0) frees; failing it would leak p. */
+    if (n == 0 || !fail_now())
+        return __real_realloc(p, n);
+    return NULL;
+}
+#else
+/* ISO C forbids an empty translation unit. */
+typedef int fault_unused;
+#endif

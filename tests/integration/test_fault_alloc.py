@@ -1,0 +1,108 @@
+"""Allocation failure and start-up death, with the FAULT_INJECTION build
+(tests/reliability.mk: `make test-reliability` builds build-fault/stampd
+with ASan and src/fault.c wrapping malloc/calloc/realloc)."""
+import os
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+import conftest
+from conftest import recv_all, wait_for
+from test_rel_util import delta, wstats
+
+FAULT_BIN = os.environ.get("STAMPD_FAULT_BIN",
+                           os.path.join(conftest.ROOT, "build-fault", "stampd"))
+
+pytestmark = pytest.mark.skipif(not os.access(FAULT_BIN, os.X_OK),
+                                reason="no FAULT_INJECTION build (make fault-build)")
+
+ASAN = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=99"}
+
+
+@pytest.fixture
+def fault_bin(monkeypatch):
+    monkeypatch.setattr(conftest, "STAMPD", FAULT_BIN)
+
+
+def test_allocation_failures_close_only_the_affected_connection(stampd, fault_bin):
+    """One allocation in 97 fails inside the worker.  A connection either
+    gets every reply, or a correct prefix of them followed by
+    'ERR out of memory' and EOF; exactly those are counted in err_nomem,
+    nothing else breaks, and the ASan build reports no leak at exit."""
+    env = dict(ASAN, STAMPD_FAULT_ALLOC_EVERY="97")
+    s = stampd("--reply", "echo", "--max-output", "4k", env=env)
+    b0 = wstats(s)
+    n = 200
+    results = [None] * n
+    streams = []
+    for i in range(n):
+        # Partial lines (input buffer), many replies (ring growth and
+        # back-pressure pauses that stash input): every allocation site.
+        lines = [b"c%d l%d %s\n" % (i, k, b"x" * (k * 37 % 300)) for k in range(200)]
+        streams.append(b"".join(lines))
+
+    def run(i):
+        c = s.connect()
+        t = threading.Thread(target=lambda: (c.sendall(streams[i]), c.shutdown(socket.SHUT_WR)))
+        t.start()
+        results[i] = recv_all(c, timeout=30)
+        t.join()
+        c.close()
+
+    for base in range(0, n, 20):
+        ts = [threading.Thread(target=run, args=(i,)) for i in range(base, base + 20)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    failed = 0
+    for i, got in enumerate(results):
+        if got == streams[i]:
+            continue
+        assert got.endswith(b"ERR out of memory\n"), got[-100:]
+        owed = got[:-len(b"ERR out of memory\n")]
+        assert streams[i].startswith(owed), "connection %d: replies corrupted" % i
+        failed += 1
+    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "every close")
+    w = wstats(s)
+    d = delta(b0, w, ("err_nomem", "closed_limit", "closed_eof", "closed_reset"))
+    assert d["err_nomem"] == failed and d["closed_limit"] == failed
+    assert d["closed_eof"] == n - failed and d["closed_reset"] == 0
+    assert 0 < failed < n, failed
+    assert w["ring_bytes"] == 0 and w["input_bytes"] == 0
+    assert s.worker_pids()[0] == b0["pid"]
+    # A clean drain at exit; the harness fails the test on any ASan report.
+    assert s.stop() == 0
+    print("alloc failure: %d of %d connections hit ERR out of memory" % (failed, n))
+
+
+def test_worker_dying_at_start_is_throttled(stampd, fault_bin):
+    """Every worker exits right after its initialisation: the master stays
+    up, answers the admin port, and re-forks the slot at most once per
+    second."""
+    env = dict(ASAN, STAMPD_FAULT_EXIT_AT_START="1")
+    s = stampd(env=env, ready=False,
+               expect_errors=[r"fault injection: exiting at start-up"])
+    wait_for(lambda: "listening on" in s.log(), 10, "listening")
+    m = re.search(r"admin (\S+) ", s.log())
+    s.admin = m.group(1)
+    t0 = time.monotonic()
+    time.sleep(3.2)
+    assert s.proc.poll() is None, "the master died"
+    restarts = s.stats()["workers"][0]["worker_restarts"]
+    forks = len(re.findall(r"exiting at start-up", s.log()))
+    elapsed = time.monotonic() - t0
+    # One fork at start, then at most one per second.
+    assert 2 <= restarts <= elapsed + 1, (restarts, elapsed)
+    assert forks <= restarts + 1
+    stamps = [time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%S")) + float(ms) / 1000
+              for t, ms in re.findall(r"^(\S+?)\.(\d{3})Z .*exiting at start-up",
+                                      s.log(), re.M)]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert gaps and min(gaps) >= 0.95, gaps
+    print("start-up death: %d restarts in %.1f s, gaps %s"
+          % (restarts, elapsed, ["%.3f" % g for g in gaps]))

@@ -1,0 +1,58 @@
+# tests/reliability.mk - fault injection, leak checking, packet loss, soak
+# and static analysis beyond `make lint`.
+#
+#   make test-reliability   the FAULT_INJECTION build (ASan) under allocation
+#                           failures and start-up deaths       (in make test)
+#   make test-valgrind      valgrind --leak-check=full over a short scenario
+#                                                              (in make test)
+#   make test-netns         5% packet loss in a network namespace (root)
+#   make soak               20,000 connections x 1 line/s for SOAK_SECONDS
+#   make lint-tidy          clang-tidy with the checked-in .clang-tidy
+#
+# The reliability integration tests that need no special build
+# (tests/integration/test_rel_*.py, test_fault_*.py) run inside the normal
+# `make integration` and `make integration-asan` passes.
+
+FAULT_BUILD    = build-fault
+VALGRIND_BUILD = build-valgrind
+SOAK_SECONDS  ?= 600
+SOAK_CONNS    ?= 20000
+FAULT_LDFLAGS  = -fsanitize=address,undefined \
+                 -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
+EXTRA_DEPS   += valgrind strace faketime nftables clang-tidy util-linux
+TEST_TARGETS += test-reliability test-valgrind
+
+.PHONY: test-reliability test-valgrind test-netns soak lint-tidy fault-build
+
+# The fault build: ASan+UBSan, libc malloc, malloc/calloc/realloc wrapped by
+# src/fault.c (which only this build links).
+fault-build:
+	$(MAKE) BUILD=$(FAULT_BUILD) SAN=1 EXTRA_CFLAGS=-DFAULT_INJECTION \
+	  EXTRA_OBJS=$(FAULT_BUILD)/obj/fault.o LDFLAGS="$(FAULT_LDFLAGS)" \
+	  $(FAULT_BUILD)/stampd
+
+test-reliability: fault-build
+	STAMPD_FAULT_BIN=$(CURDIR)/$(FAULT_BUILD)/stampd STAMPD_SANITIZED=1 \
+	  $(PYTHON) -m pytest -q tests/integration/test_fault_alloc.py
+
+# libc malloc: valgrind sees every allocation (jemalloc hides them in its
+# own arenas).
+test-valgrind:
+	$(MAKE) BUILD=$(VALGRIND_BUILD) MALLOC=libc $(VALGRIND_BUILD)/stampd
+	STAMPD_BIN=$(CURDIR)/$(VALGRIND_BUILD)/stampd STAMPD_VALGRIND=1 \
+	  $(PYTHON) -m pytest -q tests/integration/test_rel_valgrind.py
+
+test-netns: all
+	STAMPD_BIN=$(CURDIR)/$(BUILD)/stampd STAMPD_NETNS=1 \
+	  $(PYTHON) -m pytest -q -s tests/integration/test_rel_netns.py
+
+soak: all
+	STAMPD_BIN=$(CURDIR)/$(BUILD)/stampd STAMPD_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  STAMPD_SOAK_CONNS=$(SOAK_CONNS) \
+	  $(PYTHON) -m pytest -q -s tests/integration/test_rel_soak.py
+
+lint-tidy:
+	clang-tidy --quiet $(filter-out src/poller_kqueue.c,$(wildcard src/*.c)) \
+	  -- -std=gnu11 -Iinclude -D_GNU_SOURCE -DPOLLER_$(POLLER) 2>&1 | \
+	  { ! grep -E 'warning:|error:'; }
