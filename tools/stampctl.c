@@ -31,14 +31,14 @@
 #define MAX_RESPONSE (64u << 20)
 
 static const char usage[] =
-    "usage: stampctl [--admin ADDR] [--timeout SECONDS] [--json] COMMAND\n"
-    "  stats                  summary of every figure, totals and per worker\n"
+    "usage: stampctl [--admin ADDR] [--timeout SECONDS] [--json] [COMMAND]\n"
+    "  stats                  (the default) every figure, totals and per worker\n"
     "  top [--interval S] [--count N]\n"
     "                         per-worker table every S seconds (default 1),\n"
     "                         N times (default: until interrupted)\n"
     "  health                 exit 0 if the server answers /healthz with 200\n"
     "  metrics                print /metrics (Prometheus text format)\n"
-    "  --json                 print /stats as JSON (the default command)\n"
+    "  --json                 with stats: print the raw /stats JSON object\n"
     "  --admin ADDR           admin address (default 127.0.0.1:8010;\n"
     "                         HOST:PORT, [V6]:PORT or unix:PATH)\n";
 
