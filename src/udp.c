@@ -6,7 +6,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#ifdef __linux__
+#include <linux/sock_diag.h>
+#endif
 
+#include "compat.h"
 #include "reply.h"
 #include "udp.h"
 
@@ -32,7 +36,7 @@ struct udp_sock {
     char ctl[UDP_BATCH][CMSG_SPACE(sizeof(uint32_t))];
 };
 
-#if !defined(__linux__) && !defined(__FreeBSD__) && !defined(__NetBSD__)
+#if !COMPAT_HAVE_MMSG
 /* No recvmmsg/sendmmsg (macOS, OpenBSD before 7.2): one call each. */
 static int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, void *t)
 {
@@ -80,6 +84,16 @@ struct udp_sock *udp_create(int fd, poller_t *p, uint64_t tag)
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 #endif
+#ifdef SO_MEMINFO
+    /* The overflow figure is a running total for the socket, which the
+     * master holds across worker restarts: start from its current value
+     * so a respawned worker does not count its predecessor's drops. */
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t mlen = sizeof(mem);
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &mlen) == 0 &&
+        mlen > SK_MEMINFO_DROPS * sizeof(uint32_t))
+        u->ovfl_seen = mem[SK_MEMINFO_DROPS];
+#endif
     return u;
 }
 
@@ -105,7 +119,9 @@ static void set_mask(struct udp_sock *u, unsigned mask)
 }
 
 /* Send replies [next, npending).  Returns 1 when all went (or were
- * dropped), 0 when the socket buffer is full. */
+ * dropped), 0 when the socket buffer is full.  A datagram counts as a
+ * request once its reply is sent, or as a drop, never both, so that
+ * datagrams received == requests_udp + udp_drops. */
 static int flush(struct udp_sock *u, struct stats_slot *st)
 {
     while (u->next < u->npending) {
@@ -114,10 +130,14 @@ static int flush(struct udp_sock *u, struct stats_slot *st)
         if (n > 0) {
             for (int i = 0; i < n; i++)
                 STAT_ADD(st, bytes_out, u->smsg[u->next + i].msg_len);
+            STAT_ADD(st, requests_udp, n);
             u->next += n;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
+        /* EAGAIN: the send buffer is full and write readiness will say
+         * when it is not.  ENOBUFS (a full device queue) has no readiness
+         * event, so waiting for one would spin: drop that reply instead. */
+        if (n < 0 && errno == EAGAIN)
             return 0;
         if (n < 0 && errno == EINTR)
             continue;
@@ -203,7 +223,6 @@ static int read_batch(struct udp_sock *u, const struct opts *o,
         v[k++].iov_len = len;
         sh->msg_iovlen = (size_t)k;
     }
-    STAT_ADD(st, requests_udp, n);
     u->next = 0;
     u->npending = n;
     return n;
