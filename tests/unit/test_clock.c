@@ -5,16 +5,12 @@
  * fixed-width clamping at the ends of the year range.
  */
 #include <limits.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <cmocka.h>
 
+#include "unit.h"
 #include "clock.h"
 
 #define T_1970 ((time_t)0)
@@ -29,14 +25,6 @@ static void set_tz(const char *tz)
 {
     assert_int_equal(setenv("TZ", tz, 1), 0);
     tzset();
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1Dull;
 }
 
 /* The width promise: exactly len bytes, NUL-terminated, no LF anywhere. */
@@ -173,7 +161,7 @@ static void test_random_instants(void **state)
     for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
         set_tz(zones[z]);
         for (int i = 0; i < N; i++) {
-            uint64_t x = rng_next(&seed);
+            uint64_t x = unit_rand(&seed);
             time_t t;
             /* Half uniform over 1970..9999, half near now (where DST rules
              * are dense and real), some before 1970 back to year 1000. */

@@ -3,12 +3,8 @@
  * lower and upper bound agree for sub_bits 2 (the server) and 7
  * (stampbench) over every bucket and over edge and random values.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
 
+#include "unit.h"
 #include "hist.h"
 
 static const unsigned sub_bits_list[] = { 2, 7 };
@@ -79,14 +75,6 @@ static void test_every_bucket(void **state)
     }
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1Dull;
-}
-
 static void test_edge_and_random_values(void **state)
 {
     (void)state;
@@ -113,7 +101,7 @@ static void test_edge_and_random_values(void **state)
             assert_int_equal(hist_lower(hist_index(p, sb), sb), p);
         }
         for (int n = 0; n < 100000; n++) {
-            uint64_t v = rng_next(&seed) >> (rng_next(&seed) % 64);
+            uint64_t v = unit_rand(&seed) >> (unit_rand(&seed) % 64);
             check_value(v, sb);
             if (v > 0)
                 assert_true(hist_index(v - 1, sb) <= hist_index(v, sb));

@@ -3,14 +3,10 @@
  * "Requests" and "Errors and limits" rules, and against a trivial reference
  * splitter on random streams.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
 
+#include "unit.h"
 #include "line.h"
 
 /* --- a recording sink ---------------------------------------------------- */
@@ -27,19 +23,10 @@ struct rec {
     size_t calls;            /* sink invocations, including refused ones */
     size_t pause_at;         /* return LINE_PAUSE on this call number (1-based) */
     size_t fail_at;          /* return LINE_FAIL on this call number */
-    unsigned pause_every;    /* if non-zero: pause on every call with
-                                rnd() % pause_every == 0 */
+    unsigned pause_every;    /* if non-zero: pause at random, about once
+                                in pause_every calls */
     uint64_t rng;
 };
-
-static uint64_t rng_next(uint64_t *s)
-{
-    /* xorshift64*: deterministic, good enough to pick bytes and splits. */
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1Dull;
-}
 
 static int rec_sink(void *ctx, const char *payload, size_t len, int crlf)
 {
@@ -58,7 +45,7 @@ static int rec_sink(void *ctx, const char *payload, size_t len, int crlf)
     r->n++;
     if (r->pause_at && r->calls == r->pause_at)
         return LINE_PAUSE;
-    if (r->pause_every && rng_next(&r->rng) % r->pause_every == 0)
+    if (r->pause_every && unit_rand(&r->rng) % r->pause_every == 0)
         return LINE_PAUSE;
     return LINE_OK;
 }
@@ -598,14 +585,14 @@ static void test_random_differential(void **state)
 
     assert_non_null(ref);
     for (int it = 0; it < STREAMS; it++) {
-        size_t n = rng_next(&seed) % MAXLEN;
-        size_t max = 1 + rng_next(&seed) % 24;
+        size_t n = unit_rand(&seed) % MAXLEN;
+        size_t max = 1 + unit_rand(&seed) % 24;
         int too_long, got_too_long = 0;
         size_t bad_off = 0, nref, fed = 0, total_consumed = 0;
         struct line_buf lb = { 0 };
 
         for (size_t i = 0; i < n; i++)
-            s[i] = alphabet[rng_next(&seed) % sizeof(alphabet)];
+            s[i] = alphabet[unit_rand(&seed) % sizeof(alphabet)];
         nref = ref_split(s, n, max, ref, &too_long, &bad_off);
 
         r->used = r->n = r->calls = 0;
@@ -615,7 +602,7 @@ static void test_random_differential(void **state)
 
         /* Feed in random pieces (1..8 bytes, sometimes empty). */
         while (fed < n && !got_too_long) {
-            size_t piece = rng_next(&seed) % 9;
+            size_t piece = unit_rand(&seed) % 9;
             if (piece > n - fed)
                 piece = n - fed;
             size_t c = 0, lines = 0, before = r->n;

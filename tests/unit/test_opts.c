@@ -5,15 +5,11 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
-#include <cmocka.h>
 
+#include "unit.h"
 #include "addr.h"
 #include "opts.h"
 

@@ -2,13 +2,9 @@
  * test_reply.c - building one reply (src/reply.c): the three modes, the
  * terminator, upper mode touching only ASCII a-z, the mode names.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <string.h>
-#include <cmocka.h>
 
+#include "unit.h"
 #include "clock.h"
 #include "reply.h"
 

@@ -4,14 +4,10 @@
  * model test against a plain byte queue.
  */
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
 
+#include "unit.h"
 #include "ring.h"
 
 #define BIG_LIMIT ((size_t)1 << 20)
@@ -370,14 +366,6 @@ static void test_index_wrap(void **state)
 
 /* Random operations against a plain byte queue; starting some runs with
  * indexes just below 2^32 so the free-running arithmetic wraps. */
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1Dull;
-}
-
 static void test_random_model(void **state)
 {
     (void)state;
@@ -388,20 +376,20 @@ static void test_random_model(void **state)
     for (int run = 0; run < RUNS; run++) {
         struct ring r = { 0 };
         uint64_t q_head = 0, q_tail = 0;  /* the model: pattern bytes [head, tail) */
-        size_t lim = (size_t)4096 << (rng_next(&seed) % 5);   /* 4k .. 64k */
+        size_t lim = (size_t)4096 << (unit_rand(&seed) % 5);   /* 4k .. 64k */
 
         if (run % 2) {
             assert_int_equal(ring_reserve(&r, 1, lim), 0);
-            r.head = r.tail = UINT32_MAX - (uint32_t)(rng_next(&seed) % 8192);
+            r.head = r.tail = UINT32_MAX - (uint32_t)(unit_rand(&seed) % 8192);
         }
         for (int op = 0; op < OPS; op++) {
-            uint64_t x = rng_next(&seed);
+            uint64_t x = unit_rand(&seed);
             size_t used = (size_t)(q_tail - q_head);
 
             assert_int_equal(ring_used(&r), used);
             if (x % 3 != 0) {
                 /* Produce 0..~lim/4 bytes, sometimes more than fits. */
-                size_t n = (size_t)(rng_next(&seed) % (lim / 3 + 2));
+                size_t n = (size_t)(unit_rand(&seed) % (lim / 3 + 2));
                 struct ring before = r;
                 int rc = ring_reserve(&r, n, lim);
                 if (used + n > lim) {
@@ -426,7 +414,7 @@ static void test_random_model(void **state)
                 }
                 q_tail += n;
             } else if (used > 0) {
-                size_t n = (x & 16) ? used : (size_t)(rng_next(&seed) % (used + 1));
+                size_t n = (x & 16) ? used : (size_t)(unit_rand(&seed) % (used + 1));
                 ring_consume(&r, n);
                 q_head += n;
                 if (q_head == q_tail) {

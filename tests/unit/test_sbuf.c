@@ -2,14 +2,10 @@
  * test_sbuf.c - the text buffer (src/sbuf.c): growth, printf past its
  * 256-byte fast path, JSON string escaping, reset and the sticky failure.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <cmocka.h>
 
+#include "unit.h"
 #include "sbuf.h"
 
 static void test_append_and_grow(void **state)

@@ -2,13 +2,9 @@
  * test_tq.c - the timeout queue (include/tq.h): touch order, expiry from
  * the head, timeout 0 = never, tq_next_ms, and a random model test.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <string.h>
-#include <cmocka.h>
 
+#include "unit.h"
 #include "tq.h"
 
 struct item {
@@ -128,14 +124,6 @@ static void test_never(void **state)
     }
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1Dull;
-}
-
 /* Against a model: each item's last touch time and a global touch
  * sequence; the queue must list queued items by (stamp, sequence). */
 static void test_random_model(void **state)
@@ -155,7 +143,7 @@ static void test_random_model(void **state)
         it[i].id = i;
     tq_init(&q, timeout);
     for (int op = 0; op < OPS; op++) {
-        uint64_t x = rng_next(&seed);
+        uint64_t x = unit_rand(&seed);
         int i = (int)(x % N);
         now += (int64_t)(x >> 32) % 4;
         switch ((x >> 8) % 4) {
