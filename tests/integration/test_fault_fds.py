@@ -1,0 +1,68 @@
+"""Descriptor exhaustion: a worker whose RLIMIT_NOFILE is lowered (prlimit
+on the running worker) and then flooded with connects.  It must not spin,
+the connections it holds keep working, it serves again promptly when
+descriptors free up, and the pauses are counted."""
+import os
+import resource
+import socket
+import time
+
+from conftest import SANITIZED, SLOW, recv_exact, wait_for
+from test_rel_util import cpu_share, open_fds, wstats
+
+
+def _max_fd(pid):
+    return max(int(x) for x in os.listdir("/proc/%d/fd" % pid))
+
+
+def test_emfile_flood(stampd):
+    s = stampd("--reply", "echo", workers=1)
+    pid = s.worker_pids()[0]
+    held = [s.connect() for _ in range(3)]
+    for i, c in enumerate(held):
+        c.sendall(b"held %d\n" % i)
+        assert recv_exact(c, 7) == b"held %d\n" % i
+    wait_for(lambda: wstats(s)["conns_active"] == 3, 5, "3 connections")
+    room = 10
+    limit = _max_fd(pid) + 1 + room
+    old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, old[1]))
+    try:
+        b0 = wstats(s)
+        flood = [s.connect() for _ in range(200)]
+        wait_for(lambda: wstats(s)["accept_pauses"] > b0["accept_pauses"], 5,
+                 "an accept pause")
+        at_limit = wstats(s)["conns_active"]
+        assert 3 < at_limit <= 3 + room
+        # At the limit: the worker sleeps between 100 ms retries, not spins.
+        cpu = cpu_share(pid, 2.0)
+        assert cpu < 0.05 * (3 if SANITIZED else 1), cpu
+        assert open_fds(pid) <= limit
+        # The connections it already had keep working.
+        for i, c in enumerate(held):
+            c.sendall(b"still %d\n" % i)
+            assert recv_exact(c, 8) == b"still %d\n" % i
+        pauses = wstats(s)["accept_pauses"] - b0["accept_pauses"]
+        assert pauses >= 2
+        # Free descriptors: the client closes the accepted flood connections
+        # (the first ones in), then the next one in the accept queue (FIFO)
+        # must be served within 1 s.
+        for c in flood[:at_limit - 3]:
+            c.close()
+        waiting = flood[at_limit - 3]
+        t0 = time.monotonic()
+        waiting.sendall(b"queued\n")
+        assert recv_exact(waiting, 7, timeout=2) == b"queued\n"
+        served_after = time.monotonic() - t0
+        assert served_after < 1.0 * SLOW, served_after
+        print("emfile: %d conns at limit %d, cpu %.1f%%, %d pauses, "
+              "served %.0f ms after fds freed" % (at_limit, limit, cpu * 100,
+                                                  pauses, served_after * 1000))
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+    for c in flood[at_limit - 3:]:
+        c.close()
+    for c in held:
+        c.close()
+    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "all closed")
+    assert s.worker_pids()[0] == pid
