@@ -13,11 +13,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#if defined(USE_JEMALLOC)
+#include <jemalloc/jemalloc.h>
+#elif defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "compat.h"
 #include "conn.h"
@@ -32,6 +39,7 @@
 #define READ_BUFFER (64 * 1024)
 #define LINGER_MS 2000
 #define DRAIN_QUIET_MS 100
+#define TRIM_IDLE_MS 1000       /* quiet time before freed memory goes back */
 
 struct loop {
     struct worker w;
@@ -41,6 +49,8 @@ struct loop {
     int64_t accept_resume_at;   /* 0 unless accepting is paused */
     int64_t drain_deadline;
     long long emfile_log;
+    int64_t busy_ms;            /* last wake-up with events */
+    int trim_due;               /* events since the last heap trim */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -248,6 +258,38 @@ static int next_timeout(const struct loop *l)
     return t < 0 ? -1 : (int)(t > 3600000 ? 3600000 : t + 1);
 }
 
+/* --- returning memory -------------------------------------------------- */
+
+/* Every reply briefly owns a ring, so a burst over many connections frees
+ * megabytes of rings at once.  The allocator keeps such pages for reuse and
+ * gives them back only as it is called again (jemalloc's decay runs on
+ * allocator calls, glibc trims the top of the heap only), so a worker that
+ * goes quiet after a burst would hold them for good: its RSS would say more
+ * about the last burst than about its connections.  Once the loop has seen
+ * no event for TRIM_IDLE_MS, hand them back; a busy worker never pays. */
+static void heap_trim(struct worker *w)
+{
+#if defined(USE_JEMALLOC)
+    char name[48];
+    snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    (void)mallctl(name, NULL, NULL, NULL, 0);
+#elif defined(__GLIBC__)
+    (void)malloc_trim(0);
+#endif
+    STAT_INC(w->st, heap_trims);
+}
+
+/* The poller timeout, shortened so that a quiet worker wakes to trim. */
+static int trim_timeout(const struct loop *l, int timeout)
+{
+    if (!l->trim_due)
+        return timeout;
+    int64_t left = l->busy_ms + TRIM_IDLE_MS - l->w.clock.mono_ms;
+    if (left < 0)
+        left = 0;
+    return timeout >= 0 && timeout <= left ? timeout : (int)left + 1;
+}
+
 /* --- set-up -------------------------------------------------------------- */
 
 static int worker_init(struct loop *l, const struct worker_cfg *cfg)
@@ -376,12 +418,20 @@ int worker_main(const struct worker_cfg *cfg)
     log_debug("serving (pid %d)", (int)getpid());
 
     for (;;) {
-        int n = poller_wait(w->poller, events, MAX_EVENTS, next_timeout(&l));
+        int n = poller_wait(w->poller, events, MAX_EVENTS,
+                            trim_timeout(&l, next_timeout(&l)));
         clock_update(&w->clock);
         if (n < 0 && n != -EINTR) {
             log_error("poller_wait: %s", strerror(-n));
             w->cut = 1;
             break;
+        }
+        if (n > 0) {
+            l.busy_ms = w->clock.mono_ms;
+            l.trim_due = 1;
+        } else if (l.trim_due && w->clock.mono_ms - l.busy_ms >= TRIM_IDLE_MS) {
+            l.trim_due = 0;
+            heap_trim(w);
         }
         STAT_INC(w->st, loop_iterations);
         if (n > 0)
