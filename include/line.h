@@ -45,7 +45,9 @@ typedef int (*line_sink_fn)(void *ctx, const char *payload, size_t len,
 /* Frame `data`: complete lines go to the sink in order, a trailing partial
  * line is appended to lb.  *consumed (may be NULL) receives the number of
  * bytes of data consumed; *lines (may be NULL) the number of complete lines
- * handed to the sink. */
+ * the sink accepted (a line it answered LINE_FAIL to is not counted).  On
+ * LINE_TOO_LONG *consumed is where the offending line starts in data, or 0
+ * if it began in an earlier call (its start is then lb's held fragment). */
 int line_feed(struct line_buf *lb, const char *data, size_t n,
               size_t max_line, line_sink_fn sink, void *ctx,
               size_t *consumed, size_t *lines);
