@@ -288,7 +288,7 @@ static void read_figures(const struct json *j, int o, struct stats_slot *s)
 int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,
                    size_t errlen)
 {
-    struct json j;
+    struct json j = { 0 };
 
     memset(s, 0, sizeof(*s));
     if (json_parse(&j, body, len) != 0) {
