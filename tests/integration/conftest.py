@@ -68,7 +68,8 @@ class Server:
         self.tmpdir = tmpdir
         self.log_path = os.path.join(tmpdir, "stampd-%d.log" % id(self))
         self.expect_errors = list(expect_errors)
-        argv = [STAMPD, "--workers", str(workers)]
+        # workers=None: leave --workers out (the default: online CPUs).
+        argv = [STAMPD] + (["--workers", str(workers)] if workers is not None else [])
         if listen is None:
             listen = ["127.0.0.1:0"]
         for a in listen:
@@ -111,6 +112,7 @@ class Server:
             else:
                 self.addrs.setdefault(kind, []).append(text)
         self.backend = m.group(3)
+        self.nworkers = int(m.group(2))
         # Workers create their pollers after fork; the sockets already
         # accept into their queues, so the server is usable now.  Wait for
         # every worker to have registered in the stats table when the admin

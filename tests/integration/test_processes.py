@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import (SLOW, STAMPD, converse, parse_addr, recv_all,
+from conftest import (SANITIZED, SLOW, STAMPD, converse, parse_addr, recv_all,
                       recv_exact, recv_lines, run_stampd, split_stamp,
                       wait_for)
 
@@ -28,7 +28,101 @@ def test_master_and_workers_and_the_start_line(stampd):
     assert len(kids) == 2
     assert sorted(kids) == sorted(s.worker_pids())
     assert re.search(r"master info: listening on line 127\.0\.0\.1:\d+, admin "
-                     r"127\.0\.0\.1:\d+ with 2 workers \(epoll\)", s.log())
+                     r"127\.0\.0\.1:\d+ with 2 workers \(%s\)"
+                     % os.environ.get("STAMPD_POLLER", "epoll"), s.log())
+
+
+def test_default_workers_is_online_cpus(stampd):
+    s = stampd(workers=None)
+    n = os.sysconf("SC_NPROCESSORS_ONLN")
+    assert s.nworkers == n
+    assert len(s.children()) == n
+
+
+LOG_LINE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z stampd\[\d+\] "
+                         r"(master|worker \d+) (debug|info|warn|error): \S.*")
+
+
+def test_log_lines_have_time_pid_role_and_level(stampd):
+    s = stampd("--log-level", "debug", workers=2)
+    os.kill(s.children()[0], signal.SIGKILL)
+    log_has(s, r"respawning")
+    assert s.stop() == 0
+    lines = s.log().splitlines()
+    assert len(lines) >= 6
+    for line in lines:
+        assert LOG_LINE_RE.fullmatch(line), line
+    assert any(" worker 1 debug: " in l for l in lines)
+    assert any(" master warn: worker " in l for l in lines)
+
+
+def test_allocator_named_by_version_is_the_one_loaded(stampd):
+    """jemalloc unless built with MALLOC=libc (the sanitizer build is)."""
+    r = run_stampd("--version")
+    malloc = re.search(rb"malloc (\w+)", r.stdout).group(1).decode()
+    s = stampd()
+    with open("/proc/%d/maps" % s.children()[0]) as f:
+        loaded = "libjemalloc" in f.read()
+    assert loaded == (malloc == "jemalloc"), (malloc, loaded)
+    if SANITIZED:
+        assert malloc == "libc"
+
+
+def test_replies_of_one_read_leave_in_one_write(stampd):
+    s = stampd("--reply", "echo")
+    c = s.connect()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    request = b"".join(b"line %03d\n" % i for i in range(100))
+    c.sendall(request)
+    assert recv_exact(c, len(request)) == request
+    st = s.stats()["workers"][0]
+    assert st["requests_line"] == 100
+    # One read normally takes the whole segment: one writev.  A read split
+    # by the kernel could add one or two, never one write per reply.
+    assert st["writes"] <= 3, st["writes"]
+    c.close()
+
+
+def test_descriptors_running_out_pauses_accepting(stampd):
+    """EMFILE: accepting pauses (counted) instead of spinning, and resumes.
+    With 128 descriptors the worker serves at most 64 connections, and the
+    refused ones that linger for their ERR line use up the rest."""
+    s = stampd("--reply", "echo", "--max-conns", "100000",
+               preexec=_nofile(128, 128))
+    pid = s.children()[0]
+    held = [s.connect() for _ in range(64)]
+    wait_for(lambda: s.stat("conns_active") == 64, 5, "64 connections")
+    flood = []
+    for _ in range(150):
+        flood.append(s.connect())
+    wait_for(lambda: s.stat("accept_pauses") >= 1, 5, "an accept pause")
+    t0 = cpu_seconds(pid)
+    time.sleep(0.5)                 # measuring: a spinning worker burns this
+    used = cpu_seconds(pid) - t0
+    assert used < 0.2 * SLOW, "worker used %.2f s CPU while out of fds" % used
+    held[0].sendall(b"still served\n")
+    assert recv_exact(held[0], 13) == b"still served\n"
+    for c in flood:
+        c.close()
+    for c in held:
+        c.close()
+    # Every queued connection is taken (refused, or accepted and closed on
+    # its EOF) before a newcomer can count on a free slot.
+    def settled():
+        st = s.stats()["workers"][0]
+        return (st["conns_active"] == 0 and
+                st["conns_accepted"] + st["conns_refused"] == 64 + 150)
+    wait_for(settled, 10, "the flood to be accepted or refused")
+    # Descriptors are back: a new connection is served.
+    c = s.connect()
+    assert converse(c, b"after\n") == b"after\n"
+    c.close()
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_pin_pins_worker_i_to_cpu_i(stampd):
