@@ -23,7 +23,8 @@ FAULT_LDFLAGS  = -fsanitize=address,undefined \
 EXTRA_DEPS   += valgrind strace faketime nftables clang-tidy util-linux
 TEST_TARGETS += test-reliability test-valgrind
 
-.PHONY: test-reliability test-valgrind test-netns soak lint-tidy fault-build
+.PHONY: test-reliability test-valgrind test-netns soak lint-tidy fault-build \
+        libc-build
 
 # The fault build: ASan+UBSan, libc malloc, malloc/calloc/realloc wrapped by
 # src/fault.c (which only this build links).
@@ -32,14 +33,19 @@ fault-build:
 	  EXTRA_OBJS=$(FAULT_BUILD)/obj/fault.o LDFLAGS="$(FAULT_LDFLAGS)" \
 	  $(FAULT_BUILD)/stampd
 
-test-reliability: fault-build
+# libc malloc: valgrind sees every allocation (jemalloc hides them in its
+# own arenas), and libfaketime can initialise (jemalloc's first
+# clock_gettime() recurses into it).
+libc-build:
+	$(MAKE) BUILD=$(VALGRIND_BUILD) MALLOC=libc $(VALGRIND_BUILD)/stampd
+
+test-reliability: fault-build libc-build
 	STAMPD_FAULT_BIN=$(CURDIR)/$(FAULT_BUILD)/stampd STAMPD_SANITIZED=1 \
 	  $(PYTHON) -m pytest -q tests/integration/test_fault_alloc.py
+	STAMPD_CLOCK_BIN=$(CURDIR)/$(VALGRIND_BUILD)/stampd \
+	  $(PYTHON) -m pytest -q tests/integration/test_fault_clock.py
 
-# libc malloc: valgrind sees every allocation (jemalloc hides them in its
-# own arenas).
-test-valgrind:
-	$(MAKE) BUILD=$(VALGRIND_BUILD) MALLOC=libc $(VALGRIND_BUILD)/stampd
+test-valgrind: libc-build
 	STAMPD_BIN=$(CURDIR)/$(VALGRIND_BUILD)/stampd STAMPD_VALGRIND=1 \
 	  $(PYTHON) -m pytest -q tests/integration/test_rel_valgrind.py
 
