@@ -9,28 +9,84 @@
 #if defined(__linux__)
 #include <sched.h>
 #include <sys/prctl.h>
+#elif defined(__FreeBSD__)
+#include <sys/param.h>
+#include <sys/cpuset.h>
+#include <sys/procctl.h>
 #endif
 
 #include "compat.h"
 
+/* accept4 and the SOCK_* type flags: Linux, FreeBSD 10+, NetBSD 8+,
+ * OpenBSD 5.7+; not macOS. */
+#if (defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+     defined(__OpenBSD__)) && !defined(COMPAT_PORTABLE)
+#define HAVE_SOCK_FLAGS 1
+#else
+#define HAVE_SOCK_FLAGS 0
+#endif
+
+#if !HAVE_SOCK_FLAGS
+/* The close-on-exec and non-blocking flags set afterwards: -1/errno like the
+ * call they follow, and fd closed on failure. */
+static int set_flags(int fd, int nonblock)
+{
+    int fl;
+
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
+        (nonblock && ((fl = fcntl(fd, F_GETFL)) == -1 ||
+                      fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1))) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+#endif
+
 int compat_accept(int lfd)
 {
     int fd;
-#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
-    defined(__OpenBSD__)
+#if HAVE_SOCK_FLAGS
     fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     return fd == -1 ? -errno : fd;
 #else
     fd = accept(lfd, NULL, NULL);
-    if (fd == -1)
+    if (fd == -1 || set_flags(fd, 1) == -1)
         return -errno;
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
+#if defined(SO_NOSIGPIPE)
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#endif
     return fd;
+#endif
+}
+
+int compat_socket(int domain, int type, int nonblock)
+{
+#if HAVE_SOCK_FLAGS
+    return socket(domain, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+#else
+    int fd = socket(domain, type, 0);
+    return fd == -1 ? -1 : set_flags(fd, nonblock);
+#endif
+}
+
+int compat_pipe(int fds[2])
+{
+#if HAVE_SOCK_FLAGS
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+#else
+    if (pipe(fds) == -1)
+        return -1;
+    if (set_flags(fds[0], 1) == -1) {
+        int e = errno;
+        close(fds[1]);
+        errno = e;
+        return -1;
+    }
+    return set_flags(fds[1], 1) == -1 ? (close(fds[0]), -1) : 0;
 #endif
 }
 
@@ -54,7 +110,7 @@ int compat_set_reuseport(int fd)
 
 int compat_reuseport_balances(void)
 {
-#if defined(__linux__) || defined(SO_REUSEPORT_LB)
+#if (defined(__linux__) || defined(SO_REUSEPORT_LB)) && !defined(COMPAT_PORTABLE)
     return 1;
 #else
     return 0;
@@ -70,6 +126,14 @@ int compat_pin_cpu(int cpu)
     if (sched_setaffinity(0, sizeof(set), &set) == -1)
         return -errno;
     return 0;
+#elif defined(__FreeBSD__)
+    cpuset_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (cpuset_setaffinity(CPU_LEVEL_WHICH, CPU_WHICH_PID, -1, sizeof(set),
+                           &set) == -1)
+        return -errno;
+    return 0;
 #else
     (void)cpu;
     return -ENOSYS;
@@ -80,6 +144,11 @@ int compat_parent_death_signal(int sig)
 {
 #if defined(__linux__)
     if (prctl(PR_SET_PDEATHSIG, sig) == -1)
+        return -errno;
+    return 0;
+#elif defined(__FreeBSD__) && defined(PROC_PDEATHSIG_CTL)
+    /* FreeBSD 11.2+. */
+    if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) == -1)
         return -errno;
     return 0;
 #else

@@ -232,7 +232,7 @@ static void log_listening(const struct master *m)
 
 static int setup_signals(struct master *m)
 {
-    if (pipe2(m->sigpipe, O_NONBLOCK | O_CLOEXEC) != 0)
+    if (compat_pipe(m->sigpipe) != 0)
         return -errno;
     master_signal_fd = m->sigpipe[1];
 

@@ -51,7 +51,7 @@ int net_probe(struct addr *a, int socktype, char *err, size_t errlen)
 
     if (a->family == AF_UNIX)
         return 0;
-    fd = socket(a->family, socktype | SOCK_CLOEXEC, 0);
+    fd = compat_socket(a->family, socktype, 0);
     if (fd == -1) {
         snprintf(err, errlen, "socket for %s: %s", a->text, strerror(errno));
         return -1;
@@ -95,7 +95,7 @@ static int unix_clear_stale(const struct addr *a, char *err, size_t errlen)
         snprintf(err, errlen, "%s: exists and is not a socket", a->text);
         return -1;
     }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = compat_socket(AF_UNIX, SOCK_STREAM, 1);
     if (fd == -1) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return -1;
@@ -122,7 +122,7 @@ int net_listen(const struct addr *a, int socktype, int reuseport, char *err,
 
     if (a->family == AF_UNIX && unix_clear_stale(a, err, errlen) == -1)
         return -1;
-    fd = socket(a->family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = compat_socket(a->family, socktype, 1);
     if (fd == -1) {
         snprintf(err, errlen, "socket for %s: %s", a->text, strerror(errno));
         return -1;

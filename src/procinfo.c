@@ -17,7 +17,11 @@ static double boot_time_s(void)
     if (boot == 0) {
         struct timespec now, up;
         clock_gettime(CLOCK_REALTIME, &now);
+#ifdef CLOCK_BOOTTIME
         clock_gettime(CLOCK_BOOTTIME, &up);
+#else
+        clock_gettime(CLOCK_MONOTONIC, &up); /* only read with /proc */
+#endif
         boot = (double)now.tv_sec - (double)up.tv_sec +
                (double)(now.tv_nsec - up.tv_nsec) / 1e9;
     }

@@ -5,7 +5,9 @@
 #                      kqueue over the test-only emulation (tests/kqueue/)
 #   make test-kqueue   test-poller, the emulation's own man-page checks, then
 #                      the server built against the emulation (build-kq/stampd,
-#                      start-up line "(kqueue)") through the integration suite
+#                      start-up line "(kqueue)") through the integration suite;
+#                      the load client stampbench stays an epoll build (it is
+#                      threaded, the emulation is not thread-safe)
 #   make check-kqueue-headers   compile src/poller_kqueue.c -fsyntax-only
 #                      against real BSD declarations, where the machine has them
 #
@@ -17,9 +19,12 @@ KQ_BUILD       ?= build-kq
 KQ_EPOLL_BUILD ?= build-kq-epoll
 KQ_EMU_FLAGS    = EXTRA_CFLAGS="-Itests/kqueue/include" \
                   EXTRA_OBJS=$(KQ_BUILD)/kqueue_emu.o
-# Integration tests run against the emulated build; narrow with e.g.
-# `make test-kqueue KQ_PYTEST_ARGS="-k smoke"`.
-KQ_PYTEST_ARGS ?=
+# The integration suite runs against the emulated build, less one test
+# whose figure the emulation itself distorts: test_rss_per_idle_connection
+# (the emulation keeps each fd's kevents in the process, ~100 bytes a
+# connection, where a kernel keeps them out of the RSS).  Narrow further with
+# e.g. `make test-kqueue KQ_PYTEST_ARGS="-k smoke"`.
+KQ_PYTEST_ARGS ?= -k "not test_rss_per_idle_connection"
 KQ_CAN_EMULATE := $(wildcard /usr/include/x86_64-linux-gnu/sys/epoll.h \
                              /usr/include/sys/epoll.h)
 
@@ -59,8 +64,11 @@ test-poller:
 
 test-kqueue: test-poller
 	$(MAKE) --no-print-directory BUILD=$(KQ_BUILD) POLLER=kqueue $(KQ_EMU_FLAGS) \
-	  $(KQ_BUILD)/stampd
+	  $(KQ_BUILD)/stampd $(TOOLS_BIN:$(BUILD)/%=$(KQ_BUILD)/%)
+	$(MAKE) --no-print-directory BUILD=$(KQ_EPOLL_BUILD) POLLER=epoll \
+	  $(BENCH_BIN:$(BUILD)/%=$(KQ_EPOLL_BUILD)/%)
 	STAMPD_BIN=$(CURDIR)/$(KQ_BUILD)/stampd STAMPD_POLLER=kqueue \
+	  STAMPBENCH_BIN=$(CURDIR)/$(KQ_EPOLL_BUILD)/stampbench \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(KQ_PYTEST_ARGS)
 else
 test-poller:

@@ -38,8 +38,11 @@
  *
  * Deliberately not emulated (rejected with EINVAL so that a backend relying
  * on them fails loudly): other filters, EV_CLEAR, EV_DISPATCH, NOTE_LOWAT.
- * Known differences from a real kernel: reading the socket error for fflags
- * consumes it on Linux (a later read() sees EOF instead of the error); our
+ * Linux can only read a socket's pending error by consuming it (SO_ERROR);
+ * so that the program still meets the error as on a BSD, where the filter
+ * only peeks, the error taken for fflags is owed to the next read, readv,
+ * recv, write, writev or send on that descriptor (interposed here too).
+ * Known differences from a real kernel: our
  * own shutdown(SHUT_WR) does not raise EV_EOF on EVFILT_WRITE; regular files
  * cannot be registered (epoll refuses them); fclose()/dup2() closing a
  * registered descriptor is not seen.  Not thread-safe: stampd's processes
@@ -59,6 +62,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,10 +96,68 @@ struct kq {
 
 static struct kq *kqs[KQ_MAX];
 static int atfork_installed;
+static int *owed;               /* [fd]: socket error taken for fflags */
+static int nowed;
 
 static int raw_close(int fd)
 {
     return (int)syscall(SYS_close, fd);
+}
+
+static void owe(int fd, int err)
+{
+    if (fd >= nowed) {
+        int n = nowed ? nowed : 64;
+        while (n <= fd)
+            n *= 2;
+        int *t = realloc(owed, (size_t)n * sizeof(*t));
+        if (!t)
+            return;
+        memset(t + nowed, 0, (size_t)(n - nowed) * sizeof(*t));
+        owed = t;
+        nowed = n;
+    }
+    owed[fd] = err;
+}
+
+/* 1 (errno set) if an error is owed to fd's next I/O call. */
+static int pay(int fd)
+{
+    if (fd < 0 || fd >= nowed || !owed[fd])
+        return 0;
+    errno = owed[fd];
+    owed[fd] = 0;
+    return 1;
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+    return pay(fd) ? -1 : syscall(SYS_read, fd, buf, n);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+    return pay(fd) ? -1 : syscall(SYS_readv, fd, iov, n);
+}
+
+ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    return pay(fd) ? -1 : syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    return pay(fd) ? -1 : syscall(SYS_write, fd, buf, n);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    return pay(fd) ? -1 : syscall(SYS_writev, fd, iov, n);
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    return pay(fd) ? -1 : syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
 }
 
 static void kq_forget(int i, int close_epfd)
@@ -155,6 +217,8 @@ int kqueue(void)
 
 int close(int fd)
 {
+    if (fd >= 0 && fd < nowed)
+        owed[fd] = 0;
     for (int i = 0; i < KQ_MAX; i++) {
         struct kq *q = kqs[i];
         if (!q)
@@ -308,6 +372,8 @@ static int kq_deliver(struct kq *q, int fd, uint32_t e, struct kevent *out,
                 if ((e & EPOLLERR) &&
                     getsockopt(fd, SOL_SOCKET, SO_ERROR, &sockerr, &len) != 0)
                     sockerr = 0;
+                if (sockerr)
+                    owe(fd, sockerr);
             }
             ev->fflags = (unsigned)sockerr;
         }

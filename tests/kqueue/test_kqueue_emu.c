@@ -114,6 +114,10 @@ static void test_eof_carries_error(void **state)
     assert_int_equal(kevent(kq, NULL, 0, ev, 2, &second), 1);
     assert_true(ev[0].flags & EV_EOF);
     assert_true(ev[0].fflags == ECONNRESET || ev[0].fflags == EPIPE);
+    /* Reported, not consumed: the next read still fails with it. */
+    char b;
+    assert_int_equal(read(s, &b, 1), -1);
+    assert_int_equal(errno, (int)ev[0].fflags);
     close(kq);
     close(s);
     close(l);
