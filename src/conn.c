@@ -342,6 +342,7 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
     uint32_t rb = c->out.cap, ib = c->in.cap;
     size_t consumed = 0, reqs = 0;
 
+    int had_partial = http_partial(c->http);
     int rc = http_feed(c->http, &env, data, n, &sink, &consumed, &reqs);
     if (reqs) {
         STAT_ADD(w->st, requests_http, reqs);
@@ -351,6 +352,12 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
         queue_flush(w, c); /* also a lone 100 Continue */
     switch (rc) {
     case HTTP_OK:
+        /* --line-timeout bounds an unfinished request as it bounds an
+         * unfinished line: from its first byte. */
+        if (!http_partial(c->http))
+            tq_remove(&c->timer);
+        else if (reqs || !had_partial)
+            tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
         break;
     case HTTP_PAUSE:
         if (conn_hold(w, c, data + consumed, n - consumed, rb, ib) != 0)
@@ -619,6 +626,10 @@ void conn_idle_expired(struct worker *w, struct conn *c)
 void conn_line_expired(struct worker *w, struct conn *c)
 {
     STAT_INC(w->st, err_line_timeout);
+    if (c->http) { /* no ERR line inside HTTP: owed responses, then close */
+        conn_fail(w, c, "", 0, CLOSE_TIMEOUT);
+        return;
+    }
     conn_fail(w, c, ERR_LINE_TIMEOUT, sizeof(ERR_LINE_TIMEOUT) - 1,
               CLOSE_TIMEOUT);
 }
