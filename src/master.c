@@ -373,6 +373,14 @@ static void reap(struct master *m)
     }
 }
 
+/* Fork a replacement into slot `id`, which keeps counting in the slot. */
+static int respawn(struct master *m, int id)
+{
+    stats_slot_reset_gauges(&m->t->slot[id]);
+    STAT_INC(&m->t->slot[id], worker_restarts);
+    return spawn(m, id);
+}
+
 static void respawn_due(struct master *m)
 {
     int64_t now = mono_ms();
@@ -380,9 +388,7 @@ static void respawn_due(struct master *m)
         struct slot *s = &m->slots[i];
         if (s->pid || !s->respawn_at || now < s->respawn_at)
             continue;
-        stats_slot_reset_gauges(&m->t->slot[i]);
-        STAT_INC(&m->t->slot[i], worker_restarts);
-        if (spawn(m, i) != 0)
+        if (respawn(m, i) != 0)
             s->respawn_at = now + RESPAWN_INTERVAL_MS;
     }
 }
@@ -399,13 +405,20 @@ static void begin_stop(struct master *m)
 {
     m->stopping = 1;
     __atomic_store_n(&m->t->draining, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < m->o->workers; i++) {
+        struct slot *s = &m->slots[i];
+        /* A slot waiting to be re-forked has clients in its accept queue
+         * that only our copy of its sockets keeps: fork it now, so that it
+         * serves them as it drains (it takes the SIGTERM once its handlers
+         * are in place; spawn() forks with signals blocked). */
+        if (!s->pid && s->respawn_at)
+            (void)respawn(m, i);
+        s->respawn_at = 0;
+        if (s->pid)
+            kill(s->pid, SIGTERM);
+    }
     log_info("stopping: draining %d worker%s (timeout %us)", live_workers(m),
              live_workers(m) == 1 ? "" : "s", m->o->shutdown_timeout);
-    for (int i = 0; i < m->o->workers; i++) {
-        m->slots[i].respawn_at = 0;
-        if (m->slots[i].pid)
-            kill(m->slots[i].pid, SIGTERM);
-    }
     /* The workers accept what is queued, then close their copies; ours must
      * go too, or the sockets would stay open and queue clients nobody
      * serves. */

@@ -163,6 +163,25 @@ def test_killed_worker_is_respawned_and_queued_connections_survive(stampd):
     assert s.stop() == 0
 
 
+def test_stop_during_respawn_gap_serves_the_dead_workers_queue(stampd):
+    """SIGTERM while a dead worker waits to be re-forked: the connections in
+    its accept queue are still served (a worker is forked to drain them)."""
+    s = stampd("--reply", "echo", workers=1)
+    old = s.children()
+    os.kill(old[0], signal.SIGKILL)
+    log_has(s, r"worker 0 \(pid %d\) killed by signal 9.*respawning" % old[0])
+    conns = []
+    for i in range(5):
+        c = s.connect()
+        c.sendall(b"gap %d\n" % i)
+        conns.append(c)
+    s.send_signal(signal.SIGTERM)
+    for i, c in enumerate(conns):
+        assert recv_all(c, timeout=5) == b"gap %d\n" % i
+        c.close()
+    assert s.wait() == 0
+
+
 def test_master_killed_workers_stop(stampd):
     s = stampd(workers=2)
     kids = s.children()
