@@ -99,8 +99,11 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
     ring_release(&c->out);
     line_release(&c->in);
     account(w, rb, ib, c);
-    http_free(c->http);
-    c->http = NULL;
+    if (c->http) {
+        STAT_SUB(w->st, input_bytes, http_held(c->http));
+        http_free(c->http);
+        c->http = NULL;
+    }
     /* close() removes the fd from the poller.  Entries in the pending list
      * are recognised as stale by the cleared CF_OPEN flag. */
     close(c->fd);
@@ -343,7 +346,11 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
     size_t consumed = 0, reqs = 0;
 
     int had_partial = http_partial(c->http);
+    size_t held = http_held(c->http);
     int rc = http_feed(c->http, &env, data, n, &sink, &consumed, &reqs);
+    /* A large request-target or body lives in the handler's buffer. */
+    STAT_ADD(w->st, input_bytes, http_held(c->http));
+    STAT_SUB(w->st, input_bytes, held);
     if (reqs) {
         STAT_ADD(w->st, requests_http, reqs);
         stats_latency_record(w->st, now_ns() - t0, reqs);

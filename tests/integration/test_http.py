@@ -315,3 +315,17 @@ def test_line_timeout_bounds_a_dripped_request(stampd):
     assert time.monotonic() - t0 >= 0.9
     c.close()
     wait_for(lambda: s.stat("closed_timeout") == 1, 5, "closed_timeout")
+
+
+def test_large_body_memory_returns(stampd):
+    s = start(stampd)
+    c = s.connect("http")
+    body = b"b" * 30000
+    c.sendall(b"POST /big HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:20000])
+    wait_for(lambda: s.stat("input_bytes") >= 16384, 5, "the body held")
+    c.sendall(body[20000:])
+    r = Reader(c)
+    check_ok(r.response(), body)
+    # The big buffer is dropped once the request is answered.
+    wait_for(lambda: s.stat("input_bytes") == 0, 5, "input_bytes back to 0")
+    c.close()
