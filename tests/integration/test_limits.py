@@ -351,3 +351,50 @@ def test_max_output_resumes_and_other_connections_unaffected(stampd):
     rest = converse(slow, big[sent:], timeout=60)
     assert rest == b"s" * 99 + b"\n" + big
     slow.close()
+
+
+def test_error_after_a_pause_keeps_the_order(stampd):
+    """A too-long line queued behind a paused stretch: once the client
+    reads, every earlier reply comes first, then the ERR line, then EOF."""
+    s = stampd("--reply", "echo", "--max-output", "4k", "--max-line", "64")
+    good = b"".join(b"%07d\n" % i for i in range(2_000_000))   # 16 MB
+    request = good + b"z" * 100 + b"\nnever\n"
+    c = raw_connect(s, rcvbuf=4096)
+    sent = send_until_stalled(c, request, stall=0.3)
+    assert sent < len(request)
+    assert s.stat("backpressure_pauses") >= 1
+    data = converse(c, request[sent:], timeout=30)
+    assert data == good + ERR_TOO_LONG
+    c.close()
+
+
+def test_final_fragment_after_a_pause(stampd):
+    """EOF seen only after reading resumes: the held input and the final
+    fragment are still answered, in order."""
+    s = stampd("--reply", "echo", "--max-output", "4k")
+    body = b"".join(b"%07d\r\n" % i for i in range(1_600_000)) + b"tail"
+    c = raw_connect(s, rcvbuf=4096)
+    sent = send_until_stalled(c, body, stall=0.3)
+    assert sent < len(body)
+    data = converse(c, body[sent:], timeout=30)
+    assert data == body + b"\n"
+    c.close()
+
+
+def test_line_timeouts_of_several_connections(stampd):
+    s = stampd("--reply", "echo", "--line-timeout", "1")
+    a = s.connect()
+    a.sendall(b"a-part")
+    t_a = time.monotonic()
+    time.sleep(0.4)                 # pacing: stagger the two deadlines
+    b = s.connect()
+    b.sendall(b"b-part")
+    t_b = time.monotonic()
+    assert recv_all(a, timeout=5) == ERR_TIMEOUT
+    took_a = time.monotonic() - t_a
+    assert recv_all(b, timeout=5) == ERR_TIMEOUT
+    took_b = time.monotonic() - t_b
+    assert 0.95 <= took_a <= 1.0 + 0.5 * SLOW, took_a
+    assert 0.95 <= took_b <= 1.0 + 0.5 * SLOW, took_b
+    a.close()
+    b.close()
