@@ -44,6 +44,13 @@
 #define TAG_TO_UDATA(t) ((void *)(uintptr_t)(t))
 #endif
 
+/* POLLER_KQUEUE_NO_RECEIPT: test knob for the path without EV_RECEIPT. */
+#if defined(EV_RECEIPT) && !defined(POLLER_KQUEUE_NO_RECEIPT)
+#define KQ_RECEIPT EV_RECEIPT
+#else
+#define KQ_RECEIPT 0
+#endif
+
 struct poller {
     int kq;
     int cap;                    /* size of evs */
@@ -80,13 +87,42 @@ void poller_destroy(poller_t *p)
     free(p);
 }
 
+/* Apply n changes; res[i] gets change i's errno (0: done).  Returns the
+ * first error, 0 if none, or -1 with errno when kevent() itself failed. */
+static int apply(poller_t *p, const struct kevent *ch, int n, int *res)
+{
+    int first = 0;
+#if KQ_RECEIPT
+    /* One call: every change answered by an EV_ERROR receipt (data 0 on
+     * success), and a failing one does not stop the others. */
+    struct kevent out[2];
+    int got = kevent(p->kq, ch, n, out, n, NULL);
+    if (got == -1)
+        return -1;
+    for (int i = 0; i < n; i++)
+        res[i] = EIO;           /* unanswered: should not happen */
+    for (int i = 0; i < got; i++)
+        for (int j = 0; j < n; j++)
+            if (out[i].filter == ch[j].filter)
+                res[j] = (out[i].flags & EV_ERROR) ? (int)out[i].data : 0;
+#else
+    /* No EV_RECEIPT (OpenBSD and NetBSD before 10 may lack it): one call
+     * per change, each failing on its own. */
+    for (int i = 0; i < n; i++)
+        res[i] = kevent(p->kq, &ch[i], 1, NULL, 0, NULL) == -1 ? errno : 0;
+#endif
+    for (int i = 0; i < n && !first; i++)
+        first = res[i];
+    return first;
+}
+
 int poller_mod(poller_t *p, int fd, unsigned old_mask, unsigned new_mask,
                uint64_t data)
 {
     static const short filters[2] = { EVFILT_READ, EVFILT_WRITE };
     static const unsigned bits[2] = { POLLER_READ, POLLER_WRITE };
-    struct kevent ch[2], res[2];
-    int n = 0, err = 0;
+    struct kevent ch[2];
+    int n = 0, res[2];
 
     if (old_mask == new_mask)
         return 0;
@@ -94,31 +130,24 @@ int poller_mod(poller_t *p, int fd, unsigned old_mask, unsigned new_mask,
      * EPOLL_CTL_MOD would; unwanted ones that were registered go. */
     for (int i = 0; i < 2; i++) {
         if (new_mask & bits[i])
-            EV_SET(&ch[n++], (uintptr_t)fd, filters[i], EV_ADD | EV_RECEIPT,
+            EV_SET(&ch[n++], (uintptr_t)fd, filters[i], EV_ADD | KQ_RECEIPT,
                    0, 0, TAG_TO_UDATA(data));
         else if (old_mask & bits[i])
             EV_SET(&ch[n++], (uintptr_t)fd, filters[i],
-                   EV_DELETE | EV_RECEIPT, 0, 0, TAG_TO_UDATA(0));
+                   EV_DELETE | KQ_RECEIPT, 0, 0, TAG_TO_UDATA(0));
     }
-    int got = kevent(p->kq, ch, n, res, n, NULL);
-    if (got == -1)
-        return -errno;
-    for (int i = 0; i < got; i++)
-        if ((res[i].flags & EV_ERROR) && res[i].data != 0 && !err)
-            err = (int)res[i].data;
-    if (!err)
-        return got == n ? 0 : -EIO;
+    int err = apply(p, ch, n, res);
+    if (err <= 0)
+        return err == 0 ? 0 : -errno;
     /* Undo what did take, so a failure leaves old_mask registered.  Filters
      * newly added are deleted; a delete that succeeded cannot be restored
      * with its old tag, so it stays done (it only happens together with a
      * failed add, i.e. on a descriptor that is going away). */
-    for (int i = 0; i < got; i++) {
-        if ((res[i].flags & EV_ERROR) && res[i].data != 0)
-            continue;
-        unsigned bit = res[i].filter == EVFILT_READ ? POLLER_READ : POLLER_WRITE;
-        if ((new_mask & bit) && !(old_mask & bit)) {
+    for (int i = 0; i < n; i++) {
+        unsigned bit = ch[i].filter == EVFILT_READ ? POLLER_READ : POLLER_WRITE;
+        if (res[i] == 0 && (new_mask & bit) && !(old_mask & bit)) {
             struct kevent undo;
-            EV_SET(&undo, (uintptr_t)fd, res[i].filter, EV_DELETE, 0, 0,
+            EV_SET(&undo, (uintptr_t)fd, ch[i].filter, EV_DELETE, 0, 0,
                    TAG_TO_UDATA(0));
             (void)kevent(p->kq, &undo, 1, NULL, 0, NULL);
         }
