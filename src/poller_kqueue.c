@@ -32,9 +32,8 @@
 #include "poller.h"
 
 /* The tag travels in udata; 32-bit BSDs would need a side table. */
-#if UINTPTR_MAX < UINT64_MAX
-#error "poller_kqueue: udata cannot carry the 64-bit tag on this platform"
-#endif
+_Static_assert(sizeof(void *) >= sizeof(uint64_t),
+               "poller_kqueue: udata cannot carry the 64-bit tag here");
 
 /* NetBSD before 10 declares udata as intptr_t, everyone else as void *. */
 #if defined(__NetBSD__) && defined(__NetBSD_Version__) && \
