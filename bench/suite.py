@@ -102,7 +102,8 @@ class Server:
                       "--protected-mode", "no", "--loglevel", "warning",
                       "--daemonize", "no"],
             "memcached": ["memcached", "-p", p, "-U", "0", "-l", "127.0.0.1",
-                          "-c", "19000", "-t", "1", "-m", "64"],
+                          "-c", "19000", "-t", "1", "-m", "64"] +
+                         (["-u", "root"] if os.geteuid() == 0 else []),
             "seed": [sys.executable, os.path.join(ROOT, "bench", "seed_server.py"),
                      "127.0.0.1", p],
         }[name] + list(extra)
@@ -123,8 +124,11 @@ class Server:
         total = 0
         for pid in self.measured:
             for tid in os.listdir("/proc/%d/task" % pid):
-                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                    total += int(f.read().split()[0])
+                try:
+                    with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                        total += int(f.read().split()[0])
+                except OSError:
+                    pass  # a thread that just ended (the seed's, per client)
         return total
 
     def cpu_ticks(self):
@@ -234,11 +238,14 @@ def run_matrix(build, reps, quick, only):
     servers = {}
     try:
         for name in SERVERS:
-            servers[name] = Server(name, build)
+            try:
+                servers[name] = Server(name, build)
+            except (RuntimeError, OSError) as e:
+                log("%s did not start: %s" % (name, e))
         for rep in range(reps):
             for name, args, skip in scen:
                 for sname in SERVERS:
-                    if sname in skip:
+                    if sname in skip or sname not in servers:
                         continue
                     r = one_run(build, servers[sname], name, args, quick)
                     r["rep"] = rep
