@@ -41,13 +41,31 @@ def test_ipv6_any_is_v6_only(stampd):
 
 def test_ipv4_and_ipv6_side_by_side_on_one_port(stampd):
     """Because [::] is IPv6-only, an IPv4 listener can take the same port."""
-    probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    probe.bind(("::", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    s = stampd("--reply", "echo",
-               listen=["[::]:%d" % port, "127.0.0.1:%d" % port], workers=2)
+    for attempt in range(5):
+        # A port free on both families (others may take it before stampd
+        # binds it: then try another).
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        probe.bind(("::", 0))
+        port = probe.getsockname()[1]
+        probe4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe4.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            probe4.close()
+            probe.close()
+        s = stampd("--reply", "echo", ready=False,
+                   listen=["[::]:%d" % port, "127.0.0.1:%d" % port], workers=2)
+        try:
+            s.wait_ready()
+            break
+        except AssertionError:
+            if "address already in use" not in s.log():
+                raise
+    else:
+        pytest.fail("no port free on both families")
     assert s.addrs["line"] == ["[::]:%d" % port, "127.0.0.1:%d" % port]
     assert echo_once(s, i=0, payload=b"a") == b"a\n"
     assert echo_once(s, i=1, payload=b"b") == b"b\n"
