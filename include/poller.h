@@ -39,6 +39,9 @@ typedef struct poller poller_t;
 
 /* size_hint: expected number of fds (a hint, not a limit).  NULL + errno. */
 poller_t *poller_create(int size_hint);
+/* Release p.  Also right in a forked child that must drop its parent's
+ * poller: an epoll fd is inherited and closed, a kqueue is not inherited
+ * (kqueue(2)) and only freed. */
 void poller_destroy(poller_t *p);
 
 /* Register fd with a non-zero mask. */

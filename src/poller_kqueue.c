@@ -52,6 +52,7 @@ _Static_assert(sizeof(void *) >= sizeof(uint64_t),
 
 struct poller {
     int kq;
+    pid_t owner;                /* the process that created kq */
     int cap;                    /* size of evs */
     struct kevent *evs;
 };
@@ -74,6 +75,7 @@ poller_t *poller_create(int size_hint)
         errno = saved ? saved : ENOMEM;
         return NULL;
     }
+    p->owner = getpid();
     return p;
 }
 
@@ -81,7 +83,11 @@ void poller_destroy(poller_t *p)
 {
     if (!p)
         return;
-    close(p->kq);
+    /* A kqueue is not inherited by fork() (kqueue(2)): in a child the
+     * number may already name another descriptor, so only its creator
+     * closes it; a child just frees the memory. */
+    if (p->owner == getpid())
+        close(p->kq);
     free(p->evs);
     free(p);
 }
