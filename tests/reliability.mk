@@ -58,6 +58,9 @@ soak: all
 	  STAMPD_SOAK_CONNS=$(SOAK_CONNS) \
 	  $(PYTHON) -m pytest -q -s tests/integration/test_rel_soak.py
 
+# `make lint` runs clang-tidy too (the top Makefile's recipe is cppcheck).
+lint: lint-tidy
+
 lint-tidy:
 	clang-tidy --quiet $(filter-out src/poller_kqueue.c,$(wildcard src/*.c)) \
 	  -- -std=gnu11 -Iinclude -D_GNU_SOURCE -DPOLLER_$(POLLER) 2>&1 | \
