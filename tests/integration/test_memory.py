@@ -10,7 +10,7 @@ them (up to a few MiB, depending on how the burst fell into loop
 iterations) would be counted as if connections held it."""
 import socket
 
-from conftest import SANITIZED, rss_kb, wait_for
+from conftest import SANITIZED, recv_exact, rss_kb, wait_for
 
 N = 10_000
 TARGET = 256  # bytes of user-space memory per idle connection (issue 2)
@@ -34,10 +34,13 @@ def open_and_talk(s, n):
     return conns
 
 
-def quiet_rss(s, pid):
-    """The worker's RSS after its next idle heap trim."""
+def quiet_rss(s, pid, poke):
+    """The worker's RSS after the idle heap trim that follows one exchange
+    on `poke` (so that the trim waited for is surely a later one)."""
     before = s.stat("heap_trims")
-    wait_for(lambda: s.stat("heap_trims") > before, 5, "an idle heap trim",
+    poke.sendall(b"p\n")
+    assert recv_exact(poke, 2) == b"p\n"
+    wait_for(lambda: s.stat("heap_trims") > before, 10, "an idle heap trim",
              interval=0.05)
     return rss_kb(pid)
 
@@ -48,17 +51,18 @@ def test_rss_per_idle_connection(stampd):
     # Warm up: the allocator's first arenas, the read buffer, the pending
     # list, a full batch of events; then back to no connection at all.
     warm = open_and_talk(s, WARM)
+    poke = warm.pop()
     for c in warm:
         c.close()
-    wait_for(lambda: s.stat("conns_active") == 0, 10, "warm-up connections to close")
-    rss0 = quiet_rss(s, pid)
+    wait_for(lambda: s.stat("conns_active") == 1, 10, "warm-up connections to close")
+    rss0 = quiet_rss(s, pid, poke)
 
     conns = open_and_talk(s, N)
     try:
-        wait_for(lambda: s.stat("conns_active") == N, 10, "all connections accepted")
+        wait_for(lambda: s.stat("conns_active") == N + 1, 10, "all connections accepted")
         st = s.stats()["workers"][0]
         assert st["ring_bytes"] == 0 and st["input_bytes"] == 0, st
-        rss1 = quiet_rss(s, pid)
+        rss1 = quiet_rss(s, pid, poke)
         # The warm-up already touched the table slots of its descriptors,
         # which the first WARM of these connections reuse.
         per_conn = (rss1 - rss0) * 1024 / (N - WARM)
@@ -69,4 +73,5 @@ def test_rss_per_idle_connection(stampd):
     finally:
         for c in conns:
             c.close()
+        poke.close()
     wait_for(lambda: s.stat("conns_active") == 0, 20, "connections to close")
