@@ -8,8 +8,9 @@
  * reply is copied.  When the socket's send buffer is full the unsent
  * replies of the batch stay pending (bounded: one batch), reading stops and
  * write interest is armed; nothing spins and nothing is lost on our side.
- * Drops the server sees (failed sends, receive-queue overflows reported by
- * SO_RXQ_OVFL) are counted in udp_drops.
+ * Drops the server sees (failed sends, and receive-queue overflows: the
+ * socket's drop total, as SO_RXQ_OVFL or SO_MEMINFO report it) are counted
+ * in udp_drops, so datagrams received == requests_udp + udp_drops.
  */
 #ifndef STAMPD_UDP_H
 #define STAMPD_UDP_H
