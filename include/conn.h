@@ -123,7 +123,8 @@ void conn_line_expired(struct worker *w, struct conn *c);
 void conn_linger_expired(struct worker *w, struct conn *c);
 /* Close now, counting `reason`. */
 void conn_close(struct worker *w, struct conn *c, enum close_reason reason);
-/* True when a draining worker may close c: nothing owed, nothing held. */
+/* True when a draining worker may close c: nothing owed, nothing held,
+ * no unread input in the kernel. */
 int conn_quiet(const struct conn *c);
 
 #endif

@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -119,9 +120,23 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
     c->gen++;
 }
 
+/* Requests that reached the kernel count as arrived input even before the
+ * loop reads them: a worker takes a bounded batch of events per wakeup, so
+ * at a graceful stop the connections it has not reached yet look idle by
+ * their last-activity stamp while their requests wait.  Closing them would
+ * reset the client and lose those requests. */
+static int input_waiting(const struct conn *c)
+{
+    int n = 0;
+
+    if (c->flags & (CF_EOF | CF_CLOSING | CF_LINGER))
+        return 0;
+    return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 int conn_quiet(const struct conn *c)
 {
-    return ring_empty(&c->out) && !(c->flags & CF_PAUSED);
+    return ring_empty(&c->out) && !(c->flags & CF_PAUSED) && !input_waiting(c);
 }
 
 /* --- opening -------------------------------------------------------------- */
@@ -624,7 +639,8 @@ void conn_idle_expired(struct worker *w, struct conn *c)
 {
     if (w->draining) {
         /* While draining, the idle queue times 100 ms of quiet; a
-         * connection that still owes output is not quiet. */
+         * connection that still owes output, or whose requests wait in
+         * the kernel, is not quiet. */
         if (conn_quiet(c))
             conn_close(w, c, CLOSE_SHUTDOWN);
         else

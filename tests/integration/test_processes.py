@@ -269,6 +269,30 @@ def test_graceful_stop_serves_queued_connections(stampd):
     x.close()
 
 
+def test_graceful_stop_answers_requests_not_yet_read(stampd):
+    """2,000 idle connections each get a request while the worker is
+    stopped, then the stop: the worker reads them a batch of events at a
+    time, and the ones it has not reached yet are not "quiet" (their
+    requests wait in the kernel), so every one is answered."""
+    n = 2000
+    s = stampd("--reply", "echo", workers=1)
+    conns = [s.connect() for _ in range(n)]
+    wait_for(lambda: s.stat("conns_active") == n, 10, "all accepted")
+    pid = s.children()[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for i, c in enumerate(conns):
+            c.sendall(b"owed %d\n" % i)
+        s.send_signal(signal.SIGTERM)
+        log_has(s, r"master info: stopping")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for i, c in enumerate(conns):
+        assert recv_all(c, timeout=10) == b"owed %d\n" % i, i
+        c.close()
+    assert s.wait() == 0
+
+
 def test_graceful_stop_quiet_connection_closes_after_100ms(stampd):
     s = stampd("--reply", "echo")
     c = s.connect()
