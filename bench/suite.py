@@ -479,7 +479,8 @@ def write_markdown(res, path):
     if res.get("http"):
         L += ["", "HTTP (bench/http.sh):", "", "```", res["http"].strip(), "```"]
     else:
-        L += ["", "HTTP vs nginx: skipped (bench/http.sh not present yet)."]
+        L += ["", "HTTP vs nginx: not part of this run (bench/http.sh, when "
+              "present and selected, writes http.md and is quoted here)."]
     L += ["", "## Targets (ratios of medians from this run)", "",
           "| target | stampd | met |", "| --- | ---: | --- |"]
     for t in res["targets"]:
