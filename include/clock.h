@@ -32,6 +32,7 @@ enum time_format { TIME_CTIME = 0, TIME_ISO8601 };
 
 struct clock_cache {
     int64_t mono_ms;   /* CLOCK_MONOTONIC, milliseconds */
+    int64_t mono_ns;   /* the same instant in nanoseconds (latency stamps) */
     time_t sec;        /* wall clock, seconds */
     int ms;            /* wall clock, milliseconds within sec */
     char ctime_prefix[CLOCK_PREFIX_LEN + 1]; /* "[Mon Sep  5 22:29:12 2016] " */

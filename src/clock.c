@@ -172,7 +172,8 @@ void clock_set(struct clock_cache *c, const struct timespec *wall,
 {
     int ms = (int)(wall->tv_nsec / 1000000);
 
-    c->mono_ms = (int64_t)mono->tv_sec * 1000 + mono->tv_nsec / 1000000;
+    c->mono_ns = (int64_t)mono->tv_sec * 1000000000 + mono->tv_nsec;
+    c->mono_ms = c->mono_ns / 1000000;
     if (!c->valid || wall->tv_sec != c->sec) {
         struct tm local, utc;
         char buf[CLOCK_ISO_LEN + 1];

@@ -535,12 +535,13 @@ static void conn_read(struct worker *w, struct conn *c)
     while (r < 0 && errno == EINTR);
 
     if (r > 0) {
-        uint64_t t0 = now_ns();
         /* This read may hold bytes sent after the loop read the clock: a
          * busy iteration that crosses a second boundary would otherwise
          * stamp them with the previous second, older than the protocol's
-         * send-time bound.  Two vDSO calls; formatting only on a change. */
+         * send-time bound.  Two vDSO calls, formatting only on a change;
+         * the same instant starts the request-latency measurement. */
         clock_update(&w->clock);
+        uint64_t t0 = (uint64_t)w->clock.mono_ns;
         STAT_ADD(w->st, bytes_in, r);
         tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
         conn_input(w, c, w->rbuf, (size_t)r, t0);
