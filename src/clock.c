@@ -66,6 +66,16 @@ static void clamp(const struct tm *tm, struct fields *f)
     f->wday = tm->tm_wday >= 0 && tm->tm_wday < 7 ? tm->tm_wday : 0;
 }
 
+/* "22:29:12" (8 bytes), common to all three formats. */
+static void put_hms(char *p, const struct fields *f)
+{
+    put2(p, f->hour);
+    p[2] = ':';
+    put2(p + 3, f->min);
+    p[5] = ':';
+    put2(p + 6, f->sec);
+}
+
 /* "Mon Sep  5 22:29:12 2016": asctime()'s layout, day space-padded. */
 void clock_fmt_ctime(const struct tm *tm, char out[CLOCK_CTIME_LEN + 1])
 {
@@ -79,11 +89,7 @@ void clock_fmt_ctime(const struct tm *tm, char out[CLOCK_CTIME_LEN + 1])
     out[8] = f.mday < 10 ? ' ' : (char)('0' + f.mday / 10);
     out[9] = (char)('0' + f.mday % 10);
     out[10] = ' ';
-    put2(out + 11, f.hour);
-    out[13] = ':';
-    put2(out + 14, f.min);
-    out[16] = ':';
-    put2(out + 17, f.sec);
+    put_hms(out + 11, &f);
     out[19] = ' ';
     put4(out + 20, f.year);
     out[24] = '\0';
@@ -105,11 +111,7 @@ void clock_fmt_iso(const struct tm *utc, int ms, char out[CLOCK_ISO_LEN + 1])
     out[7] = '-';
     put2(out + 8, f.mday);
     out[10] = 'T';
-    put2(out + 11, f.hour);
-    out[13] = ':';
-    put2(out + 14, f.min);
-    out[16] = ':';
-    put2(out + 17, f.sec);
+    put_hms(out + 11, &f);
     out[19] = '.';
     put3(out + 20, ms);
     out[23] = 'Z';
@@ -131,11 +133,7 @@ void clock_fmt_http(const struct tm *utc, char out[CLOCK_HTTP_LEN + 1])
     out[11] = ' ';
     put4(out + 12, f.year);
     out[16] = ' ';
-    put2(out + 17, f.hour);
-    out[19] = ':';
-    put2(out + 20, f.min);
-    out[22] = ':';
-    put2(out + 23, f.sec);
+    put_hms(out + 17, &f);
     memcpy(out + 25, " GMT", 4);
     out[29] = '\0';
 }
