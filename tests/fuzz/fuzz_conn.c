@@ -145,10 +145,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!eof)
         abort(); /* the server never finished the connection */
     /* The server closes after its EOF or, after an error, after the
-     * client's EOF; a few more iterations let the linger see it. */
+     * client's EOF.  A lingering connection discards at least one read
+     * buffer per iteration (LINGER_READS of them), and up to n bytes may
+     * still be queued ahead of the EOF, so n iterations always suffice. */
     if (!shut)
         shutdown(sv[1], SHUT_WR);
-    for (int i = 0; i < 100 && (w.conns[sv[0]].flags & CF_OPEN); i++)
+    for (size_t i = 0; i < 100 + n && (w.conns[sv[0]].flags & CF_OPEN); i++)
         iterate();
     if (w.conns[sv[0]].flags & CF_OPEN)
         abort();
