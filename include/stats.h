@@ -29,6 +29,7 @@
 #define STATS_LAT_SUB_BITS 2
 #define STATS_LAT_MAX_NS 0xffffffffull
 #define STATS_LAT_BUCKETS 124  /* hist_index(STATS_LAT_MAX_NS, 2) + 1 */
+#define STATS_MAX_UDP 16       /* UDP listeners per worker (OPTS_MAX_ADDRS) */
 
 #define STATS_COUNTERS(X) \
     X(conns_accepted,   "connections_accepted", NULL, NULL, "Connections accepted") \
@@ -72,6 +73,12 @@ struct stats_slot {
 #undef STATS_FIELD
     uint64_t lat_bucket[STATS_LAT_BUCKETS]; /* requests per latency bucket */
     uint64_t lat_sum_ns;    /* sum of the recorded latencies */
+    /* For each UDP listener of the slot, how much of its socket's kernel
+     * drop total has been counted into udp_drops.  The master creates the
+     * socket (total 0) and keeps it across worker restarts, so this lives
+     * here rather than in the worker: drops before a worker's start-up or
+     * between a death and its respawn are counted once, not lost. */
+    uint32_t udp_drops_seen[STATS_MAX_UDP];
     int64_t pid;            /* current process in this slot, 0 if none */
     int64_t started_unix_ms;/* when the current process started */
 } __attribute__((aligned(64)));

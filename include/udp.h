@@ -29,6 +29,10 @@ struct udp_sock;
 /* Set up batching state for a bound, non-blocking datagram socket that is
  * already registered with `p` for POLLER_READ under `tag`.  NULL + errno. */
 struct udp_sock *udp_create(int fd, poller_t *p, uint64_t tag);
+/* Where the socket's kernel drop total already counted is kept (in the
+ * worker's shared stats slot, so that it outlives the worker); without it
+ * drops are not counted. */
+void udp_track_drops(struct udp_sock *u, uint32_t *seen);
 void udp_destroy(struct udp_sock *u);
 
 /* Handle readiness: send what is pending, then read and answer batches

@@ -25,7 +25,7 @@ struct udp_sock {
     poller_t *p;
     uint64_t tag;
     unsigned mask;
-    uint32_t ovfl_seen;           /* the socket's drop total, counted so far */
+    uint32_t *drops_seen;         /* the socket's drop total counted so far */
     int npending, next;           /* replies [next, npending) not yet sent */
     char *bufs;                   /* UDP_BATCH receive buffers */
     struct sockaddr_storage from[UDP_BATCH];
@@ -95,16 +95,16 @@ struct udp_sock *udp_create(int fd, poller_t *p, uint64_t tag)
     u->p = p;
     u->tag = tag;
     u->mask = POLLER_READ;
-#ifdef SO_MEMINFO
-    /* The drop figure is a running total for the socket, which the master
-     * holds across worker restarts: start from its current value so a
-     * respawned worker does not count its predecessor's drops. */
-    (void)socket_drops(fd, &u->ovfl_seen);
-#elif defined(SO_RXQ_OVFL)
+#if !defined(SO_MEMINFO) && defined(SO_RXQ_OVFL)
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 #endif
     return u;
+}
+
+void udp_track_drops(struct udp_sock *u, uint32_t *seen)
+{
+    u->drops_seen = seen;
 }
 
 void udp_destroy(struct udp_sock *u)
@@ -169,9 +169,10 @@ static void count_drops(struct udp_sock *u, struct stats_slot *st)
 {
 #ifdef SO_MEMINFO
     uint32_t total;
-    if (socket_drops(u->fd, &total) == 0 && total != u->ovfl_seen) {
-        STAT_ADD(st, udp_drops, total - u->ovfl_seen);
-        u->ovfl_seen = total;
+    if (u->drops_seen && socket_drops(u->fd, &total) == 0 &&
+        total != *u->drops_seen) {
+        STAT_ADD(st, udp_drops, total - *u->drops_seen);
+        *u->drops_seen = total;
     }
 #else
     (void)u; (void)st;
@@ -186,9 +187,9 @@ static void count_overflow(struct udp_sock *u, struct msghdr *h,
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
             uint32_t total;
             memcpy(&total, CMSG_DATA(c), sizeof(total));
-            if (total != u->ovfl_seen) {
-                STAT_ADD(st, udp_drops, total - u->ovfl_seen);
-                u->ovfl_seen = total;
+            if (u->drops_seen && total != *u->drops_seen) {
+                STAT_ADD(st, udp_drops, total - *u->drops_seen);
+                *u->drops_seen = total;
             }
         }
     }

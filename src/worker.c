@@ -292,11 +292,15 @@ static int trim_timeout(const struct loop *l, int timeout)
 
 /* --- set-up -------------------------------------------------------------- */
 
+_Static_assert(STATS_MAX_UDP >= OPTS_MAX_ADDRS,
+               "every --udp address needs a drop-count slot");
+
 static int worker_init(struct loop *l, const struct worker_cfg *cfg)
 {
     struct worker *w = &l->w;
     const struct opts *o = cfg->o;
     struct rlimit rl;
+    int nudp = 0;
 
     memset(l, 0, sizeof(*l));
     l->sigpipe[0] = l->sigpipe[1] = -1;
@@ -343,9 +347,15 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
                         TAG_LISTENER | (uint64_t)i);
         if (rc < 0)
             return rc;
-        if (ls->kind == LISTEN_UDP &&
-            !(ls->udp = udp_create(ls->fd, w->poller, TAG_LISTENER | (uint64_t)i)))
-            return -ENOMEM;
+        if (ls->kind == LISTEN_UDP) {
+            if (!(ls->udp = udp_create(ls->fd, w->poller, TAG_LISTENER | (uint64_t)i)))
+                return -ENOMEM;
+            /* A socket shared by every worker (no balancing SO_REUSEPORT)
+             * has one drop total: worker 0 alone counts it. */
+            if (nudp < STATS_MAX_UDP && (!ls->shared || cfg->id == 0))
+                udp_track_drops(ls->udp, &w->st->udp_drops_seen[nudp]);
+            nudp++;
+        }
     }
     return 0;
 }
