@@ -44,15 +44,22 @@ poller_t *poller_create(int size_hint);
  * (kqueue(2)) and only freed. */
 void poller_destroy(poller_t *p);
 
-/* Register fd with a non-zero mask. */
-int poller_add(poller_t *p, int fd, unsigned mask, uint64_t data);
 /* Change fd's interest from old_mask to new_mask (either may be 0: from 0
  * this registers, to 0 this unregisters).  No syscall if nothing changes. */
 int poller_mod(poller_t *p, int fd, unsigned old_mask, unsigned new_mask,
                uint64_t data);
-/* Remove fd (registered with old_mask).  Closing an fd also removes it on
- * both backends, so callers that close need not call this first. */
-int poller_del(poller_t *p, int fd, unsigned old_mask);
+/* Register fd with a non-zero mask: a change from no interest. */
+static inline int poller_add(poller_t *p, int fd, unsigned mask, uint64_t data)
+{
+    return poller_mod(p, fd, 0, mask, data);
+}
+/* Remove fd (registered with old_mask): a change to no interest.  Closing
+ * an fd also removes it on both backends, so callers that close need not
+ * call this first. */
+static inline int poller_del(poller_t *p, int fd, unsigned old_mask)
+{
+    return poller_mod(p, fd, old_mask, 0, 0);
+}
 /* Wait up to timeout_ms (-1: forever) and fill at most max events.
  * Returns the count (0 on timeout) or -EINTR when a signal interrupted. */
 int poller_wait(poller_t *p, struct poller_event *events, int max,

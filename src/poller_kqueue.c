@@ -160,16 +160,6 @@ int poller_mod(poller_t *p, int fd, unsigned old_mask, unsigned new_mask,
     return -err;
 }
 
-int poller_add(poller_t *p, int fd, unsigned mask, uint64_t data)
-{
-    return poller_mod(p, fd, 0, mask, data);
-}
-
-int poller_del(poller_t *p, int fd, unsigned old_mask)
-{
-    return poller_mod(p, fd, old_mask, 0, 0);
-}
-
 int poller_wait(poller_t *p, struct poller_event *events, int max,
                 int timeout_ms)
 {
