@@ -7,10 +7,13 @@
 # Include-d by the top Makefile, which defines CC, CFLAGS, BUILD, LIB, PURE_LIB.
 
 BENCH_OBJ = $(BUILD)/bench/sbcore.o
-BENCH_BIN = $(BUILD)/stampbench $(BUILD)/bench-baseline
+BENCH_BIN = $(BUILD)/stampbench $(BUILD)/bench-baseline $(BUILD)/bench-http-floor
+ifeq ($(shell uname -s),Linux)
+  BENCH_BIN += $(BUILD)/bench-http-floor-uring
+endif
 BENCH_SUITE = $(PYTHON) bench/suite.py --build $(BUILD)
 EXTRA_DEPS += redis-server memcached gnuplot-nox linux-perf valgrind \
-              util-linux python3
+              util-linux python3 nginx-light liburing-dev
 
 $(BUILD)/bench/%.o: bench/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
@@ -28,6 +31,13 @@ $(BUILD)/stampbench: $(BUILD)/bench/stampbench.o $(BENCH_OBJ) $(LIB) $(PURE_LIB)
 # The baseline is self-contained on purpose: nothing of stampd in it.
 $(BUILD)/bench-baseline: $(BUILD)/bench/baseline/baseline.o
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# The HTTP floors (bench/http.sh): the thinnest epoll and io_uring
+# responders, self-contained like the baseline.
+$(BUILD)/bench-http-floor: $(BUILD)/bench/baseline/http_floor.o
+	$(CC) $(LDFLAGS) -o $@ $^
+$(BUILD)/bench-http-floor-uring: $(BUILD)/bench/baseline/http_floor_uring.o
+	$(CC) $(LDFLAGS) -o $@ $^ -luring
 
 # Unit test of the pure verification code (the generic rule in the top
 # Makefile links only libstampd_pure.a).

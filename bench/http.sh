@@ -1,21 +1,32 @@
 #!/bin/bash
-# bench/http.sh - stampd --http (one worker) against nginx under the same wrk
-# commands, and stampd --udp (one worker) against a minimal recvmmsg loop.
+# bench/http.sh - stampd --http (one worker) against nginx and two floors
+# under the same wrk commands, and stampd --udp (one worker) against a
+# minimal recvmmsg loop.
 #
-#   BUILD=build DURATION=5 bench/http.sh      (results: bench/results/http.{md,json})
+#   BUILD=build DURATION=5 ROUNDS=3 bench/http.sh [BUILD]
+#       results: bench/results/http.{md,json}
 #
-# Pinning: the server (its master, workers, or nginx's processes) on CPU 0,
-# the load generator on CPU 1.  CPU per request is the server worker's
-# utime+stime from /proc/PID/stat over the measured window divided by the
-# responses wrk counted, so it includes the kernel's share of the
-# syscalls.  nginx: worker_processes 1, access_log off, `return 200` with a
-# body of the same size as stampd's reply, keepalive_requests raised so
-# that neither server closes connections during the run.
+# The HTTP servers: stampd --http --workers 1; nginx (worker_processes 1,
+# access_log off, `return 200` with a body of the same size as stampd's
+# reply, keepalive_requests raised so that neither server closes
+# connections during the run); bench-http-floor, the thinnest epoll
+# responder (one read and one write per readiness event, no parsing);
+# bench-http-floor-uring, the thinnest io_uring responder (multishot
+# receive, one io_uring_enter per pass).  The floors show what any server
+# of that design pays on this machine for the kernel's part of a request.
+#
+# All four run at once, each pinned to CPU 0 and idle between its runs; wrk
+# is pinned to CPU 1.  Each wrk command runs ROUNDS times, the servers taking
+# turns inside a round, so that a noisy neighbour hits them alike; the
+# report gives the median of the rounds.  CPU per request is the server
+# process's utime+stime from /proc/PID/stat over the run divided by the
+# responses wrk counted, so it includes the kernel's share of the syscalls.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-BUILD=${BUILD:-build}
+BUILD=${1:-${BUILD:-build}}
+ROUNDS=${ROUNDS:-3}
 DUR=${DURATION:-5}
 OUT=${OUT:-bench/results}
 PY=${PYTHON:-/usr/bin/python3}
@@ -89,25 +100,14 @@ wrk_run() {
     tail -n1 "$ROWS" >&2
 }
 
-http_runs() { # SERVER WORKER_PID URL
-    local server=$1 wpid=$2 url=$3
-    taskset -c 1 wrk -t1 -c100 -d1s "$url" > /dev/null # warm-up
-    wrk_run "$server" c100 "$wpid" 100 "$url"
-    wrk_run "$server" c1000 "$wpid" 1000 "$url"
-    wrk_run "$server" pipeline16 "$wpid" 100 -s "$ROOT/bench/http_pipeline.lua" "$url"
-}
-
-# --- stampd --http ---------------------------------------------------------
+# --- the HTTP servers, all started first ---------------------------------------
 PORT=$(free_port)
 taskset -c 0 "$STAMPD" --workers 1 --listen 127.0.0.1:0 --http "127.0.0.1:$PORT" \
     --admin off --max-conns 20000 2> "$TMP/stampd.log" &
 SPID=$!; PIDS+=("$SPID")
 wait_port "$PORT"
 SW=$(wait_child "$SPID")
-http_runs stampd "$SW" "http://127.0.0.1:$PORT/"
-kill "$SPID"; wait "$SPID" 2>/dev/null || true
 
-# --- nginx -----------------------------------------------------------------
 NPORT=$(free_port)
 mkdir -p "$TMP/nginx/logs"
 BODY=$(printf '[%s] /' "$(LC_ALL=C date '+%a %b %e %H:%M:%S %Y')")
@@ -131,8 +131,34 @@ taskset -c 0 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
 NPID=$!; PIDS+=("$NPID")
 wait_port "$NPORT"
 NW=$(wait_child "$NPID")
-http_runs nginx "$NW" "http://127.0.0.1:$NPORT/"
-kill "$NPID"; wait "$NPID" 2>/dev/null || true
+
+SERVERS=("stampd $SW http://127.0.0.1:$PORT/" "nginx $NW http://127.0.0.1:$NPORT/")
+for floor in http-floor http-floor-uring; do
+    [ -x "$ROOT/$BUILD/bench-$floor" ] || continue
+    FPORT=$(free_port)
+    taskset -c 0 "$ROOT/$BUILD/bench-$floor" "$FPORT" &
+    FPID=$!; PIDS+=("$FPID")
+    wait_port "$FPORT"
+    SERVERS+=("$floor $FPID http://127.0.0.1:$FPORT/")
+done
+
+for spec in "${SERVERS[@]}"; do # warm-up
+    read -r name pid url <<< "$spec"
+    taskset -c 1 wrk -t1 -c100 -d1s "$url" > /dev/null
+done
+for run in "c100 100" "c1000 1000" "pipeline16 100 -s $ROOT/bench/http_pipeline.lua"; do
+    read -r label conns extra <<< "$run"
+    for _ in $(seq "$ROUNDS"); do
+        for spec in "${SERVERS[@]}"; do
+            read -r name pid url <<< "$spec"
+            # shellcheck disable=SC2086 # $extra is empty or "-s SCRIPT"
+            wrk_run "$name" "$label" "$pid" "$conns" $extra "$url"
+        done
+    done
+done
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+PIDS=()
 
 # --- UDP: stampd --udp vs the minimal recvmmsg loop ----------------------------
 UDPB=$TMP/udp_baseline
@@ -170,12 +196,12 @@ kill "$BPID"; wait "$BPID" 2>/dev/null || true
 
 # --- report ----------------------------------------------------------------------
 mkdir -p "$OUT"
-"$PY" - "$ROWS" "$OUT" "$DUR" <<'EOF'
-import json, os, platform, sys, time
-rows_path, out, dur = sys.argv[1], sys.argv[2], sys.argv[3]
+"$PY" - "$ROWS" "$OUT" "$DUR" "$ROUNDS" <<'EOF'
+import json, os, platform, statistics, sys, time
+rows_path, out, dur, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 keys = ["server", "run", "connections", "rps", "responses", "p99_us", "cpu_us_per_req",
         "non2xx", "socket_errors"]
-rows = []
+raw = []
 for line in open(rows_path):
     f = line.rstrip("\n").split("\t")
     r = dict(zip(keys, f))
@@ -185,42 +211,80 @@ for line in open(rows_path):
     # batches, not requests): no figure rather than a wrong one.
     if r["p99_us"] == 0:
         r["p99_us"] = None
-    rows.append(r)
+    raw.append(r)
+
+# One row per (server, run): medians of the rounds, errors summed, the
+# spread of CPU per request kept so that noise can be seen.
+groups = {}
+for r in raw:
+    groups.setdefault((r["server"], r["run"]), []).append(r)
+rows = []
+for (server, run), rs in groups.items():
+    med = lambda k: statistics.median(x[k] for x in rs)
+    p99s = [x["p99_us"] for x in rs if x["p99_us"] is not None]
+    cpus = [x["cpu_us_per_req"] for x in rs]
+    rows.append({"server": server, "run": run, "connections": rs[0]["connections"],
+                 "rounds": len(rs), "rps": med("rps"), "responses": med("responses"),
+                 "p99_us": statistics.median(p99s) if p99s else None,
+                 "cpu_us_per_req": med("cpu_us_per_req"),
+                 "cpu_min": min(cpus), "cpu_max": max(cpus),
+                 "non2xx": sum(x["non2xx"] for x in rs),
+                 "socket_errors": sum(x["socket_errors"] for x in rs)})
 by = {(r["server"], r["run"]): r for r in rows}
-ratios = {}
+
+def ratio(a, b):
+    if not (a and b and b["rps"] and b["cpu_us_per_req"]):
+        return None
+    v = {"rps": a["rps"] / b["rps"], "cpu_per_req": a["cpu_us_per_req"] / b["cpu_us_per_req"]}
+    if a["p99_us"] and b["p99_us"]:
+        v["p99"] = a["p99_us"] / b["p99_us"]
+    return v
+
+ratios, floors = {}, {}
 for run in ("c100", "c1000", "pipeline16"):
-    s, n = by.get(("stampd", run)), by.get(("nginx", run))
-    if s and n and n["rps"] and n["cpu_us_per_req"]:
-        ratios[run] = {"rps": s["rps"] / n["rps"],
-                       "cpu_per_req": s["cpu_us_per_req"] / n["cpu_us_per_req"]}
-        if s["p99_us"] and n["p99_us"]:
-            ratios[run]["p99"] = s["p99_us"] / n["p99_us"]
-s, b = by.get(("stampd-udp", "udp")), by.get(("udp-baseline", "udp"))
-if s and b and b["rps"] and b["cpu_us_per_req"]:
-    ratios["udp"] = {"rps": s["rps"] / b["rps"],
-                     "cpu_per_req": s["cpu_us_per_req"] / b["cpu_us_per_req"]}
+    v = ratio(by.get(("stampd", run)), by.get(("nginx", run)))
+    if v:
+        ratios[run] = v
+    for fl in ("http-floor", "http-floor-uring"):
+        v = ratio(by.get((fl, run)), by.get(("nginx", run)))
+        if v:
+            floors.setdefault(fl, {})[run] = v
+v = ratio(by.get(("stampd-udp", "udp")), by.get(("udp-baseline", "udp")))
+if v:
+    ratios["udp"] = {"rps": v["rps"], "cpu_per_req": v["cpu_per_req"]}
 doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
        "host": platform.node(), "cpus": os.cpu_count(), "duration_s": float(dur),
-       "rows": rows, "ratios_stampd_over_reference": ratios}
+       "rounds": int(rounds), "rows": rows, "runs": raw,
+       "ratios_stampd_over_reference": ratios, "ratios_floor_over_nginx": floors}
 with open(os.path.join(out, "http.json"), "w") as f:
     json.dump(doc, f, indent=2)
 with open(os.path.join(out, "http.md"), "w") as f:
-    f.write("# HTTP and UDP: stampd vs nginx / a minimal recvmmsg loop\n\n")
-    f.write("%s, %d CPUs, %s s per run; server pinned to CPU 0, load to CPU 1.\n\n"
-            % (doc["date"], doc["cpus"], dur))
-    f.write("| server | run | conns | req/s | p99 (us) | CPU us/req | non-2xx | sock errs |\n")
+    f.write("# HTTP and UDP: stampd vs nginx and the floors / a minimal recvmmsg loop\n\n")
+    f.write("%s, %d CPUs, %s s per run, HTTP medians of %s interleaved rounds; "
+            "server pinned to CPU 0, load to CPU 1.\n\n"
+            % (doc["date"], doc["cpus"], dur, rounds))
+    f.write("| server | run | conns | req/s | p99 (us) | CPU us/req (min-max) | non-2xx | sock errs |\n")
     f.write("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
     for r in rows:
-        f.write("| %s | %s | %d | %.0f | %s | %.2f | %d | %d |\n"
+        f.write("| %s | %s | %d | %.0f | %s | %.2f (%.2f-%.2f) | %d | %d |\n"
                 % (r["server"], r["run"], r["connections"], r["rps"],
                    "%.0f" % r["p99_us"] if r["p99_us"] else "-",
-                   r["cpu_us_per_req"], r["non2xx"], r["socket_errors"]))
+                   r["cpu_us_per_req"], r["cpu_min"], r["cpu_max"],
+                   r["non2xx"], r["socket_errors"]))
     f.write("\nRatios stampd / reference (CPU target <= 0.7, req/s >= 1, p99 <= 1):\n\n")
     f.write("| run | req/s | CPU per request | p99 |\n| --- | ---: | ---: | ---: |\n")
     for run, v in ratios.items():
         f.write("| %s | %.2f | %.2f | %s |\n" % (run, v["rps"], v["cpu_per_req"],
                 "%.2f" % v["p99"] if "p99" in v else "-"))
-    f.write("\nUDP rows: req/s = datagrams answered per second (4 sockets x 32 in "
-            "flight); the non-2xx column counts datagrams without a reply.\n")
+    if floors:
+        f.write("\nThe floors / nginx, CPU per request (what the thinnest server of "
+                "each design reaches):\n\n| floor | c100 | c1000 | pipeline16 |\n"
+                "| --- | ---: | ---: | ---: |\n")
+        for fl, v in floors.items():
+            f.write("| %s | %s |\n" % (fl, " | ".join(
+                "%.2f" % v[run]["cpu_per_req"] if run in v else "-"
+                for run in ("c100", "c1000", "pipeline16"))))
+    f.write("\nUDP rows: one run each; req/s = datagrams answered per second (4 sockets "
+            "x 32 in flight); the non-2xx column counts datagrams without a reply.\n")
 print(open(os.path.join(out, "http.md")).read())
 EOF

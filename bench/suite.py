@@ -609,8 +609,8 @@ def main():
     res["scale"] = run_scale(a.build, a.quick) if "scale" in only else None
     http = os.path.join(ROOT, "bench", "http.sh")
     if "http" in only and os.path.exists(http):
-        r = subprocess.run(["bash", http, a.build], capture_output=True, timeout=600)
-        res["http"] = r.stdout.decode(errors="replace")[-4000:]
+        r = subprocess.run(["bash", http, a.build], capture_output=True, timeout=900)
+        res["http"] = r.stdout.decode(errors="replace")[-8000:]
     res["targets"] = targets(res["summary"], res["idle"], res["scale"])
     res["elapsed_s"] = time.monotonic() - t0
     os.makedirs(a.out, exist_ok=True)
