@@ -609,7 +609,11 @@ def main():
     res["scale"] = run_scale(a.build, a.quick) if "scale" in only else None
     http = os.path.join(ROOT, "bench", "http.sh")
     if "http" in only and os.path.exists(http):
-        r = subprocess.run(["bash", http, a.build], capture_output=True, timeout=900)
+        env = dict(os.environ, OUT=a.out)
+        if a.quick:  # one short round of each wrk command
+            env.update(DURATION="2", ROUNDS="1")
+        r = subprocess.run(["bash", http, a.build], capture_output=True, timeout=900,
+                           env=env)
         res["http"] = r.stdout.decode(errors="replace")[-8000:]
     res["targets"] = targets(res["summary"], res["idle"], res["scale"])
     res["elapsed_s"] = time.monotonic() - t0
