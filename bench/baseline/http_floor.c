@@ -95,5 +95,10 @@ int main(int argc, char **argv)
             }
         }
     }
+    close(ep);
+    close(lfd);
+    free(match);
+    free(rbuf);
+    free(out);
     return 0;
 }
