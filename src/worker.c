@@ -47,6 +47,7 @@ struct loop {
     int nls;
     int sigpipe[2];
     int64_t accept_resume_at;   /* 0 unless accepting is paused */
+    int nls_open;               /* stream listeners still open (drain) */
     int64_t drain_deadline;
     long long emfile_log;
     int64_t busy_ms;            /* last wake-up with events */
@@ -153,6 +154,15 @@ static int accept_some(struct loop *l, struct listener *ls, int budget)
 
 /* --- graceful stop ------------------------------------------------------- */
 
+/* Stop listening on one TCP or unix listener (drain only). */
+static void close_listener(struct loop *l, struct listener *ls)
+{
+    (void)poller_del(l->w.poller, ls->fd, l->accept_resume_at ? 0 : POLLER_READ);
+    close(ls->fd);
+    ls->fd = -1;
+    l->nls_open--;
+}
+
 static void begin_drain(struct loop *l)
 {
     struct worker *w = &l->w;
@@ -162,7 +172,13 @@ static void begin_drain(struct loop *l)
                         (int64_t)w->o->shutdown_timeout * 1000;
     /* Serve what is already queued, then stop listening.  The queue is
      * bounded by the backlog; the round cap only guards against a listener
-     * that keeps failing. */
+     * that keeps failing.  A listener whose accepts are paused by
+     * descriptor exhaustion stays open: its queued clients are accepted as
+     * the connections being drained free descriptors, and it is closed
+     * when its queue runs dry (or at the drain deadline). */
+    l->nls_open = 0;
+    for (int i = 0; i < l->nls; i++)
+        l->nls_open += l->ls[i].fd >= 0 && l->ls[i].kind != LISTEN_UDP;
     for (int i = 0; i < l->nls; i++) {
         struct listener *ls = &l->ls[i];
         if (ls->fd < 0)
@@ -177,10 +193,9 @@ static void begin_drain(struct loop *l)
         for (int round = 0; round < 1024; round++)
             if (accept_some(l, ls, ACCEPT_BUDGET) || l->accept_resume_at)
                 break;
-        close(ls->fd);
-        ls->fd = -1;
+        if (!l->accept_resume_at)
+            close_listener(l, ls);
     }
-    l->accept_resume_at = 0;
     w->idle_q.timeout_ms = DRAIN_QUIET_MS;
     log_info("draining %u connection%s", w->active, w->active == 1 ? "" : "s");
 }
@@ -199,6 +214,15 @@ static void cut_everything(struct loop *l)
             STAT_INC(w->st, err_shutdown_cut);
         }
         conn_close(w, c, CLOSE_SHUTDOWN);
+    }
+    /* Clients still queued behind a paused listener are not served. */
+    for (int i = 0; i < l->nls; i++) {
+        if (l->ls[i].fd >= 0 && l->ls[i].kind != LISTEN_UDP) {
+            close_listener(l, &l->ls[i]);
+            w->cut = 1;
+            log_warn("shutdown timeout: stopped listening on %s with accepts "
+                     "still paused", l->ls[i].addr->text);
+        }
     }
     if (n) {
         w->cut = 1;
@@ -227,6 +251,14 @@ static void expire_timers(struct loop *l)
     if (l->accept_resume_at && now >= l->accept_resume_at) {
         l->accept_resume_at = 0;
         listeners_interest(l, POLLER_READ);
+        /* Draining, a listener with nothing queued any more would never
+         * become readable: try each now, and close those that ran dry. */
+        for (int i = 0; w->draining && i < l->nls && !l->accept_resume_at; i++) {
+            struct listener *ls = &l->ls[i];
+            if (ls->fd >= 0 && ls->kind != LISTEN_UDP &&
+                accept_some(l, ls, ACCEPT_BUDGET))
+                close_listener(l, ls);
+        }
     }
 }
 
@@ -392,8 +424,9 @@ static void dispatch(struct loop *l, const struct poller_event *ev)
                 udp_event(ls->udp, ev->mask, w->o, &w->clock, w->st);
             return;
         }
-        if (ls->fd >= 0 && !l->accept_resume_at)
-            (void)accept_some(l, ls, ACCEPT_BUDGET);
+        if (ls->fd >= 0 && !l->accept_resume_at &&
+            accept_some(l, ls, ACCEPT_BUDGET) && w->draining)
+            close_listener(l, ls); /* its queue is served */
         return;
     }
     if (ev->data == TAG_SIGNAL) {
@@ -456,7 +489,7 @@ int worker_main(const struct worker_cfg *cfg)
         if (w->draining) {
             if (w->clock.mono_ms >= l.drain_deadline)
                 cut_everything(&l);
-            if (w->active == 0 && w->refused_lingering == 0)
+            if (w->active == 0 && w->refused_lingering == 0 && l.nls_open == 0)
                 break;
         }
     }

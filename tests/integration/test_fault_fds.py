@@ -5,10 +5,11 @@ descriptors free up, and the pauses are counted."""
 import os
 import resource
 import socket
+import signal
 import time
 
-from conftest import SANITIZED, SLOW, recv_exact, wait_for
-from test_rel_util import cpu_share, open_fds, wstats
+from conftest import SANITIZED, SLOW, recv_all, recv_exact, wait_for
+from test_rel_util import cpu_share, open_fds, serving_worker, wstats
 
 
 def _max_fd(pid):
@@ -66,3 +67,38 @@ def test_emfile_flood(stampd):
         c.close()
     wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "all closed")
     assert s.worker_pids()[0] == pid
+
+
+def test_emfile_at_graceful_stop(stampd):
+    """SIGTERM while accepting is paused by EMFILE and clients wait in the
+    accept queue, each with a request already sent: the worker keeps that
+    listener until the queue is served (descriptors free up as the served
+    connections drain), so every queued client gets its reply, then EOF,
+    and the server exits 0."""
+    s = stampd("--reply", "echo", workers=1)
+    pid = serving_worker(s)
+    room = 5
+    limit = _max_fd(pid) + 1 + room
+    old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, old[1]))
+    b0 = wstats(s)
+    flood = []
+    for i in range(20):
+        c = s.connect()
+        c.sendall(b"q %d\n" % i)
+        flood.append(c)
+    wait_for(lambda: wstats(s)["accept_pauses"] > b0["accept_pauses"], 5,
+             "an accept pause")
+    at_limit = wait_for(lambda: wstats(s)["conns_active"] or None, 5, "accepted")
+    assert 0 < at_limit <= room
+    # Those accepted are answered; the rest wait in the kernel's queue.
+    for i, c in enumerate(flood[:at_limit]):
+        assert recv_exact(c, len(b"q %d\n" % i)) == b"q %d\n" % i
+    s.send_signal(signal.SIGTERM)
+    for i, c in enumerate(flood):
+        want = b"" if i < at_limit else b"q %d\n" % i
+        assert recv_all(c, timeout=10) == want, i
+        c.close()
+    assert s.wait(20) == 0, s.log()[-2000:]
+    print("emfile at stop: %d accepted at the limit, %d served from the queue"
+          % (at_limit, len(flood) - at_limit))
