@@ -10,7 +10,7 @@ import struct
 import threading
 
 from conftest import recv_all, recv_exact, wait_for
-from test_rel_util import (delta, echo_reference, open_fds, wstats)
+from test_rel_util import (delta, echo_reference, open_fds, serving_worker, wstats)
 
 LIMIT_KEYS = ("err_line_too_long", "closed_limit", "requests_line")
 
@@ -155,7 +155,7 @@ def test_1000_resets_with_replies_queued(stampd):
     counted as reset, its descriptors return to the baseline exactly and all
     ring and input memory is given back."""
     s = stampd("--reply", "echo", "--max-output", "64k")
-    pid = s.worker_pids()[0]
+    pid = serving_worker(s)
     base_fds = open_fds(pid)
     b0 = wstats(s)
     burst = b"r" * 99 + b"\n"

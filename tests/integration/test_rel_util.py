@@ -26,6 +26,25 @@ def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def serving_worker(server):
+    """The pid of worker 0 once its loop serves (one echo round trip on a
+    connection then closed): /stats names a worker as soon as it is forked,
+    before it has opened its poller and signal pipe, so descriptor counts
+    taken earlier are not its baseline.  Requires --reply echo, 1 worker."""
+    c = server.connect()
+    c.sendall(b"ready\n")
+    c.settimeout(10 * SLOW)
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = c.recv(64)
+        assert chunk, got
+        got += chunk
+    assert got == b"ready\n", got
+    c.close()
+    wait_for(lambda: wstats(server)["conns_active"] == 0, 5, "the probe closed")
+    return server.worker_pids()[0]
+
+
 def cpu_ticks(pid):
     """utime + stime of pid in clock ticks (/proc/<pid>/stat fields 14, 15)."""
     with open("/proc/%d/stat" % pid) as f:
