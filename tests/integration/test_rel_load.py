@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import ROOT, SANITIZED, SLOW, recv_all, wait_for
-from test_rel_util import delta, percentile, ping_rtts, rss_bytes, wstats
+from test_rel_util import delta, percentile, ping_rtts, rss_bytes, serving_worker, wstats
 
 BENCH = os.environ.get("STAMPBENCH_BIN",
                        os.path.join(os.path.dirname(os.environ.get("STAMPD_BIN", "")),
@@ -58,7 +58,7 @@ def test_slowloris_2000_connections(stampd):
     stays bounded and an honest client's p99 stays under 10 ms meanwhile."""
     n, timeout = 2000, 2
     s = stampd("--line-timeout", str(timeout), workers=1)
-    pid = s.worker_pids()[0]
+    pid = serving_worker(s)
     rss0 = rss_bytes(pid)
     b0 = wstats(s)
     socks = _open_many(s, n)
