@@ -94,10 +94,16 @@ static int setup_signals(struct loop *l)
 
 /* --- accepting ----------------------------------------------------------- */
 
+/* An open stream (TCP or unix) listener: one that accept() applies to. */
+static int stream_open(const struct listener *ls)
+{
+    return ls->fd >= 0 && ls->kind != LISTEN_UDP;
+}
+
 static void listeners_interest(struct loop *l, unsigned mask)
 {
     for (int i = 0; i < l->nls; i++) {
-        if (l->ls[i].fd < 0 || l->ls[i].kind == LISTEN_UDP)
+        if (!stream_open(&l->ls[i]))
             continue;
         (void)poller_mod(l->w.poller, l->ls[i].fd, mask ? 0 : POLLER_READ,
                          mask, TAG_LISTENER | (uint64_t)i);
@@ -178,7 +184,7 @@ static void begin_drain(struct loop *l)
      * when its queue runs dry (or at the drain deadline). */
     l->nls_open = 0;
     for (int i = 0; i < l->nls; i++)
-        l->nls_open += l->ls[i].fd >= 0 && l->ls[i].kind != LISTEN_UDP;
+        l->nls_open += stream_open(&l->ls[i]);
     for (int i = 0; i < l->nls; i++) {
         struct listener *ls = &l->ls[i];
         if (ls->fd < 0)
@@ -217,7 +223,7 @@ static void cut_everything(struct loop *l)
     }
     /* Clients still queued behind a paused listener are not served. */
     for (int i = 0; i < l->nls; i++) {
-        if (l->ls[i].fd >= 0 && l->ls[i].kind != LISTEN_UDP) {
+        if (stream_open(&l->ls[i])) {
             close_listener(l, &l->ls[i]);
             w->cut = 1;
             log_warn("shutdown timeout: stopped listening on %s with accepts "
@@ -255,8 +261,7 @@ static void expire_timers(struct loop *l)
          * become readable: try each now, and close those that ran dry. */
         for (int i = 0; w->draining && i < l->nls && !l->accept_resume_at; i++) {
             struct listener *ls = &l->ls[i];
-            if (ls->fd >= 0 && ls->kind != LISTEN_UDP &&
-                accept_some(l, ls, ACCEPT_BUDGET))
+            if (stream_open(ls) && accept_some(l, ls, ACCEPT_BUDGET))
                 close_listener(l, ls);
         }
     }
