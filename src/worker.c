@@ -47,7 +47,6 @@ struct loop {
     int nls;
     int sigpipe[2];
     int64_t accept_resume_at;   /* 0 unless accepting is paused */
-    int nls_open;               /* stream listeners still open (drain) */
     int64_t drain_deadline;
     long long emfile_log;
     int64_t busy_ms;            /* last wake-up with events */
@@ -166,7 +165,15 @@ static void close_listener(struct loop *l, struct listener *ls)
     (void)poller_del(l->w.poller, ls->fd, l->accept_resume_at ? 0 : POLLER_READ);
     close(ls->fd);
     ls->fd = -1;
-    l->nls_open--;
+}
+
+/* Stream listeners still open: a draining worker waits for none. */
+static int streams_open(const struct loop *l)
+{
+    int n = 0;
+    for (int i = 0; i < l->nls; i++)
+        n += stream_open(&l->ls[i]);
+    return n;
 }
 
 static void begin_drain(struct loop *l)
@@ -182,9 +189,6 @@ static void begin_drain(struct loop *l)
      * descriptor exhaustion stays open: its queued clients are accepted as
      * the connections being drained free descriptors, and it is closed
      * when its queue runs dry (or at the drain deadline). */
-    l->nls_open = 0;
-    for (int i = 0; i < l->nls; i++)
-        l->nls_open += stream_open(&l->ls[i]);
     for (int i = 0; i < l->nls; i++) {
         struct listener *ls = &l->ls[i];
         if (ls->fd < 0)
@@ -494,7 +498,7 @@ int worker_main(const struct worker_cfg *cfg)
         if (w->draining) {
             if (w->clock.mono_ms >= l.drain_deadline)
                 cut_everything(&l);
-            if (w->active == 0 && w->refused_lingering == 0 && l.nls_open == 0)
+            if (w->active == 0 && w->refused_lingering == 0 && !streams_open(&l))
                 break;
         }
     }
