@@ -40,7 +40,7 @@ LDLIBS += -lhttp_parser -lm
 
 # Pure modules (no sockets): unit-tested, and linked by the tools and the
 # benchmark client too.  The reactor modules need the kernel.
-PURE_SRC = src/addr.c src/clock.c src/line.c src/log.c src/opts.c \
+PURE_SRC = src/addr.c src/clock.c src/cpus.c src/line.c src/log.c src/opts.c \
            src/reply.c src/ring.c src/sbuf.c src/metrics.c src/http.c
 CORE_SRC = src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
            src/udp.c src/compat.c src/admin.c src/procinfo.c \
@@ -99,7 +99,7 @@ asan:
 # something must be installed.
 DEPS = gcc make libc6-dev libjemalloc-dev libcmocka-dev libhttp-parser-dev \
        wrk pkg-config python3 python3-pytest procps iproute2 netcat-openbsd \
-       tzdata cppcheck curl $(EXTRA_DEPS)
+       tzdata cppcheck curl libedit-dev $(EXTRA_DEPS)
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \

@@ -4,8 +4,8 @@
  */
 #include <stdio.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "cpus.h"
 #include "log.h"
 #include "master.h"
 #include "opts.h"
@@ -16,11 +16,17 @@ int main(int argc, char **argv)
 {
     static struct opts o;  /* large: keep it off the stack */
     char err[256];
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct cpus_choice cpus;
 
-    switch (opts_parse(&o, argc, argv, ncpu > 0 ? (int)ncpu : 1, err,
-                       sizeof(err))) {
+    /* The default worker count: the CPUs this process may use (affinity
+     * mask, cgroup quota), not the machine's. */
+    cpus_usable(&cpus);
+    switch (opts_parse(&o, argc, argv, cpus.n, err, sizeof(err))) {
     case OPTS_OK:
+        /* A count other than the default was asked for.  (One equal to
+         * it keeps the default's reason, which then still holds.) */
+        if (o.workers != cpus.n)
+            cpus_set_reason("--workers");
         break;
     case OPTS_HELP:
         fputs(opts_usage(), stdout);

@@ -209,3 +209,13 @@ def test_stampctl_top(stampd):
     # latency figure on the total line of at least one screen.
     tot = [scr.strip("\n").split("\n")[-1].split() for scr in screens]
     assert any(float(t[2]) > 0 and re.match(r"[\d.]+(ns|us|ms|s)$", t[5]) for t in tot), text
+
+
+def test_workers_default_follows_the_affinity_mask(stampd):
+    """`taskset -c 0 stampd` with no --workers: one worker, not one per
+    online CPU (the mask is set in the child before exec, as taskset does)."""
+    s = stampd(workers=None, preexec=lambda: os.sched_setaffinity(0, {0}))
+    assert s.nworkers == 1                    # from the 'listening on' line
+    assert len(s.stats()["workers"]) == 1
+    assert s.stats()["config"]["workers"] == 1
+    assert len(s.children()) == 1
