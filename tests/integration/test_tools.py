@@ -78,16 +78,16 @@ class Pty:
                     pass
 
 
-def test_stampcli_tty(stampd):
+def test_stampcli_tty(stampd, tmp_path):
     s = stampd(workers=1)
-    t = Pty([STAMPCLI, s.addr()])
+    t = Pty([STAMPCLI, "--history", str(tmp_path / "hist"), s.addr()])
     t.expect(rb">>> ")
-    t.send(b"hello python\n")
+    t.send(b"hello python\r")
     # The terminal echoes the typed line, then the reply follows.
     m = t.expect(rb"(\[[^\]\r\n]{24}\] hello python)\r?\n")
     assert STAMP_PREFIX_RE.match(m.group(1))
     t.expect(rb">>> ")
-    t.send(b"\n")          # an empty line quits
+    t.send(b"\x04")        # Ctrl-D quits
     assert t.wait() == 0
     assert wait_for(lambda: s.stats()["totals"]["requests_line"] == 1, 5, "one request")
 
@@ -101,11 +101,85 @@ def test_stampcli_pipe_prints_exactly_the_replies(stampd):
     assert [STAMP_PREFIX_RE.sub(b"", l) for l in lines[:2]] == [b"a", b"b"]
     assert all(STAMP_PREFIX_RE.match(l) for l in lines[:2])
     assert r.stderr == b""
-    # An empty line stops before the rest; a missing final LF still counts.
-    r = run([STAMPCLI, s.addr()], input=b"x\n\ny\n")
-    assert r.returncode == 0 and r.stdout.count(b"\n") == 1
+    # A missing final LF still makes a request.
     r = run([STAMPCLI, s.addr()], input=b"no newline")
     assert r.returncode == 0 and r.stdout.endswith(b"] no newline\n")
+
+
+def test_stampcli_pipe_sends_empty_lines(stampd):
+    """`printf 'a\\n\\nb\\n' | stampcli`: three requests, three replies, in
+    order, the empty line's reply being the bare stamp."""
+    s = stampd(workers=1)
+    r = run([STAMPCLI, s.addr()], input=b"a\n\nb\n")
+    assert (r.returncode, r.stderr) == (0, b"")
+    lines = r.stdout.split(b"\n")
+    assert len(lines) == 4 and lines[3] == b""
+    assert all(STAMP_PREFIX_RE.match(l) for l in lines[:3])
+    assert [l[27:] for l in lines[:3]] == [b"a", b"", b"b"]
+    wait_for(lambda: s.stats()["totals"]["requests_line"] == 3, 5, "three requests")
+    # Only empty lines, CRLF input, and --raw changing nothing in a pipe.
+    r = run([STAMPCLI, "--raw", s.addr()], input=b"\n\n")
+    assert r.returncode == 0 and [l[27:] for l in r.stdout.split(b"\n")] == [b"", b"", b""]
+
+
+def test_stampcli_pipe_reply_bytes_are_raw(stampd):
+    """Into a pipe the reply's bytes come as the server sent them: an ESC
+    in the echoed line reaches stdout unchanged."""
+    s = stampd("--reply", "echo", workers=1)
+    r = run([STAMPCLI, s.addr()], input=b"\x1b[31mred\x1b[0m\n")
+    assert (r.returncode, r.stdout) == (0, b"\x1b[31mred\x1b[0m\n")
+
+
+def test_stampcli_exit_status_counts_replies(stampd):
+    """The exit status says whether every request got its reply: a server
+    that closes after the first (max-line exceeded) leaves the rest
+    unanswered, exit 1; one that never answers (a silent listener) times
+    out, exit 1."""
+    s = stampd("--max-line", "8", workers=1)
+    r = run([STAMPCLI, s.addr()], input=b"ok\n" + b"y" * 20 + b"\nnever\n")
+    assert r.returncode == 1
+    assert r.stdout.endswith(b"] ok\nERR line too long\n")
+    assert b"closed by the server" in r.stderr
+    import socket
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        r = run([STAMPCLI, "--timeout", "0.3", "127.0.0.1:%d" % silent.getsockname()[1]],
+                input=b"hello\n")
+    finally:
+        silent.close()
+    assert r.returncode == 1 and r.stdout == b""
+    assert b"no reply within 300 ms" in r.stderr
+
+
+def test_stampcli_http_and_repeat(stampd):
+    s = stampd("--http", "127.0.0.1:0", workers=1)
+    r = run([STAMPCLI, "--http", s.addr("http")], input=b"over http\n\n")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split(b"\n")
+    assert [l[27:] for l in lines] == [b"over http", b"/", b""]
+    assert all(STAMP_PREFIX_RE.match(l) for l in lines[:2])
+    wait_for(lambda: s.stats()["totals"]["requests_http"] == 2, 5, "two HTTP requests")
+    # -n: each round trip with its time, then the summary.
+    r = run([STAMPCLI, "-n", "5", s.addr(), "ping"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode().split("\n")
+    assert len(out) == 7 and out[6] == ""
+    for i, l in enumerate(out[:5]):
+        assert re.match(r"%d  \d+\.\d us  \[[^\]]{24}\] ping$" % (i + 1), l), l
+    m = re.match(r"5 requests  min ([\d.]+) us  avg ([\d.]+) us  max ([\d.]+) us"
+                 r"  p99 ([\d.]+) us$", out[5])
+    assert m, out[5]
+    lo, avg, hi, p99 = map(float, m.groups())
+    times = [float(l.split()[1]) for l in out[:5]]
+    assert (lo, hi, p99) == (min(times), max(times), max(times))
+    assert lo <= avg <= hi
+    r = run([STAMPCLI, "-n", "2", "--http", s.addr("http")], input=b"a\n")
+    assert r.returncode == 0 and r.stdout.count(b"] a\n") == 2
+    assert run([STAMPCLI, "-n", "0", s.addr()]).returncode == 2
+    r = run([STAMPCLI, "--version"])
+    assert r.returncode == 0 and r.stdout.startswith(b"stampcli ")
 
 
 def test_stampcli_unix_and_errors(stampd, tmp_path):
