@@ -293,3 +293,105 @@ def test_workers_default_follows_the_affinity_mask(stampd):
     assert len(s.stats()["workers"]) == 1
     assert s.stats()["config"]["workers"] == 1
     assert len(s.children()) == 1
+
+
+# --- stampbench ---------------------------------------------------------------
+
+STAMPBENCH = os.path.join(BIN, "stampbench")
+
+
+def suite_module():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench", "suite.py")
+    spec = importlib.util.spec_from_file_location("suite", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def bench_json(addr, *args):
+    r = run([STAMPBENCH, "--json", "-d", "0.5", "-w", "0.1"] + list(args) + [addr],
+            timeout=30)
+    assert r.returncode == 0, r.stderr
+    # Into a pipe, stderr has the phase markers and nothing else.
+    assert r.stderr == b"#connected\n#start\n#end\n"
+    return json.loads(r.stdout)
+
+
+def test_stampbench_json_histogram_merges(stampd):
+    s = stampd(workers=1)
+    suite = suite_module()
+    a = bench_json(s.addr(), "-c", "2")
+    b = bench_json(s.addr(), "-c", "3", "-P", "4")
+    for d in (a, b):
+        lat, h = d["latency"], d["latency"]["histogram"]
+        assert (h["unit"], h["sub_bits"]) == ("ns", 7)
+        assert h["count"] == lat["count"] == d["requests"] > 0
+        assert sum(n for _, _, n in h["buckets"]) == h["count"]
+        assert all(lo <= hi for lo, hi, _ in h["buckets"])
+        assert [lo for lo, _, _ in h["buckets"]] == sorted(lo for lo, _, _ in h["buckets"])
+        assert h["min"] <= h["max"] and float("%.2f" % (h["max"] / 1e3)) == lat["max_us"]
+        # The suite's quantile rule is stampbench's, to the printed digit.
+        for q, key in ((0.5, "p50_us"), (0.9, "p90_us"), (0.99, "p99_us"),
+                       (0.999, "p999_us")):
+            assert float("%.2f" % (suite.hist_quantile(h, q) / 1e3)) == lat[key]
+    m = suite.merge_latency([a, b])
+    assert m["count"] == a["requests"] + b["requests"]
+    assert m["histogram"]["max"] == max(a["latency"]["histogram"]["max"],
+                                        b["latency"]["histogram"]["max"])
+    lo = min(a["latency"]["p99_us"], b["latency"]["p99_us"])
+    hi = max(a["latency"]["p99_us"], b["latency"]["p99_us"])
+    assert lo <= m["p99_us"] <= hi
+    # The merged p99 is the p99 of all samples: the same as sorting the
+    # union of every bucket's samples (each at its upper bound).
+    samples = sorted(min(up, m["histogram"]["max"])
+                     for d in (a, b) for _, up, n in d["latency"]["histogram"]["buckets"]
+                     for _ in range(n))
+    rank = -(-99 * len(samples) // 100)
+    assert m["p99_us"] == round(samples[rank - 1] / 1e3, 2)
+
+
+def test_stampbench_hist_out_hdr_format(stampd, tmp_path):
+    s = stampd(workers=1)
+    out = tmp_path / "lat.hgrm"
+    d = bench_json(s.addr(), "-c", "2", "--hist-out", str(out))
+    text = out.read_text().split("\n")
+    assert text[0].split() == ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"]
+    assert text[1] == ""
+    rows = [l.split() for l in text[2:] if l and not l.startswith("#")]
+    assert len(rows) >= 10
+    pct = [float(r[1]) for r in rows]
+    vals = [float(r[0]) for r in rows]
+    counts = [int(r[2]) for r in rows]
+    assert pct[0] == 0 and pct[-1] == 1 and pct == sorted(pct)
+    assert vals == sorted(vals) and counts == sorted(counts)
+    assert counts[-1] == d["requests"] and rows[-1][3] == "inf"
+    for r in rows[:-1]:
+        inv = 1 / (1 - float(r[1]))      # the percentile has 6 digits
+        assert abs(float(r[3]) - inv) <= 0.01 + inv * inv * 5e-7
+    # Milliseconds, as wrk2: the last value is the maximum.
+    assert abs(vals[-1] - d["latency"]["max_us"] / 1e3) < 0.001
+    foot = [l for l in text if l.startswith("#[")]
+    assert re.match(r"#\[Mean    = +[\d.]+, StdDeviation   = +[\d.]+\]$", foot[0])
+    m = re.match(r"#\[Max     = +([\d.]+), Total count    = +(\d+)\]$", foot[1])
+    assert m and int(m.group(2)) == d["requests"]
+    assert re.match(r"#\[Buckets = +\d+, SubBuckets     = +\d+\]$", foot[2])
+    # A path that cannot be written fails before the run, exit 2.
+    r = run([STAMPBENCH, "--hist-out", str(tmp_path / "no" / "x"), s.addr()])
+    assert r.returncode == 2 and b"--hist-out" in r.stderr
+    r = run([STAMPBENCH, "--version"])
+    assert r.returncode == 0 and re.match(rb"stampbench \S+\n$", r.stdout)
+
+
+def test_stampbench_progress_line_on_a_terminal(stampd):
+    s = stampd(workers=1)
+    t = Pty([STAMPBENCH, "-c", "2", "-d", "2.5", "-w", "0.1", s.addr()])
+    # Redrawn in place once a second: CR, the figures, erase to the end.
+    m = t.expect(rb"\r +1 s  requests (\d+)  rate (\d+)/s  errors 0  p99 ([\d.]+) us\x1b\[K")
+    assert int(m.group(1)) > 0 and int(m.group(2)) > 0
+    m = t.expect(rb"\r +2 s  requests (\d+)  rate \d+/s  errors 0  p99 [\d.]+ us\x1b\[K")
+    # Cleared before the report.
+    t.expect(rb"\r\x1b\[K#end\r?\n")
+    t.expect(rb"requests +\d+ +\d+ req/s")
+    assert t.wait() == 0
