@@ -285,6 +285,37 @@ static void read_figures(const struct json *j, int o, struct stats_slot *s)
     }
 }
 
+static void add_listener(struct ctl_snap *s, const char *kind,
+                         const struct json *j, int tok)
+{
+    if (s->nlisteners == CTL_MAX_LISTENERS)
+        return;
+    struct ctl_listener *l = &s->l[s->nlisteners++];
+    json_str(j, tok, l->addr, sizeof(l->addr), "?");
+    snprintf(l->kind, sizeof(l->kind), "%s",
+             strcmp(kind, "line") == 0 && strncmp(l->addr, "unix:", 5) == 0
+                 ? "unix" : kind);
+}
+
+/* Every listener of the page's "config", in the order line (TCP and unix),
+ * http, udp, admin. */
+static void read_listeners(const struct json *j, int cfg, struct ctl_snap *s)
+{
+    static const char *const keys[][2] = {
+        { "listen", "line" }, { "http", "http" }, { "udp", "udp" },
+    };
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        int arr = json_get(j, cfg, keys[k][0]);
+        for (int i = 0; json_at(j, arr, i) >= 0; i++)
+            add_listener(s, keys[k][1], j, json_at(j, arr, i));
+    }
+    int admin = json_get(j, cfg, "admin");
+    char text[16];
+    json_str(j, admin, text, sizeof(text), "off");
+    if (strcmp(text, "off") != 0)
+        add_listener(s, "admin", j, admin);
+}
+
 int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,
                    size_t errlen)
 {
@@ -309,14 +340,7 @@ int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,
     s->draining = json_true(&j, json_get(&j, 0, "draining"));
     int cfg = json_get(&j, 0, "config");
     s->max_conns = (int64_t)json_u64(&j, json_get(&j, cfg, "max_conns"));
-    int ls = json_get(&j, cfg, "listen");
-    for (int i = 0; json_at(&j, ls, i) >= 0; i++) {
-        char a[64];
-        size_t used = strlen(s->listen);
-        json_str(&j, json_at(&j, ls, i), a, sizeof(a), "");
-        snprintf(s->listen + used, sizeof(s->listen) - used, "%s%s",
-                 i ? " " : "", a);
-    }
+    read_listeners(&j, cfg, s);
     for (int i = 0; i < CTL_MAX_WORKERS; i++) {
         int w = json_at(&j, ws, i);
         if (w < 0)
@@ -414,7 +438,12 @@ void ctl_render_stats(struct sbuf *b, const struct ctl_snap *s)
 
     sum_workers(s, &tot);
     title(b, s);
-    sbuf_printf(b, "listening on %s\n\ntotals:\n", s->listen);
+    sbuf_puts(b, "\nlisteners:\n");
+    for (int i = 0; i < s->nlisteners; i++)
+        sbuf_printf(b, "  %-6s %s\n", s->l[i].kind, s->l[i].addr);
+    if (!s->nlisteners)
+        sbuf_puts(b, "  (none)\n");
+    sbuf_puts(b, "\ntotals:\n");
     /* One line per metric family; labelled rows side by side. */
 #define ROW(f, m, ln, lv, h)                                                   \
     if (strcmp(prev, m) != 0) {                                                \
@@ -517,4 +546,12 @@ void ctl_render_top(struct sbuf *b, const struct ctl_snap *prev,
     sum_workers(prev, &pt);
     sum_workers(cur, &ct);
     top_row(b, "total", "", &pt, &ct, dt_s);
+    sbuf_printf(b, "req/s by protocol  line %.0f  http %.0f  udp %.0f\n",
+                (double)delta(ct.requests_line, pt.requests_line) / dt_s,
+                (double)delta(ct.requests_http, pt.requests_http) / dt_s,
+                (double)delta(ct.requests_udp, pt.requests_udp) / dt_s);
+    sbuf_puts(b, "listeners        ");
+    for (int i = 0; i < cur->nlisteners; i++)
+        sbuf_printf(b, "  %s %s", cur->l[i].kind, cur->l[i].addr);
+    sbuf_puts(b, cur->nlisteners ? "\n" : "  (none)\n");
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "sbuf.h"
 #include "stats.h"
 
@@ -59,6 +60,16 @@ int ctl_http_split(const char *buf, size_t len, int *status, const char **body,
 /* --- a /stats page, read ------------------------------------------------------- */
 
 #define CTL_MAX_WORKERS 256
+#define CTL_MAX_LISTENERS 64
+
+/* A listening address from the page's "config": kind "line" (TCP), "unix"
+ * (the line protocol on a unix socket), "http", "udp" or "admin".  /stats
+ * gives no per-listener figures (connections and requests are per worker
+ * and per protocol), so a listener is its kind and address. */
+struct ctl_listener {
+    char kind[8];
+    char addr[ADDR_TEXT_MAX];
+};
 
 struct ctl_worker {
     struct stats_slot s;   /* counters, gauges, latency buckets, pid */
@@ -75,7 +86,8 @@ struct ctl_snap {
     int nworkers;
     struct ctl_worker w[CTL_MAX_WORKERS];
     /* Config summary: */
-    char listen[160];
+    int nlisteners;
+    struct ctl_listener l[CTL_MAX_LISTENERS];
     int64_t max_conns;
 };
 
@@ -90,12 +102,14 @@ void ctl_fmt_ns(char *out, size_t len, uint64_t ns);
 /* "up 3d04h05m", "up 1h02m03s", "up 12.3s" without "up". */
 void ctl_fmt_uptime(char *out, size_t len, double s);
 
-/* `stampctl stats`: every figure of stats.h, totals, then a line per worker. */
+/* `stampctl stats`: the listeners, every figure of stats.h, totals, then a
+ * line per worker. */
 void ctl_render_stats(struct sbuf *b, const struct ctl_snap *s);
 
 /* One `stampctl top` screen: rates between two snapshots `dt_s` seconds
  * apart; latency percentiles from the histogram buckets that filled in
- * between.  `clock` is the wall time text for the title ("" for none). */
+ * between; then the request rate by protocol and the listeners.  `clock`
+ * is the wall time text for the title ("" for none). */
 void ctl_render_top(struct sbuf *b, const struct ctl_snap *prev,
                     const struct ctl_snap *cur, double dt_s, const char *clock);
 

@@ -227,6 +227,20 @@ def test_stampctl_stats_json_metrics(stampd):
     assert b"# TYPE stampd_request_duration_seconds histogram\n" in r.stdout
 
 
+def test_stampctl_stats_lists_every_listener(stampd, tmp_path):
+    path = str(tmp_path / "line.sock")
+    s = stampd("--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", workers=1,
+               listen=["127.0.0.1:0", "unix:" + path])
+    r = run([STAMPCTL, "--admin", s.admin, "stats"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    block = out[out.index("\nlisteners:\n"):out.index("\ntotals:\n")]
+    assert block.split("\n")[2:-1] == [
+        "  line   " + s.addr("line"), "  unix   unix:" + path,
+        "  http   " + s.addr("http"), "  udp    " + s.addr("udp"),
+        "  admin  " + s.admin]
+
+
 def test_stampctl_health(stampd):
     s = stampd("--shutdown-timeout", "20", "--max-output", "64k", workers=1)
     r = run([STAMPCTL, "--admin", s.admin, "health"])
@@ -278,10 +292,13 @@ def test_stampctl_top(stampd):
         assert lines[0].startswith("stampd ") and "2/2 workers up" in lines[0]
         assert lines[2].split() == ["worker", "pid", "conns", "req/s", "MB/s", "in",
                                     "MB/s", "out", "p50", "p99", "pauses", "errs"]
-        assert [l.split()[0] for l in lines[3:]] == ["0", "1", "total"]
+        assert [l.split()[0] for l in lines[3:6]] == ["0", "1", "total"]
+        assert re.match(r"req/s by protocol  line \d+  http 0  udp 0$", lines[6])
+        assert lines[7].split() == ["listeners", "line", s.addr(), "admin", s.admin]
+        assert len(lines) == 8
     # Somebody was served in the sampled intervals: a non-zero rate and a
     # latency figure on the total line of at least one screen.
-    tot = [scr.strip("\n").split("\n")[-1].split() for scr in screens]
+    tot = [scr.strip("\n").split("\n")[5].split() for scr in screens]
     assert any(float(t[2]) > 0 and re.match(r"[\d.]+(ns|us|ms|s)$", t[5]) for t in tot), text
 
 

@@ -86,13 +86,15 @@ static void test_snap_round_trip(void **state)
     static struct ctl_snap snap;
     struct opts o;
     char err[128];
-    char *argv[] = { "stampd", "--listen", "127.0.0.1:8009", NULL };
+    char *argv[] = { "stampd", "--listen", "127.0.0.1:8009", "--listen",
+                     "unix:/tmp/stampd.sock", "--http", "[::1]:8080", "--udp",
+                     "127.0.0.1:8009", NULL };
     struct proc_info w[2] = { { 11, 1000, 5, 1.0, 0.5 }, { 0, -1, -1, 0, 0 } };
     struct metrics_input in = { 0 };
     struct sbuf b = { 0 };
 
     assert_non_null(t);
-    assert_int_equal(opts_parse(&o, 3, argv, 2, err, sizeof(err)), OPTS_OK);
+    assert_int_equal(opts_parse(&o, 9, argv, 2, err, sizeof(err)), OPTS_OK);
     t->nworkers = 2;
     t->slot[0].pid = 11;
     t->slot[0].requests_line = 12345678901234ull;
@@ -120,7 +122,27 @@ static void test_snap_round_trip(void **state)
     assert_int_equal(snap.w[0].s.lat_bucket[hist_index(3000, STATS_LAT_SUB_BITS)], 5);
     assert_int_equal(snap.w[0].rss_bytes, 1000);
     assert_int_equal(snap.max_conns, 10000);
-    assert_string_equal(snap.listen, "127.0.0.1:8009");
+    /* Every listener kind, the admin port last. */
+    static const char *const want[][2] = {
+        { "line", "127.0.0.1:8009" }, { "unix", "unix:/tmp/stampd.sock" },
+        { "http", "[::1]:8080" }, { "udp", "127.0.0.1:8009" },
+        { "admin", "127.0.0.1:8010" },
+    };
+    assert_int_equal(snap.nlisteners, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(snap.l[i].kind, want[i][0]);
+        assert_string_equal(snap.l[i].addr, want[i][1]);
+    }
+    struct sbuf text = { 0 };
+    ctl_render_stats(&text, &snap);
+    sbuf_puts(&text, "");
+    assert_non_null(strstr(text.buf, "\nlisteners:\n"
+                                     "  line   127.0.0.1:8009\n"
+                                     "  unix   unix:/tmp/stampd.sock\n"
+                                     "  http   [::1]:8080\n"
+                                     "  udp    127.0.0.1:8009\n"
+                                     "  admin  127.0.0.1:8010\n\ntotals:\n"));
+    sbuf_free(&text);
     assert_int_equal(ctl_snap_parse(&snap, "{}", 2, err, sizeof(err)), -1);
     sbuf_free(&b);
     free(t);
@@ -155,6 +177,11 @@ static void test_top_screen(void **state)
     b.w[0].s.backpressure_pauses = 1;
     b.w[0].s.err_line_too_long = 2;
     b.w[0].s.closed_reset = 1;
+    b.nlisteners = 2;
+    snprintf(b.l[0].kind, sizeof(b.l[0].kind), "line");
+    snprintf(b.l[0].addr, sizeof(b.l[0].addr), "127.0.0.1:8009");
+    snprintf(b.l[1].kind, sizeof(b.l[1].kind), "http");
+    snprintf(b.l[1].addr, sizeof(b.l[1].addr), "127.0.0.1:8080");
     ctl_render_top(&out, &a, &b, 2.0, "2026-01-02 03:04:05");
     static const char want[] =
         "stampd 0.1.0 (epoll)  master pid 100  up 1h02m05s  2/2 workers up  serving\n"
@@ -162,7 +189,9 @@ static void test_top_screen(void **state)
         "worker      pid   conns      req/s  MB/s in MB/s out      p50      p99 pauses   errs\n"
         "     0      101       3       1000     2.00     4.00    1.0us    1.0ms      1      3\n"
         "     1      102       0          0     0.00     0.00        -        -      0      0\n"
-        " total                3       1000     2.00     4.00    1.0us    1.0ms      1      3\n";
+        " total                3       1000     2.00     4.00    1.0us    1.0ms      1      3\n"
+        "req/s by protocol  line 1000  http 0  udp 0\n"
+        "listeners          line 127.0.0.1:8009  http 127.0.0.1:8080\n";
     assert_string_equal(out.buf, want);
     sbuf_free(&out);
 }
