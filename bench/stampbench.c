@@ -376,7 +376,8 @@ static void conn_read(struct thread *t, struct conn *c, int ph)
 {
     const struct options *o = t->o;
     size_t keep = c->part_len;
-    memcpy(t->rbuf, c->part, keep);
+    if (keep)   /* part is NULL until a reply is first split */
+        memcpy(t->rbuf, c->part, keep);
     ssize_t n = read(c->fd, t->rbuf + keep, RBUF_SIZE - keep);
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -427,7 +428,8 @@ static void conn_read(struct thread *t, struct conn *c, int ph)
         c->part = q;
         c->part_cap = (uint32_t)rest;
     }
-    memmove(c->part, p, rest);
+    if (rest)
+        memmove(c->part, p, rest);
     c->part_len = (uint32_t)rest;
     if (done && o->rate <= 0 && (ph == PH_WARMUP || ph == PH_MEASURE))
         conn_send(t, c, done, now, now);
@@ -839,6 +841,25 @@ static int write_hist_out(FILE *f, const char *path, const struct sb_hist *h)
     return ok ? 0 : -1;
 }
 
+/* Everything the threads held, after they are joined (so that a leak
+ * checker sees only real leaks). */
+static void free_threads(struct thread *th, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct thread *t = &th[i];
+        for (int k = 0; k < t->nconns; k++)
+            conn_kill(t, &t->conns[k], 0);
+        poller_destroy(t->poller);
+        pthread_mutex_destroy(&t->snap_lock);
+        free(t->conns);
+        free(t->rbuf);
+        free(t->wbuf);
+        free(t->expect_buf);
+        free(t->snap);
+    }
+    free(th);
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -1049,5 +1070,6 @@ int main(int argc, char **argv)
     int ok = !hist_failed && sum.errors == 0 && sum.mismatches == 0 && sum.late == 0 &&
              (!o.connect_only || held == o.conns) &&
              (o.connect_only || sum.requests > 0);
+    free_threads(th, o.threads);
     return ok ? 0 : 1;
 }

@@ -210,7 +210,7 @@ static double v1_quota(const char *rel)
         /* The process's own cgroup, then the mount's root (what a
          * container sees when its cgroup namespace hides the path). */
         for (int own = 1; own >= 0; own--) {
-            const char *sub = own && rel && strcmp(rel, "/") ? rel : "";
+            const char *sub = own && rel && strcmp(rel, "/") != 0 ? rel : "";
             if (path_join(path, sizeof(path), mounts[m], sub,
                           "/cpu.cfs_quota_us") != 0 ||
                 read_small(path, qt, sizeof(qt)) != 0)

@@ -16,7 +16,7 @@ int main(int argc, char **argv)
 {
     static struct opts o;  /* large: keep it off the stack */
     char err[256];
-    struct cpus_choice cpus;
+    struct cpus_choice cpus = { .n = 1 };
 
     /* The default worker count: the CPUs this process may use (affinity
      * mask, cgroup quota), not the machine's. */
