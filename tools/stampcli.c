@@ -3,8 +3,8 @@
  *
  *   stampcli [OPTION]... [HOST:PORT | [V6]:PORT | unix:PATH] [LINE]
  *
- * Default 127.0.0.1:8009.  Each line read from stdin is one request, empty
- * lines included; its reply is printed.  Requests go one at a time (send,
+ * Default 127.0.0.1:8009.  Each line read from stdin (or just LINE, when
+ * given) is one request, empty lines included; its reply is printed.  Requests go one at a time (send,
  * wait for the reply), so the output is in the order of the input even for
  * a server that closes early.
  *
@@ -45,9 +45,9 @@ static const char usage[] =
     "Send each line typed (or piped) to stampd and print its reply.\n"
     "Default address 127.0.0.1:8009.\n"
     "\n"
+    "  LINE                send just this line (instead of reading stdin)\n"
     "  -n, --repeat N      send each line N times, printing the round-trip\n"
-    "                      time of each and a min/avg/max/p99 summary; the\n"
-    "                      line is LINE if given, else each input line\n"
+    "                      time of each and a min/avg/max/p99 summary\n"
     "      --http          the address is an HTTP listener: each line is\n"
     "                      sent as the body of a POST and the body printed\n"
     "      --raw           write replies as received even to a terminal\n"
@@ -355,6 +355,11 @@ static int run_terminal(void)
 {
     int rc = 0;
     char *line;
+    /* The prompt and the echo of what is typed belong to the terminal:
+     * with stdout redirected they go to stderr, so the file gets only
+     * the replies. */
+    rl_instream = stdin;
+    rl_outstream = isatty(STDOUT_FILENO) ? stdout : stderr;
     using_history();
     rl_bind_key('\t', rl_insert);   /* a tab is text, not file completion */
     stifle_history(HISTORY_LINES);
@@ -380,7 +385,7 @@ static int run_terminal(void)
         }
     }
     if (rc == 0)
-        putchar('\n');   /* after Ctrl-D, leave the prompt's line */
+        fputc('\n', rl_outstream);   /* after Ctrl-D, leave the prompt's line */
     return rc;
 }
 

@@ -20,12 +20,13 @@ UP = b"\x1b[A"
 class Term:
     """stampcli with stdin, stdout and stderr on one pseudo-terminal."""
 
-    def __init__(self, argv, env=None):
+    def __init__(self, argv, env=None, stdout=None):
         master, slave = os.openpty()
         e = dict(os.environ, TERM="xterm", LC_ALL="C.UTF-8")
         e.update(env or {})
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
-                                     env=e, start_new_session=True)
+        self.proc = subprocess.Popen(argv, stdin=slave,
+                                     stdout=slave if stdout is None else stdout,
+                                     stderr=slave, env=e, start_new_session=True)
         os.close(slave)
         self.fd = master
         self.buf = b""     # everything read, for the assertions' messages
@@ -181,3 +182,24 @@ def test_terminal_exit_status_when_the_server_goes(stampd):
         t.close()
     assert STAMP_PREFIX_RE.search(t.buf) is None
     wait_for(lambda: s.stats()["totals"]["err_line_too_long"] == 1, 5, "the enforcement")
+
+
+def test_redirected_stdout_gets_only_the_replies(stampd, tmp_path):
+    """`stampcli > file` on a terminal: the prompt and the typed text stay
+    on the terminal (stderr), the file gets the replies, raw."""
+    s = stampd("--reply", "echo", workers=1)
+    path = tmp_path / "replies"
+    with open(path, "wb") as out:
+        t = Term([STAMPCLI, "--history", "", s.addr()], stdout=out)
+    try:
+        t.prompt()
+        t.send(b"one \x16\x1b!\r")
+        t.prompt()
+        t.send(b"two\r")
+        t.prompt()
+        t.send(b"\x04")
+        assert t.wait() == 0
+    finally:
+        t.close()
+    assert path.read_bytes() == b"one \x1b!\ntwo\n"
+    assert b"two" in t.buf and b"one" in t.buf
