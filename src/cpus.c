@@ -231,10 +231,14 @@ static double cgroup_quota(void)
     char text[4096], rel[PATH_MAX];
     if (read_small("/proc/self/cgroup", text, sizeof(text)) != 0)
         return 0;
-    if (cpus_cgroup_path(text, "", rel, sizeof(rel)) == 0)
-        return v2_quota("/sys/fs/cgroup", rel);
+    /* A controller is bound to one hierarchy: a v1 line naming "cpu"
+     * means the quota lives there, even when a v2 hierarchy is mounted
+     * beside it (the "hybrid" layout: cgroup2 at /sys/fs/cgroup/unified,
+     * without controllers). */
     if (cpus_cgroup_path(text, "cpu", rel, sizeof(rel)) == 0)
         return v1_quota(rel);
+    if (cpus_cgroup_path(text, "", rel, sizeof(rel)) == 0)
+        return v2_quota("/sys/fs/cgroup", rel);
     return 0;
 }
 

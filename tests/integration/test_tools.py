@@ -9,6 +9,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import SLOW, STAMPD, STAMP_PREFIX_RE, wait_for
 from test_admin import stuck_client
 
@@ -412,3 +414,58 @@ def test_stampbench_progress_line_on_a_terminal(stampd):
     t.expect(rb"\r\x1b\[K#end\r?\n")
     t.expect(rb"requests +\d+ +\d+ req/s")
     assert t.wait() == 0
+
+
+def cpu_cgroup(tmp_name, quota_us, period_us):
+    """A fresh cgroup with a CPU quota, in whichever hierarchy holds the cpu
+    controller for this process: (directory, file to write a pid into).
+    Skips where cgroups cannot be created (not root, read-only mount)."""
+    lines = open("/proc/self/cgroup").read().split("\n")
+    v1 = [l.split(":", 2) for l in lines if l.count(":") >= 2]
+    v1 = [l for l in v1 if "cpu" in l[1].split(",")]
+    if v1:
+        roots = [r for r in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct")
+                 if os.path.exists(os.path.join(r, "cpu.cfs_quota_us"))]
+        if not roots:
+            pytest.skip("no cgroup v1 cpu mount")
+        d = os.path.join(roots[0], tmp_name)
+        files = {"cpu.cfs_period_us": str(period_us), "cpu.cfs_quota_us": str(quota_us)}
+    else:
+        own = [l[3:] for l in lines if l.startswith("0::")][0]
+        d = os.path.join("/sys/fs/cgroup" + own.rstrip("/"), tmp_name)
+        files = {"cpu.max": "%d %d" % (quota_us, period_us)}
+    try:
+        os.mkdir(d)
+    except OSError as e:
+        pytest.skip("cannot create a cgroup: %s" % e)
+    try:
+        for name, value in files.items():
+            with open(os.path.join(d, name), "w") as f:
+                f.write(value)
+    except OSError as e:
+        os.rmdir(d)
+        pytest.skip("cannot set a CPU quota: %s" % e)
+    return d, os.path.join(d, "cgroup.procs")
+
+
+def test_workers_default_follows_the_cgroup_cpu_quota(stampd):
+    """In a cgroup allowed half a CPU (a container's `--cpus 0.5`), the
+    default is one worker however many CPUs the affinity mask holds."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 CPUs in the affinity mask to tell the quota's effect")
+    d, procs = cpu_cgroup("stampd-test-%d" % os.getpid(), 50000, 100000)
+
+    def join():
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+    s = None
+    try:
+        s = stampd(workers=None, preexec=join)
+        assert s.nworkers == 1 and len(s.stats()["workers"]) == 1
+        assert s.stop() == 0
+    finally:
+        # A cgroup can be removed only once its processes are gone.
+        if s is not None and s.proc.poll() is None:
+            s.stop()
+        wait_for(lambda: not open(procs).read().strip(), 10, "the cgroup to empty")
+        os.rmdir(d)
