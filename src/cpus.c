@@ -149,6 +149,8 @@ void cpus_choose(struct cpus_choice *c, int online, int affinity, double quota)
 
 /* --- reading the kernel's files ------------------------------------------- */
 
+#if defined(__linux__)
+
 /* The first `len - 1` bytes of a small file, NUL-terminated.  0 or -1. */
 static int read_small(const char *path, char *buf, size_t len)
 {
@@ -241,16 +243,22 @@ static double cgroup_quota(void)
         return v2_quota("/sys/fs/cgroup", rel);
     return 0;
 }
+#endif
 
 void cpus_usable(struct cpus_choice *c)
 {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     int affinity = 0;
+    double quota = 0;
+#if defined(__linux__)
+    /* Elsewhere neither the call nor cgroups exist: the online CPUs. */
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof(set), &set) == 0)
         affinity = CPU_COUNT(&set);
+    quota = cgroup_quota();
+#endif
     cpus_choose(c, online > 0 && online < INT_MAX ? (int)online : 1, affinity,
-                cgroup_quota());
+                quota);
     cpus_set_reason(c->reason);
 }
 
