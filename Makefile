@@ -55,12 +55,30 @@ endif
 LDLIBS += -lhttp_parser -lm
 
 # Pure modules (no sockets): unit-tested, and linked by the tools and the
-# benchmark client too.  The reactor modules need the kernel.
-PURE_SRC = src/addr.c src/clock.c src/line.c src/log.c src/opts.c \
-           src/reply.c src/ring.c src/sbuf.c src/metrics.c src/http.c
-CORE_SRC = src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
-           src/udp.c src/compat.c src/admin.c src/procinfo.c \
-           src/poller_$(POLLER).c
+# benchmark client too.  The reactor modules need the kernel.  One file a
+# line, sorted, so that additions merge cleanly.
+PURE_SRC = \
+  src/addr.c \
+  src/clock.c \
+  src/http.c \
+  src/line.c \
+  src/log.c \
+  src/metrics.c \
+  src/opts.c \
+  src/reply.c \
+  src/ring.c \
+  src/sbuf.c
+CORE_SRC = \
+  src/admin.c \
+  src/compat.c \
+  src/conn.c \
+  src/master.c \
+  src/net.c \
+  src/procinfo.c \
+  src/stats.c \
+  src/udp.c \
+  src/worker.c \
+  src/poller_$(POLLER).c
 PURE_OBJ = $(PURE_SRC:src/%.c=$(BUILD)/obj/%.o)
 CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PURE_LIB = $(BUILD)/libstampd_pure.a
@@ -115,29 +133,29 @@ asan:
 # --- set-up on a fresh Debian 12 machine -----------------------------------
 # DEPS: what building and running need (`make run`).  TEST_DEPS: the test and
 # benchmark tools (`make test`); sub-makefiles add theirs to EXTRA_DEPS.
-# One name per line keeps these lists easy to extend and to merge.
+# One package a line, sorted, so that additions merge cleanly.
 DEPS = \
   gcc \
-  make \
   libc6-dev \
-  pkg-config \
-  libjemalloc-dev \
+  libedit-dev \
   libhttp-parser-dev \
-  libedit-dev
+  libjemalloc-dev \
+  make \
+  pkg-config
 TEST_DEPS = \
-  libcmocka-dev \
-  python3 \
-  python3-pytest \
-  wrk \
-  procps \
-  iproute2 \
-  netcat-openbsd \
-  tzdata \
   cppcheck \
   curl \
   groff-base \
-  man-db \
   haproxy \
+  iproute2 \
+  libcmocka-dev \
+  man-db \
+  netcat-openbsd \
+  procps \
+  python3 \
+  python3-pytest \
+  tzdata \
+  wrk \
   $(EXTRA_DEPS)
 
 # $(call apt_install,PACKAGES): install each package that is missing (as
