@@ -101,6 +101,17 @@ def test_install_and_uninstall_into_destdir(tmp_path):
     assert not os.path.exists(os.path.join(dest, "usr/share/doc/stampd"))
 
 
+@pytest.mark.parametrize("target", ["install", "uninstall"])
+def test_every_path_written_or_removed_is_under_destdir(tmp_path, target):
+    """What the recipes would run (make -n): every absolute path in them
+    lies under DESTDIR, so a staged install touches nothing else."""
+    dest = str(tmp_path / "stage")
+    out = make("-n", target, "DESTDIR=" + dest, "PREFIX=/usr")
+    paths = [w for w in re.split(r"[\s;]+", out) if w.startswith("/")]
+    assert paths, out
+    assert [p for p in paths if not p.startswith(dest + "/")] == [], out
+
+
 def test_uninstall_of_nothing_installed_succeeds(tmp_path):
     make("uninstall", "DESTDIR=" + str(tmp_path), "PREFIX=/usr")
     assert files_under(str(tmp_path)) == set()
