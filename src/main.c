@@ -1,10 +1,11 @@
 /*
- * main.c - stampd: a timestamp-echo server.  Parses the command line and
- * hands over to the master process.
+ * main.c - stampd: a timestamp-echo server.  Reads the options (command
+ * line and --config file) and hands over to the master process.
  */
 #include <stdio.h>
 #include <time.h>
 
+#include "config.h"
 #include "cpus.h"
 #include "log.h"
 #include "master.h"
@@ -21,7 +22,7 @@ int main(int argc, char **argv)
     /* The default worker count: the CPUs this process may use (affinity
      * mask, cgroup quota), not the machine's. */
     cpus_usable(&cpus);
-    switch (opts_parse(&o, argc, argv, cpus.n, err, sizeof(err))) {
+    switch (config_load(&o, argc, argv, cpus.n, err, sizeof(err))) {
     case OPTS_OK:
         /* A count other than the default was asked for.  (One equal to
          * it keeps the default's reason, which then still holds.) */

@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import subprocess
+import termios
 import time
 
 import pytest
@@ -80,15 +81,26 @@ class Pty:
                     pass
 
 
+def libedit_prompt(t):
+    """The prompt, then libedit's raw mode: it prints the prompt before it
+    takes the terminal out of canonical mode, and keys typed in between
+    would meet the kernel's line discipline instead (a Ctrl-D there is an
+    EOF that the switch of mode loses).  The master side of a Linux pty
+    reads the slave's termios."""
+    t.expect(rb">>> ")
+    wait_for(lambda: not termios.tcgetattr(t.fd)[3] & termios.ICANON, 10,
+             "libedit's raw mode")
+
+
 def test_stampcli_tty(stampd, tmp_path):
     s = stampd(workers=1)
     t = Pty([STAMPCLI, "--history", str(tmp_path / "hist"), s.addr()])
-    t.expect(rb">>> ")
+    libedit_prompt(t)
     t.send(b"hello python\r")
     # The terminal echoes the typed line, then the reply follows.
     m = t.expect(rb"(\[[^\]\r\n]{24}\] hello python)\r?\n")
     assert STAMP_PREFIX_RE.match(m.group(1))
-    t.expect(rb">>> ")
+    libedit_prompt(t)
     t.send(b"\x04")        # Ctrl-D quits
     assert t.wait() == 0
     assert wait_for(lambda: s.stats()["totals"]["requests_line"] == 1, 5, "one request")
