@@ -27,7 +27,7 @@ int main(int argc, char **argv)
         /* A count other than the default was asked for.  (One equal to
          * it keeps the default's reason, which then still holds.) */
         if (o.workers != cpus.n)
-            cpus_set_reason("--workers");
+            cpus_set_reason("set by --workers");
         break;
     case OPTS_HELP:
         fputs(opts_usage(), stdout);

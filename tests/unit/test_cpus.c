@@ -108,8 +108,8 @@ static void test_usable(void **state)
     cpus_usable(&c);
     assert_true(c.n >= 1);
     assert_string_equal(cpus_reason(), c.reason);
-    cpus_set_reason("--workers");
-    assert_string_equal(cpus_reason(), "--workers");
+    cpus_set_reason("set by --workers");
+    assert_string_equal(cpus_reason(), "set by --workers");
 }
 
 int main(void)
