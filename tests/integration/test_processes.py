@@ -331,7 +331,7 @@ def test_shutdown_timeout_cuts_a_busy_connection(stampd):
     """A client that keeps sending and does not read is never quiet: at
     --shutdown-timeout it is cut, and the exit status says so."""
     s = stampd("--reply", "echo", "--shutdown-timeout", "1", "--max-output", "4k",
-               expect_exit=1)
+               expect_exit=1, expect_deaths=[r"worker 0 .* exited with status 1$"])
     c = s.connect()
     request = b"y" * 99 + b"\n"
     errors = []
