@@ -23,7 +23,7 @@ FAULT_LDFLAGS  = -fsanitize=address,undefined \
 EXTRA_DEPS   += valgrind strace faketime nftables clang-tidy util-linux
 TEST_TARGETS += test-reliability test-valgrind
 
-.PHONY: test-reliability test-valgrind test-netns soak lint-tidy fault-build \
+.PHONY: test-reliability test-valgrind test-netns soak lint-tidy fault-build bench-latency \
         libc-build
 
 # The fault build: ASan+UBSan, libc malloc, malloc/calloc/realloc wrapped by
@@ -66,3 +66,12 @@ lint-tidy:
 	clang-tidy --quiet $(filter-out src/poller_kqueue.c,$(wildcard src/*.c)) \
 	  -- -std=gnu11 -Iinclude -D_GNU_SOURCE -DPOLLER_$(POLLER) 2>&1 | \
 	  { ! grep -E 'warning:|error:'; }
+
+# The latency limits of the load tests (an honest client's p99 under 10 ms
+# next to 2,000 slowloris connections, 100 pingers' p99 under 20 ms next to
+# a bulk pipeliner): benchmark figures, enforced here only.  The default
+# `make integration` run prints them without a limit.
+bench-latency: all
+	STAMPD_BIN=$(CURDIR)/$(BUILD)/stampd STAMPD_LATENCY_LIMITS=1 \
+	  $(PYTHON) -m pytest -q -s tests/integration/test_rel_load.py \
+	  -k "slowloris or fairness"
