@@ -2,7 +2,10 @@
 (`strace -f -p WORKER -e inject=SYSCALL:error=E:when=...`), one syscall at
 a time: no crash, no lost reply on the connections that survive, exactly
 the connections hit by a fatal error are closed (and counted), and SIGPIPE
-never kills a worker."""
+never kills a worker.  Covered: accept4 (line and HTTP listeners), writev,
+read, write (the signal pipe), epoll_ctl (registering a new connection),
+and for UDP recvmmsg (retried) and sendmmsg (transient errors retried, a
+hard error drops that one reply, counted in udp_drops)."""
 import os
 import re
 import shutil
