@@ -1,11 +1,14 @@
 # stampd - one Makefile for the server, its tools, tests and benchmarks.
 #
-#   make            build build/stampd (jemalloc, -O2)
-#   make run        install what is missing, build, run on the defaults
-#   make test       install what is missing, build, run every test
+#   make            build build/stampd, stampctl, stampcli, stampbench (-O2, jemalloc)
+#   make run        install what building and running need, build, run on the defaults
+#   make test       install the test and benchmark tools too, build, run every test
+#   make install    install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
 #   make asan       build build-asan/stampd with ASan+UBSan (libc malloc)
+#   make clean      remove every build tree (build, build-*)
 #   make MALLOC=libc    build without jemalloc
 #   make POLLER=epoll|kqueue   force a poller backend
+#   make CFLAGS=...     flags added after the project's (which always apply)
 
 CC      ?= cc
 BUILD   ?= build
@@ -18,34 +21,70 @@ endif
 
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -MMD -MP \
-           -fno-strict-aliasing -DPOLLER_$(POLLER)
+
+# The project's flags are OPTIMIZE (-O2 -g; -O1 -g with SAN=1) and
+# STAMPD_CFLAGS (add to it, here or in a sub-makefile).  CFLAGS is the user's,
+# from the command line or the environment: it is added last, so it wins
+# where the two conflict (`make CFLAGS=-O0`) and cannot drop the include
+# paths or the warnings.  The user's value is captured once and handed to
+# recursive makes, which therefore never see the project's flags twice.
+OPTIMIZE = -O2 -g
+ifeq ($(origin STAMPD_USER_CFLAGS), undefined)
+  STAMPD_USER_CFLAGS := $(CFLAGS)
+endif
+export STAMPD_USER_CFLAGS
+STAMPD_CFLAGS = -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -MMD -MP \
+                -fno-strict-aliasing -DPOLLER_$(POLLER)
+override CFLAGS = $(OPTIMIZE) $(STAMPD_CFLAGS) $(STAMPD_USER_CFLAGS)
 LDLIBS  =
 # Hooks for sub-builds (tests/kqueue.mk builds the server against a test-only
 # kqueue emulation this way): extra flags and objects, never set by default.
-CFLAGS  += $(EXTRA_CFLAGS)
+STAMPD_CFLAGS += $(EXTRA_CFLAGS)
 
 ifeq ($(SAN),1)
-  CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-             -fno-sanitize-recover=undefined
+  OPTIMIZE       = -O1 -g
+  STAMPD_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
+                   -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
   MALLOC  := libc
 endif
 ifeq ($(MALLOC),jemalloc)
-  CFLAGS  += -DUSE_JEMALLOC
+  STAMPD_CFLAGS += -DUSE_JEMALLOC
   LDLIBS  += -ljemalloc
 endif
 LDLIBS += -lhttp_parser -lm
 
 # Pure modules (no sockets): unit-tested, and linked by the tools and the
-# benchmark client too.  The reactor modules need the kernel.
-PURE_SRC = src/addr.c src/check.c src/clock.c src/line.c src/log.c src/opts.c \
-           src/reply.c src/ring.c src/sbuf.c src/metrics.c src/http.c
-PURE_SRC += src/proxy.c src/ratelimit.c src/sdnotify.c src/clocksync.c
-CORE_SRC = src/config.c src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
-           src/udp.c src/compat.c src/admin.c src/procinfo.c \
-           src/poller_$(POLLER).c
+# benchmark client too.  The reactor modules need the kernel.  One file a
+# line, sorted, so that additions merge cleanly.
+PURE_SRC = \
+  src/addr.c \
+  src/check.c \
+  src/clock.c \
+  src/clocksync.c \
+  src/http.c \
+  src/line.c \
+  src/log.c \
+  src/metrics.c \
+  src/opts.c \
+  src/proxy.c \
+  src/ratelimit.c \
+  src/reply.c \
+  src/ring.c \
+  src/sbuf.c \
+  src/sdnotify.c
+CORE_SRC = \
+  src/admin.c \
+  src/compat.c \
+  src/config.c \
+  src/conn.c \
+  src/master.c \
+  src/net.c \
+  src/procinfo.c \
+  src/stats.c \
+  src/udp.c \
+  src/worker.c \
+  src/poller_$(POLLER).c
 PURE_OBJ = $(PURE_SRC:src/%.c=$(BUILD)/obj/%.o)
 CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 PURE_LIB = $(BUILD)/libstampd_pure.a
@@ -54,15 +93,17 @@ LIB      = $(BUILD)/libstampd.a
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all asan run test unit integration integration-asan deps clean lint
+.PHONY: all asan run test unit integration integration-asan deps test-deps \
+        clean lint
 .DEFAULT_GOAL := all
 
-# Sub-makefiles: the operator tools, the benchmark suite, the fuzzers and the
-# kqueue emulation tests.  They see the variables above.
+# Sub-makefiles: the operator tools, the benchmark suite, the fuzzers, the
+# kqueue emulation tests, the reliability runs, install and uninstall.  They
+# see the variables above.
 TEST_TARGETS =
 EXTRA_DEPS =
 -include tools/tools.mk bench/bench.mk tests/fuzz/fuzz.mk tests/kqueue.mk \
-         tests/reliability.mk
+         tests/reliability.mk mk/install.mk
 
 all: $(BUILD)/stampd $(TOOLS_BIN) $(BENCH_BIN)
 
@@ -96,13 +137,38 @@ asan:
 	$(MAKE) BUILD=build-asan SAN=1 all
 
 # --- set-up on a fresh Debian 12 machine -----------------------------------
-# Each package is installed only if missing; `apt-get update` runs only when
+# DEPS: what building and running need (`make run`).  TEST_DEPS: the test and
+# benchmark tools (`make test`); sub-makefiles add theirs to EXTRA_DEPS.
+# One package a line, sorted, so that additions merge cleanly.
+DEPS = \
+  gcc \
+  libc6-dev \
+  libedit-dev \
+  libhttp-parser-dev \
+  libjemalloc-dev \
+  make \
+  pkg-config
+TEST_DEPS = \
+  cppcheck \
+  curl \
+  groff-base \
+  haproxy \
+  iproute2 \
+  libcmocka-dev \
+  man-db \
+  netcat-openbsd \
+  procps \
+  python3 \
+  python3-pytest \
+  tzdata \
+  wrk \
+  $(EXTRA_DEPS)
+
+# $(call apt_install,PACKAGES): install each package that is missing (as
+# dpkg-query sees it) and nothing else; `apt-get update` runs only when
 # something must be installed.
-DEPS = gcc make libc6-dev libjemalloc-dev libcmocka-dev libhttp-parser-dev \
-       wrk pkg-config python3 python3-pytest procps iproute2 netcat-openbsd \
-       tzdata cppcheck curl $(EXTRA_DEPS)
-deps:
-	@missing=""; for p in $(DEPS); do \
+define apt_install
+	@missing=""; for p in $(sort $(1)); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
 	    || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -111,24 +177,36 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-run: deps all
+deps:
+	$(call apt_install,$(DEPS))
+
+test-deps:
+	$(call apt_install,$(DEPS) $(TEST_DEPS))
+
+# The packages first, then the build (never in parallel with apt-get).
+run: deps
+	$(MAKE) all
 	./$(BUILD)/stampd
 
 # --- tests -------------------------------------------------------------------
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-integration: all
+# The integration suite also checks the benchmark-only binaries that live
+# next to the server (tests/integration/test_bench_floors.py).
+integration: all bench-bin
 	STAMPD_BIN=$(CURDIR)/$(BUILD)/stampd $(PYTHON) -m pytest -q tests/integration
 
-integration-asan: asan
+integration-asan:
+	$(MAKE) BUILD=build-asan SAN=1 all bench-bin
 	STAMPD_BIN=$(CURDIR)/build-asan/stampd STAMPD_SANITIZED=1 \
 	  $(PYTHON) -m pytest -q tests/integration
 
 # Sub-makefiles append their suites to TEST_TARGETS (and packages to
 # EXTRA_DEPS); `make test` runs them after the core suites.
-test: deps
+test: test-deps
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) integration-asan
@@ -138,8 +216,8 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --inline-suppr -Iinclude -D_GNU_SOURCE src
 
+# Every build tree is build/ or build-*/ (asan, fuzz, kqueue, fault,
+# valgrind builds), plus $(BUILD) wherever it was pointed.
 clean:
-	rm -rf build build-asan
-
-
+	rm -rf build build-* $(filter-out build build-%,$(BUILD))
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)

@@ -1,15 +1,18 @@
 # bench/bench.mk - stampbench, the baseline loop and the comparison suite.
 #
-#   make                  builds $(BUILD)/stampbench and $(BUILD)/bench-baseline
+#   make                  builds $(BUILD)/stampbench (the load client is a tool)
+#   make bench-bin        builds the benchmark-only programs: the baseline loop
+#                         and the HTTP floors (the io_uring one needs liburing)
 #   make bench            the suite (< 20 min): results in bench/results/
 #   make bench-quick      one short repetition of everything (a few minutes)
 #   make bench-scale      40,000 connections, a line per second each, 60 s
 # Include-d by the top Makefile, which defines CC, CFLAGS, BUILD, LIB, PURE_LIB.
 
 BENCH_OBJ = $(BUILD)/bench/sbcore.o
-BENCH_BIN = $(BUILD)/stampbench $(BUILD)/bench-baseline $(BUILD)/bench-http-floor
+BENCH_BIN = $(BUILD)/stampbench
+BENCH_ONLY_BIN = $(BUILD)/bench-baseline $(BUILD)/bench-http-floor
 ifeq ($(shell uname -s),Linux)
-  BENCH_BIN += $(BUILD)/bench-http-floor-uring
+  BENCH_ONLY_BIN += $(BUILD)/bench-http-floor-uring
 endif
 BENCH_SUITE = $(PYTHON) bench/suite.py --build $(BUILD)
 EXTRA_DEPS += redis-server memcached gnuplot-nox linux-perf valgrind \
@@ -45,17 +48,18 @@ $(BUILD)/tests/test_bench_sbcore: tests/unit/test_bench_sbcore.c $(BENCH_OBJ) $(
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ibench $(LDFLAGS) -o $@ $< $(BENCH_OBJ) $(PURE_LIB) $(LDLIBS) -lcmocka
 
-.PHONY: bench bench-quick bench-scale bench-smoke
-bench: all
+.PHONY: bench bench-bin bench-quick bench-scale bench-smoke
+bench-bin: $(BENCH_ONLY_BIN)
+bench: all bench-bin
 	$(BENCH_SUITE)
-bench-quick: all
+bench-quick: all bench-bin
 	$(BENCH_SUITE) --quick
-bench-scale: all
+bench-scale: all bench-bin
 	$(BENCH_SUITE) --only scale
 
 # Part of `make test`: a few seconds of stampbench against stampd and the
 # baseline, every reply verified (exit status non-zero on any mismatch).
-bench-smoke: all
+bench-smoke: all bench-bin
 	$(BENCH_SUITE) --smoke
 TEST_TARGETS += bench-smoke
 
