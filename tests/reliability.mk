@@ -85,7 +85,7 @@ bench-latency: all
 #   test-netns    5% TCP packet loss each way in a network namespace, no
 #                 reply lost or corrupted (root; ~1 min)
 #   fuzz-long     the corpus and crasher replay, then every libFuzzer target
-#                 for LONG_FUZZ_SECONDS (4 targets x 5 min)
+#                 for LONG_FUZZ_SECONDS (5 min each: 25 min for five targets)
 #   test-kqueue-rel  the reliability files against the kqueue backend
 #                 (emulated on Linux; a few minutes)
 # Each piece is a target of its own and stops the run at its first failure.
