@@ -8,6 +8,8 @@
  * made by stampd's own code fails, N taken from STAMPD_FAULT_ALLOC_EVERY.
  * STAMPD_FAULT_EXIT_AT_START=1 makes every worker die right after its
  * initialisation instead, to exercise the master's respawn throttle.
+ * STAMPD_FAULT_LEAK=1 makes every worker leak a few blocks at start-up, so
+ * that a test can prove LeakSanitizer checks workers (see leakcheck.h).
  *
  * The clock discipline hook: fault_adjtimex() is what clocksync.c calls
  * instead of adjtimex().  With STAMPD_FAULT_ADJTIMEX_FILE naming a file,

@@ -24,6 +24,19 @@ void *__wrap_realloc(void *p, size_t n);
 
 static unsigned long fail_every;   /* 0: disarmed */
 static unsigned long allocations;
+/* Where the deliberate leak's address is dropped (volatile: the store and
+ * the overwrite are both kept, so no root to the block remains). */
+static void *volatile leak_sink;
+
+/* Allocate a block and lose its only pointer: a definite leak for
+ * LeakSanitizer to find at the worker's exit. */
+static __attribute__((noinline)) void leak_on_purpose(void)
+{
+    for (int i = 0; i < 4; i++) {
+        leak_sink = __real_malloc(4096);
+        leak_sink = NULL;
+    }
+}
 
 void fault_worker_ready(void)
 {
@@ -31,6 +44,11 @@ void fault_worker_ready(void)
     if (e && *e == '1') {
         log_error("fault injection: exiting at start-up");
         _exit(3);
+    }
+    e = getenv("STAMPD_FAULT_LEAK");
+    if (e && *e == '1') {
+        log_info("fault injection: leaking memory on purpose");
+        leak_on_purpose();
     }
     e = getenv("STAMPD_FAULT_ALLOC_EVERY");
     if (e) {

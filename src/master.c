@@ -27,6 +27,7 @@
 
 #include "admin.h"
 #include "compat.h"
+#include "leakcheck.h"
 #include "log.h"
 #include "master.h"
 #include "net.h"
@@ -301,7 +302,8 @@ static void run_worker(struct master *m, int id)
     cfg.nls = m->nl;
     cfg.st = st;
     cfg.table = m->t;
-    _exit(worker_main(&cfg));
+    /* _exit() skips LeakSanitizer's exit-time check: run it here. */
+    _exit(leakcheck_worker_exit(worker_main(&cfg)));
 }
 
 static int spawn(struct master *m, int id)

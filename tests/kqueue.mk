@@ -111,3 +111,22 @@ ifneq ($(KQ_REAL_HEADER),)
 else
 	@echo "check-kqueue-headers: no real <sys/event.h> on this machine (Debian 12 has no libkqueue-dev); skipped"
 endif
+
+# The reliability files (tests/integration/test_rel_*.py: slowloris, a bulk
+# pipeliner next to pingers, 10k connections stopped gracefully, worker
+# crashes under load, abuse, protocol mixes) against the server built on the
+# emulated kqueue backend; stampbench stays an epoll build.  Part of
+# `make test-long` (tests/reliability.mk), a few minutes.
+KQ_REL_TESTS ?= $(filter-out %/test_rel_util.py,$(wildcard tests/integration/test_rel_*.py))
+KQ_REL_PYTEST_ARGS ?=
+
+.PHONY: test-kqueue-rel
+
+test-kqueue-rel:
+	$(MAKE) --no-print-directory BUILD=$(KQ_BUILD) POLLER=kqueue $(KQ_EMU_FLAGS) \
+	  $(KQ_BUILD)/stampd
+	$(MAKE) --no-print-directory BUILD=$(KQ_EPOLL_BUILD) POLLER=epoll \
+	  $(BENCH_BIN:$(BUILD)/%=$(KQ_EPOLL_BUILD)/%)
+	STAMPD_BIN=$(CURDIR)/$(KQ_BUILD)/stampd STAMPD_POLLER=kqueue \
+	  STAMPBENCH_BIN=$(CURDIR)/$(KQ_EPOLL_BUILD)/stampbench \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(KQ_REL_TESTS) $(KQ_REL_PYTEST_ARGS)

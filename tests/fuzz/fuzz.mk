@@ -1,8 +1,10 @@
 # tests/fuzz/fuzz.mk - libFuzzer targets (clang-14, ASan + UBSan).
 #
 #   make fuzz                   build every target into $(FUZZ_BUILD)
-#   make fuzz-run               replay the committed corpora and crashers, then
-#                               fuzz each target for FUZZ_SECONDS (in make test)
+#   make fuzz-replay            replay the committed corpora and crashers (a
+#                               gate: any failing input fails make)
+#   make fuzz-run               fuzz-replay, then fuzz each target for
+#                               FUZZ_SECONDS from corpus + crashers (in make test)
 #   make fuzz-long SECONDS=600  fuzz each target for SECONDS
 #
 # Corpora live in tests/fuzz/corpus/<target>/ (seeds, committed) and every
@@ -27,7 +29,7 @@ FUZZ_OPTS     = -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 EXTRA_DEPS   += clang-14 libclang-rt-14-dev
 TEST_TARGETS += fuzz-run
 
-.PHONY: fuzz fuzz-run fuzz-long
+.PHONY: fuzz fuzz-replay fuzz-run fuzz-long
 
 fuzz: $(FUZZ_BIN)
 
@@ -44,18 +46,37 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer -o $@ $< \
 	  $(FUZZ_BUILD)/libfuzz.a -lhttp_parser -lm
 
-# Replay first (every committed input must pass), then explore for a bounded
-# time from a scratch copy so the committed corpus never changes under git.
-define fuzz_one
+# The replay is a gate: every committed seed and every committed crasher of
+# a target runs once, and any failure (crash, sanitizer report, oracle
+# abort, timeout) fails make with the tail of the log.  Crashers run one file
+# at a time, so the log names the one that failed.  A crasher lives under the
+# target it crashed; a file in tests/fuzz/crashers/ outside a target's
+# directory fails the replay (nothing would ever run it).
+define fuzz_replay_one
 	@mkdir -p $(FUZZ_BUILD)/work/$(1) $(FUZZ_BUILD)/artifacts/$(1) \
 	  tests/fuzz/corpus/$(1) tests/fuzz/crashers/$(1)
-	@echo "== $(1): replay"
-	@$(FUZZ_BUILD)/$(1) -runs=0 $(FUZZ_OPTS) tests/fuzz/corpus/$(1) \
-	  tests/fuzz/crashers/$(1) 2>&1 | grep -E "^Done" || true
+	@echo "== $(1): replay $(words $(wildcard tests/fuzz/corpus/$(1)/*)) seeds, $(words $(wildcard tests/fuzz/crashers/$(1)/*)) crashers"
+	@$(FUZZ_BUILD)/$(1) -runs=0 $(FUZZ_OPTS) \
+	  -artifact_prefix=$(FUZZ_BUILD)/artifacts/$(1)/ tests/fuzz/corpus/$(1) \
+	  > $(FUZZ_BUILD)/$(1).replay.log 2>&1 || \
+	  { tail -60 $(FUZZ_BUILD)/$(1).replay.log; echo "$(1): a committed seed fails"; exit 1; }
+	@set -e; for f in $(wildcard tests/fuzz/crashers/$(1)/*); do \
+	  $(FUZZ_BUILD)/$(1) $(FUZZ_OPTS) -artifact_prefix=$(FUZZ_BUILD)/artifacts/$(1)/ \
+	    "$$f" > $(FUZZ_BUILD)/$(1).replay.log 2>&1 || \
+	  { tail -60 $(FUZZ_BUILD)/$(1).replay.log; echo "$(1): committed crasher $$f fails again"; exit 1; }; \
+	done
+
+endef
+
+# Explore for a bounded time from a scratch copy so the committed corpus
+# never changes under git (libFuzzer writes new inputs to the first
+# directory only); the crashers are part of the starting corpus, so the
+# search starts from every input that ever broke the target.
+define fuzz_one
 	@echo "== $(1): fuzz $(2) s"
 	@$(FUZZ_BUILD)/$(1) $(FUZZ_OPTS) -max_total_time=$(2) \
 	  -artifact_prefix=$(FUZZ_BUILD)/artifacts/$(1)/ \
-	  $(FUZZ_BUILD)/work/$(1) tests/fuzz/corpus/$(1) \
+	  $(FUZZ_BUILD)/work/$(1) tests/fuzz/corpus/$(1) tests/fuzz/crashers/$(1) \
 	  > $(FUZZ_BUILD)/$(1).log 2>&1 || \
 	  { tail -60 $(FUZZ_BUILD)/$(1).log; echo "$(1): crash input in $(FUZZ_BUILD)/artifacts/$(1)/"; exit 1; }
 	@grep -E '^#[0-9]+.*(DONE|pulse)' $(FUZZ_BUILD)/$(1).log | tail -1
@@ -63,10 +84,17 @@ define fuzz_one
 
 endef
 
-fuzz-run: fuzz
+FUZZ_STRAY = $(filter-out $(FUZZ_TARGETS:%=tests/fuzz/crashers/%),$(wildcard tests/fuzz/crashers/*))
+
+fuzz-replay: fuzz
+	@test -z "$(FUZZ_STRAY)" || \
+	  { echo "fuzz-replay: no target named $(FUZZ_STRAY)"; exit 1; }
+	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_replay_one,$(t)))
+
+fuzz-run: fuzz-replay
 	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_one,$(t),$(FUZZ_SECONDS)))
 
-fuzz-long: fuzz
+fuzz-long: fuzz-replay
 	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_one,$(t),$(SECONDS)))
 
 -include $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/*.d)

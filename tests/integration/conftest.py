@@ -1,7 +1,9 @@
 """
 The integration harness: start the real stampd binary on free loopback
 ports, talk to it over real sockets, stop it by PID, and fail the test on any
-sanitizer report or unexpected error line in its log (as nginx-tests do).
+sanitizer report or unexpected error line in its log (as nginx-tests do), on
+an exit status other than the one the test declared (0 by default), and on
+any worker death the master logged that the test did not cause on purpose.
 
 Every wait here is bounded and polls a readiness condition (a log line, a
 socket, a process state); nothing sleeps to synchronise.
@@ -34,6 +36,12 @@ STAMP_PREFIX_RE = re.compile(rb"\[" + CTIME_RE + rb"\] ")
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:", "ERROR: ", "Segmentation fault")
 
+# How the master logs a worker's end (src/master.c describe_exit()):
+# "worker 0 (pid 123) exited with status 1[; respawning...]",
+# "... killed by signal 9 (Killed)...", "... stopped (status 0x..)".
+WORKER_DEATH_RE = re.compile(r"worker (\d+) \(pid (\d+)\) "
+                             r"(exited with status \d+|killed by signal \d+|stopped)")
+
 LISTEN_RE = re.compile(r"listening on (.*) with (\d+) workers? \((\w+)\)")
 
 
@@ -64,10 +72,16 @@ class Server:
     """One stampd master and its workers."""
 
     def __init__(self, tmpdir, args, env=None, workers=1, admin=True,
-                 listen=None, expect_errors=(), preexec=None):
+                 listen=None, expect_errors=(), preexec=None, expect_exit=0,
+                 expect_deaths=()):
         self.tmpdir = tmpdir
         self.log_path = os.path.join(tmpdir, "stampd-%d.log" % id(self))
         self.expect_errors = list(expect_errors)
+        # The master's exit status the teardown requires (None: the test
+        # checked it itself), and regexes matching the worker deaths the
+        # test causes on purpose (see kill_worker()).
+        self.expect_exit = expect_exit
+        self.expect_deaths = list(expect_deaths)
         # workers=None: leave --workers out (the default: online CPUs).
         argv = [STAMPD] + (["--workers", str(workers)] if workers is not None else [])
         if listen is None:
@@ -188,6 +202,13 @@ class Server:
     def send_signal(self, sig):
         os.kill(self.pid, sig)
 
+    def kill_worker(self, pid, sig=signal.SIGKILL):
+        """Signal worker `pid` and declare the death the master will log
+        (so that teardown does not count it as unexpected)."""
+        self.seen_workers.add(pid)
+        self.expect_deaths.append(r"\(pid %d\) killed by signal %d\b" % (pid, sig))
+        os.kill(pid, sig)
+
     def wait(self, timeout=20):
         try:
             self.returncode = self.proc.wait(timeout=timeout * SLOW)
@@ -238,7 +259,20 @@ class Server:
             if any(m in line for m in SANITIZER_MARKS) or " error: " in line:
                 if not any(re.search(e, line) for e in self.expect_errors):
                     bad.append(line)
+                    continue
+            if WORKER_DEATH_RE.search(line) and \
+                    not any(re.search(e, line) for e in self.expect_deaths):
+                bad.append("unexpected worker death: " + line)
         return bad
+
+    def exit_problem(self):
+        """Why the master's exit status is not the declared one, or None."""
+        if self.expect_exit is None:
+            return None
+        rc = self.proc.returncode
+        if rc == self.expect_exit:
+            return None
+        return "stampd exited with status %s, the test expected %s" % (rc, self.expect_exit)
 
 
 @pytest.fixture
@@ -246,8 +280,9 @@ def stampd(tmp_path):
     """Factory: stampd(*args, workers=1, ...) -> a ready Server.
 
     At teardown every server still running is stopped (TERM, then KILL), and
-    the test fails if a log shows a sanitizer report or an unexpected
-    error-level line."""
+    the test fails if a log shows a sanitizer report, an unexpected
+    error-level line or an unexpected worker death, or if a master's exit
+    status is not the one declared (expect_exit=, 0 by default)."""
     servers = []
 
     def start(*args, ready=True, **kw):
@@ -263,6 +298,10 @@ def stampd(tmp_path):
                 s.stop(timeout=15)
             except AssertionError:
                 s.kill()
+                problems.append("stampd did not stop on SIGTERM in time")
+        why = s.exit_problem()
+        if why:
+            problems.append(why)
         for pid in s.orphans():
             problems.append("worker %d outlived its master" % pid)
             try:
@@ -272,7 +311,7 @@ def stampd(tmp_path):
         if not s.logf.closed:
             s.logf.close()
         problems += s.problems()
-    assert not problems, "unexpected lines in the server log:\n" + "\n".join(problems)
+    assert not problems, "server problems at teardown:\n" + "\n".join(problems)
 
 
 # --- socket helpers -------------------------------------------------------------

@@ -193,7 +193,7 @@ def test_killed_worker_counters_kept(stampd):
     victim = max(range(2), key=lambda i: before[i]["requests_line"])
     assert before[victim]["requests_line"] > 0
     old_pid = before[victim]["pid"]
-    os.kill(old_pid, signal.SIGKILL)
+    s.kill_worker(old_pid)
 
     def respawned():
         p = s.stats()

@@ -132,22 +132,35 @@ def test_line_timeout_runs_from_first_byte_despite_dripping(stampd):
 
 def test_line_timeout_is_per_line(stampd):
     """Each partial line gets its own deadline, also one that starts in the
-    same read that completes the previous line."""
-    s = stampd("--reply", "echo", "--line-timeout", "1")
+    same read that completes the previous line: "ab" (deadline D1), half a
+    timeout later "c\nde" (deadline D2 = D1 + ~1 s), then "f\n" sent once
+    D1 has passed, which a probe connection's own timeout (started just
+    after "ab") tells; every pause has a margin of a whole second."""
+    s = stampd("--reply", "echo", "--line-timeout", "2")
     c = s.connect()
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    probe = s.connect()
     c.sendall(b"ab")
-    time.sleep(0.7)                 # pacing: the deadline must not be near
+    wait_for(lambda: s.stat("bytes_in") >= 2, 5, '"ab" to be read')
+    probe.sendall(b"p")
+    wait_for(lambda: s.stat("bytes_in") >= 3, 5, "the probe's byte to be read")
+    t_ab = time.monotonic()
+    time.sleep(1.0)                 # pacing: half the timeout
     c.sendall(b"c\nde")
     assert recv_exact(c, 4) == b"abc\n"
-    time.sleep(0.7)                 # 1.4 s after "ab", 0.7 s after "de"
+    t_de = time.monotonic()
+    # The probe's deadline follows D1: once it fired, D1 has passed too.
+    assert recv_all(probe, timeout=5) == ERR_TIMEOUT
+    assert time.monotonic() - t_de < 1.9, "the host stalled: the premise no longer holds"
     c.sendall(b"f\n")
     assert recv_exact(c, 4) == b"def\n"
     c.sendall(b"end\n")
     assert recv_exact(c, 4) == b"end\n"
     c.shutdown(socket.SHUT_WR)
     assert recv_all(c) == b""
-    assert s.stat("err_line_timeout") == 0
+    assert s.stat("err_line_timeout") == 1     # the probe's
+    assert t_de - t_ab < 2.0
+    probe.close()
     c.close()
 
 
