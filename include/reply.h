@@ -9,15 +9,21 @@
 
 #include <stddef.h>
 
-enum reply_mode { REPLY_STAMP = 0, REPLY_ECHO, REPLY_UPPER };
+/* stamp: "[" TIMESTAMP "] " payload; echo: payload; upper: payload in
+ * capitals; ok: "OK"; none: nothing at all (no terminator either).  Every
+ * mode but none ends with the request's terminator. */
+enum reply_mode { REPLY_STAMP = 0, REPLY_ECHO, REPLY_UPPER, REPLY_OK, REPLY_NONE };
+#define REPLY_MODE_NAMES "stamp", "echo", "upper", "ok", "none"
+#define REPLY_NMODES 5
 
 /* Bytes reply_build() will write. */
 size_t reply_size(enum reply_mode mode, size_t prefix_len, size_t payload_len,
                   size_t term_len);
 
 /* Write the reply for `payload` into dst (reply_size() bytes): the prefix
- * (stamp mode only), the payload (a-z mapped to A-Z in upper mode), then
- * the terminator.  Returns the number of bytes written. */
+ * (stamp mode only), the payload (a-z mapped to A-Z in upper mode; "OK" in
+ * ok mode), then the terminator; nothing in none mode.  Returns the number
+ * of bytes written. */
 size_t reply_build(char *dst, enum reply_mode mode, const char *prefix,
                    size_t prefix_len, const char *payload, size_t payload_len,
                    const char *term, size_t term_len);
@@ -25,7 +31,7 @@ size_t reply_build(char *dst, enum reply_mode mode, const char *prefix,
 /* Map ASCII a-z to A-Z in place (mode upper); other bytes are untouched. */
 void reply_upcase(char *s, size_t n);
 
-/* "stamp" / "echo" / "upper" and back; -1 for an unknown name. */
+/* A REPLY_MODE_NAMES name and back; -1 for an unknown name. */
 int reply_mode_parse(const char *s);
 const char *reply_mode_name(enum reply_mode mode);
 

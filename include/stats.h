@@ -30,6 +30,9 @@
 #define STATS_LAT_MAX_NS 0xffffffffull
 #define STATS_LAT_BUCKETS 124  /* hist_index(STATS_LAT_MAX_NS, 2) + 1 */
 #define STATS_MAX_UDP 16       /* UDP listeners per worker (OPTS_MAX_ADDRS) */
+/* A serving worker's loop turns at least this often, idle or not, and
+ * writes its heartbeat each turn: supervision and /healthz read it. */
+#define STATS_HEARTBEAT_MS 500
 
 #define STATS_COUNTERS(X) \
     X(conns_accepted,   "connections_accepted", NULL, NULL, "Connections accepted") \
@@ -79,6 +82,9 @@ struct stats_slot {
      * between a death and its respawn are counted once, not lost. */
     uint32_t udp_drops_seen[STATS_MAX_UDP];
     int64_t pid;            /* current process in this slot, 0 if none */
+    /* CLOCK_MONOTONIC milliseconds of the current process's last loop turn;
+     * 0 until its loop serves (reset before every fork). */
+    int64_t heartbeat_ms;
     int64_t started_unix_ms;/* when the current process started */
 } __attribute__((aligned(64)));
 
@@ -111,11 +117,17 @@ static inline void stats_latency_record(struct stats_slot *s, uint64_t ns,
     STAT_ADD(s, lat_sum_ns, ns * n);
 }
 
+/* The worker's loop turned at monotonic time now_ms. */
+static inline void stats_heartbeat(struct stats_slot *s, int64_t now_ms)
+{
+    __atomic_store_n(&s->heartbeat_ms, now_ms, __ATOMIC_RELAXED);
+}
+
 /* Map a zeroed table for n workers in shared memory (MAP_SHARED, inherited
  * by fork).  NULL + errno. */
 struct stats_table *stats_table_create(unsigned nworkers);
 
-/* Zero a slot's gauges (before re-forking into it). */
+/* Zero a slot's gauges and heartbeat (before re-forking into it). */
 void stats_slot_reset_gauges(struct stats_slot *s);
 
 #endif

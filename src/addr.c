@@ -210,3 +210,154 @@ void addr_set_port(struct addr *a, int port)
         break;
     }
 }
+
+/* --- listener suffixes ------------------------------------------------------ */
+
+static const char *const flag_names[ADDR_NFLAGS] = ADDR_FLAG_NAMES;
+
+const char *addr_flag_name(unsigned flag)
+{
+    for (int i = 0; i < ADDR_NFLAGS; i++)
+        if (flag == 1u << i)
+            return flag_names[i];
+    return NULL;
+}
+
+/* The flag named by s[0..n), or 0. */
+static unsigned flag_by_name(const char *s, size_t n)
+{
+    for (int i = 0; i < ADDR_NFLAGS; i++)
+        if (strlen(flag_names[i]) == n && strncmp(s, flag_names[i], n) == 0)
+            return 1u << i;
+    return 0;
+}
+
+int addr_parse_listener(struct addr *a, const char *s, unsigned allowed,
+                        char *err, size_t errlen)
+{
+    char buf[ADDR_TEXT_MAX + 64];
+    unsigned flags = 0;
+    size_t n = s ? strlen(s) : 0;
+
+    if (n >= sizeof(buf))
+        return fail(err, errlen, "", "address too long");
+    memcpy(buf, s ? s : "", n + 1);
+    for (;;) {
+        char *comma = strrchr(buf, ',');
+        unsigned f;
+
+        if (comma == NULL)
+            break;
+        f = flag_by_name(comma + 1, strlen(comma + 1));
+        if (f == 0)
+            break;
+        if (!(allowed & f)) {
+            if (errlen > 0)
+                snprintf(err, errlen, "'%s': this listener does not take ',%s'",
+                         s, comma + 1);
+            return -1;
+        }
+        flags |= f;
+        *comma = '\0';
+    }
+    if (strchr(buf, ',') && strncmp(buf, "unix:", 5) != 0) {
+        if (errlen > 0)
+            snprintf(err, errlen, "invalid address '%s' (unknown suffix '%s')", s,
+                     strchr(buf, ',') + 1);
+        return -1;
+    }
+    if (addr_parse(a, buf, err, errlen) != 0)
+        return -1;
+    a->flags = flags;
+    return 0;
+}
+
+void addr_describe(const struct addr *a, char *buf, size_t len)
+{
+    size_t off = (size_t)snprintf(buf, len, "%s", a->text);
+
+    for (int i = 0; i < ADDR_NFLAGS && off < len; i++)
+        if (a->flags & (1u << i))
+            off += (size_t)snprintf(buf + off, len - off, ",%s", flag_names[i]);
+}
+
+/* --- networks ------------------------------------------------------------------ */
+
+static int cidr_fail(char *err, size_t errlen, const char *s, const char *why)
+{
+    if (errlen > 0)
+        snprintf(err, errlen, "invalid network '%s' (%s)", s, why);
+    return -1;
+}
+
+int cidr_parse(struct cidr *c, const char *s, char *err, size_t errlen)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *slash = strchr(s, '/');
+    size_t hostlen = slash ? (size_t)(slash - s) : strlen(s);
+    unsigned maxbits, bits;
+    char txt[INET6_ADDRSTRLEN];
+
+    memset(c, 0, sizeof(*c));
+    if (hostlen == 0 || hostlen >= sizeof(host))
+        return cidr_fail(err, errlen, s, "expected ADDRESS/BITS, e.g. 10.0.0.0/8");
+    memcpy(host, s, hostlen);
+    host[hostlen] = '\0';
+    if (inet_pton(AF_INET, host, c->net) == 1) {
+        c->family = AF_INET;
+        maxbits = 32;
+    } else if (inet_pton(AF_INET6, host, c->net) == 1) {
+        c->family = AF_INET6;
+        maxbits = 128;
+    } else {
+        return cidr_fail(err, errlen, s, "not an IPv4 or IPv6 address literal");
+    }
+    bits = maxbits;
+    if (slash) {
+        const char *p = slash + 1;
+        if (*p == '\0' || strspn(p, "0123456789") != strlen(p) || strlen(p) > 3)
+            return cidr_fail(err, errlen, s, "prefix length must be a number");
+        bits = 0;
+        for (; *p; p++)
+            bits = bits * 10 + (unsigned)(*p - '0');
+        if (bits > maxbits)
+            return cidr_fail(err, errlen, s, c->family == AF_INET ?
+                             "prefix length is at most 32" : "prefix length is at most 128");
+    }
+    for (unsigned i = bits; i < maxbits; i++)
+        if (c->net[i / 8] & (0x80u >> (i % 8)))
+            return cidr_fail(err, errlen, s, "host bits set after the prefix");
+    c->bits = bits;
+    inet_ntop(c->family, c->net, txt, sizeof(txt));
+    snprintf(c->text, sizeof(c->text), "%s/%u", txt, bits);
+    return 0;
+}
+
+static int prefix_equal(const unsigned char *a, const unsigned char *b, unsigned bits)
+{
+    unsigned whole = bits / 8, rest = bits % 8;
+
+    if (memcmp(a, b, whole) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    return ((a[whole] ^ b[whole]) & (0xffu << (8 - rest)) & 0xffu) == 0;
+}
+
+int cidr_match(const struct cidr *c, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        return c->family == AF_INET &&
+               prefix_equal((const unsigned char *)&sin->sin_addr, c->net, c->bits);
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        const unsigned char *b = sin6->sin6_addr.s6_addr;
+        if (c->family == AF_INET6)
+            return prefix_equal(b, c->net, c->bits);
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+            return prefix_equal(b + 12, c->net, c->bits);
+    }
+    return 0;
+}

@@ -251,7 +251,7 @@ size_t conn_stage_size(const struct opts *o)
 {
     /* The largest reply: an HTTP response head and a body of a whole
      * --max-line request with its stamp; a line reply is smaller. */
-    return STAGE_BATCH + o->max_line + CLOCK_PREFIX_LEN + 8 + HTTP_HEAD_MAX;
+    return STAGE_BATCH + o->max_line + CLOCK_PREFIX_LEN + 8 + HTTP_RESPONSE_HEAD_MAX;
 }
 
 void conn_limits(struct worker *w)
@@ -261,7 +261,7 @@ void conn_limits(struct worker *w)
      * the ring never needs more than that, the one reply that crossed the
      * limit and the error response or line queued after it. */
     w->ring_limit = o->max_output + o->max_line + CLOCK_PREFIX_LEN + 8 +
-                    2 * HTTP_HEAD_MAX;
+                    2 * HTTP_RESPONSE_HEAD_MAX;
     w->resume_below = o->max_output / 2;
 }
 

@@ -1,11 +1,12 @@
 /*
- * main.c - stampd: a timestamp-echo server.  Parses the command line and
- * hands over to the master process.
+ * main.c - stampd: a timestamp-echo server.  Reads the options (command
+ * line and --config file) and hands over to the master process.
  */
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "master.h"
 #include "opts.h"
@@ -18,7 +19,7 @@ int main(int argc, char **argv)
     char err[256];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-    switch (opts_parse(&o, argc, argv, ncpu > 0 ? (int)ncpu : 1, err,
+    switch (config_load(&o, argc, argv, ncpu > 0 ? (int)ncpu : 1, err,
                        sizeof(err))) {
     case OPTS_OK:
         break;

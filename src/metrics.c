@@ -250,38 +250,38 @@ void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in)
 
 /* --- /stats: JSON ------------------------------------------------------------ */
 
-static void json_addrs(struct sbuf *b, const char *key, const struct addr *a,
-                       int n)
+/* One option of the effective configuration (opts_visit). */
+static void json_option(void *ctx, const char *key, enum opts_kind kind,
+                        const char *const *items, int n)
 {
-    sbuf_printf(b, "\"%s\":[", key);
+    struct sbuf *b = ctx;
+    int quoted = kind == OPTS_STRING || kind == OPTS_LIST;
+
+    if (b->len > 0 && b->buf[b->len - 1] != '{')
+        sbuf_puts(b, ",");
+    sbuf_printf(b, "\"%s\":", key);
+    if (kind == OPTS_LIST)
+        sbuf_puts(b, "[");
     for (int i = 0; i < n; i++) {
-        sbuf_puts(b, i ? ",\"" : "\"");
-        sbuf_json_str(b, a[i].text);
-        sbuf_puts(b, "\"");
+        sbuf_puts(b, i ? "," : "");
+        if (quoted)
+            sbuf_puts(b, "\"");
+        if (quoted)
+            sbuf_json_str(b, items[i]);
+        else
+            sbuf_puts(b, items[i]);
+        if (quoted)
+            sbuf_puts(b, "\"");
     }
-    sbuf_puts(b, "]");
+    if (kind == OPTS_LIST)
+        sbuf_puts(b, "]");
 }
 
 static void json_config(struct sbuf *b, const struct opts *o)
 {
     sbuf_puts(b, "\"config\":{");
-    json_addrs(b, "listen", o->listen, o->nlisten);
-    sbuf_puts(b, ",");
-    json_addrs(b, "udp", o->udp, o->nudp);
-    sbuf_puts(b, ",");
-    json_addrs(b, "http", o->http, o->nhttp);
-    sbuf_puts(b, ",\"admin\":\"");
-    sbuf_json_str(b, o->admin_on ? o->admin.text : "off");
-    sbuf_printf(b,
-                "\",\"workers\":%d,\"pin\":%s,\"reply\":\"%s\","
-                "\"time_format\":\"%s\",\"max_line\":%zu,\"line_timeout\":%u,"
-                "\"max_conns\":%u,\"idle_timeout\":%u,\"max_output\":%zu,"
-                "\"shutdown_timeout\":%u}",
-                o->workers, o->pin ? "true" : "false",
-                reply_mode_name(o->reply),
-                o->time_format == TIME_ISO8601 ? "iso8601" : "ctime",
-                o->max_line, o->line_timeout, o->max_conns, o->idle_timeout,
-                o->max_output, o->shutdown_timeout);
+    opts_visit(o, json_option, b);
+    sbuf_puts(b, "}");
 }
 
 static void json_proc(struct sbuf *b, const struct proc_info *p)

@@ -1,15 +1,18 @@
 /*
- * opts.c - the command line (see opts.h).
+ * opts.c - the options, as one table (see opts.h).
  *
- * Contract: opts_parse() fills every field with its default, applies argv in
- * order and either succeeds or stops at the first problem with one line in
- * err that names the option, the value and what was expected.  It prints
- * nothing and never exits, and it resets getopt's state on entry, so it can
- * be called any number of times in one process (the unit tests do).
+ * Contract: parsing fills every field with its default, applies the config
+ * file's lines and then argv in order, and either succeeds or stops at the
+ * first problem with one line in err that names the option, the value and
+ * what was expected.  It prints nothing and never exits, and it resets
+ * getopt's state on entry, so it can be called any number of times in one
+ * process (the unit tests and a reload do).
  *
- * GNU getopt_long semantics apply: unique prefixes of long names are
- * accepted, "--opt=value" and "--opt value" are the same, and "--" ends the
- * options.  stampd takes no operands, so any left over is an error.
+ * GNU getopt_long semantics apply on the command line: unique prefixes of
+ * long names are accepted, "--opt=value" and "--opt value" are the same,
+ * and "--" ends the options.  stampd takes no operands, so any left over is
+ * an error.  A config file takes exact names only: a prefix that works
+ * today could become ambiguous when an option is added.
  */
 #include <getopt.h>
 #include <netinet/in.h>
@@ -29,106 +32,140 @@
 #define MAX_TIMEOUT 86400u   /* a day: longer is a typo, not a policy */
 #define MAX_SHUTDOWN 3600u
 
-enum {
-    OPT_LISTEN = 256,
-    OPT_UDP,
-    OPT_HTTP,
-    OPT_ADMIN,
-    OPT_WORKERS,
-    OPT_PIN,
-    OPT_REPLY,
-    OPT_TIME_FORMAT,
-    OPT_MAX_LINE,
-    OPT_LINE_TIMEOUT,
-    OPT_MAX_CONNS,
-    OPT_IDLE_TIMEOUT,
-    OPT_MAX_OUTPUT,
-    OPT_SHUTDOWN_TIMEOUT,
-    OPT_LOG_LEVEL,
+/* How a value is read and where it goes. */
+enum opt_type {
+    T_ADDRS,     /* repeatable address: struct addr[] + int count */
+    T_ADMIN,     /* one address or "off" */
+    T_CIDRS,     /* repeatable network: struct cidr[] + int count */
+    T_INT,       /* int within [min, max] */
+    T_UINT,      /* unsigned within [min, max] */
+    T_SECONDS,   /* unsigned seconds within [0, max]; `aux` 1: 0 = never */
+    T_SIZE,      /* size_t bytes with k/m/g within [min, max] */
+    T_DURATION,  /* uint64_t microseconds from "0.1", "100ms", "2s" */
+    T_FLAG,      /* int set to 1 */
+    T_ENUM,      /* int index into `names` */
+    T_STRING,    /* char[max] */
+    T_HELP,
+    T_VERSION,
 };
 
-static const struct option long_opts[] = {
-    { "listen",           required_argument, NULL, OPT_LISTEN },
-    { "udp",              required_argument, NULL, OPT_UDP },
-    { "http",             required_argument, NULL, OPT_HTTP },
-    { "admin",            required_argument, NULL, OPT_ADMIN },
-    { "workers",          required_argument, NULL, OPT_WORKERS },
-    { "pin",              no_argument,       NULL, OPT_PIN },
-    { "reply",            required_argument, NULL, OPT_REPLY },
-    { "time-format",      required_argument, NULL, OPT_TIME_FORMAT },
-    { "max-line",         required_argument, NULL, OPT_MAX_LINE },
-    { "line-timeout",     required_argument, NULL, OPT_LINE_TIMEOUT },
-    { "max-conns",        required_argument, NULL, OPT_MAX_CONNS },
-    { "idle-timeout",     required_argument, NULL, OPT_IDLE_TIMEOUT },
-    { "max-output",       required_argument, NULL, OPT_MAX_OUTPUT },
-    { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
-    { "log-level",        required_argument, NULL, OPT_LOG_LEVEL },
-    { "help",             no_argument,       NULL, 'h' },
-    { "version",          no_argument,       NULL, 'V' },
-    { NULL, 0, NULL, 0 },
+struct opt_def {
+    const char *name;
+    char short_name;        /* 0: none */
+    enum opt_type type;
+    size_t off;             /* the field in struct opts */
+    size_t count_off;       /* T_ADDRS, T_CIDRS: the count field */
+    uint64_t min, max;      /* bounds; T_STRING: buffer size */
+    unsigned aux;           /* T_ADDRS: suffixes taken; T_SECONDS: never */
+    const char *const *names;  /* T_ENUM: the values, NULL-terminated */
+    const char *metavar;    /* "ADDR", "N" ...; NULL: derived from names */
+    const char *help;       /* '\n' starts an indented continuation line */
+    const char *section;    /* heading in --help, where it changes */
+    unsigned secret : 1;    /* shown as "(set)" in the dump */
+    unsigned no_file : 1;   /* command line only */
 };
 
-/* Leading ':' makes getopt report a missing value as ':' instead of '?'. */
-static const char short_opts[] = ":hV";
+#define F(field) offsetof(struct opts, field)
 
-static const char usage_text[] =
-    "Usage: stampd [OPTION]...\n"
-    "Answer every line a client sends with the same line, prefixed with the\n"
-    "server's time:  hello  ->  [Mon Sep  5 22:29:12 2016] hello\n"
-    "\n"
-    "ADDR is HOST:PORT (IPv4), [HOST]:PORT (IPv6), localhost:PORT, :PORT, PORT\n"
-    "or unix:PATH.  Host names are not resolved.  Port 0 picks a free port.\n"
-    "BYTES takes a k, m or g suffix (1024-based).\n"
-    "\n"
-    "Listeners:\n"
-    "  --listen ADDR              line protocol listener; repeatable, replaces\n"
-    "                             the default (default 0.0.0.0:8009)\n"
-    "  --udp ADDR                 UDP listener; repeatable (default: none)\n"
-    "  --http ADDR                HTTP/1.1 listener; repeatable (default: none)\n"
-    "  --admin ADDR|off           metrics and health port (default 127.0.0.1:8010)\n"
-    "\n"
-    "Processes:\n"
-    "  --workers N                worker processes, 1-256 (default: online CPUs)\n"
-    "  --pin                      pin worker i to CPU i (default: off)\n"
-    "  --shutdown-timeout SECONDS graceful stop deadline, 0-3600 (default 10)\n"
-    "\n"
-    "Replies:\n"
-    "  --reply stamp|echo|upper   reply mode (default stamp)\n"
-    "  --time-format ctime|iso8601\n"
-    "                             timestamp format (default ctime)\n"
-    "\n"
-    "Limits (per connection unless stated):\n"
-    "  --max-line BYTES           longest line, terminator included,\n"
-    "                             1-64m (default 64k)\n"
-    "  --line-timeout SECONDS     time to complete a started line, 0 = never,\n"
-    "                             max 86400 (default 30)\n"
-    "  --max-conns N              connections per worker, 1-1000000 (default 10000)\n"
-    "  --idle-timeout SECONDS     close after no traffic, 0 = never,\n"
-    "                             max 86400 (default 60)\n"
-    "  --max-output BYTES         unsent reply bytes before reading pauses,\n"
-    "                             1-1g (default 1m)\n"
-    "\n"
-    "Other:\n"
-    "  --log-level debug|info|warn|error\n"
-    "                             least severe level logged (default info)\n"
-    "  -h, --help                 show this help and exit\n"
-    "  -V, --version              show the version and exit\n"
-    "\n"
-    "SIGTERM or SIGINT stops gracefully.  Exit status: 0 ok, 1 runtime error\n"
-    "or connections cut at shutdown, 2 invalid options.\n";
+static const char *const reply_names[] = { REPLY_MODE_NAMES, NULL };
+static const char *const time_names[] = { "ctime", "iso8601", NULL };
+static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
 
-const char *opts_usage(void)
-{
-    return usage_text;
-}
+static const struct opt_def table[] = {
+    { "listen", 0, T_ADDRS, F(listen), F(nlisten), 0, 0, ADDR_PROXY | ADDR_CHUNK,
+      NULL, "ADDR[,proxy][,chunk]",
+      "line protocol listener; repeatable, replaces\n"
+      "the default (default " DEFAULT_LISTEN ");\n"
+      ",proxy: a PROXY header comes first;\n"
+      ",chunk: every read is one request",
+      "Listeners", 0, 0 },
+    { "udp", 0, T_ADDRS, F(udp), F(nudp), 0, 0, 0, NULL, "ADDR",
+      "UDP listener; repeatable (default: none)", NULL, 0, 0 },
+    { "http", 0, T_ADDRS, F(http), F(nhttp), 0, 0, ADDR_PROXY, NULL, "ADDR[,proxy]",
+      "HTTP/1.1 listener; repeatable (default: none)", NULL, 0, 0 },
+    { "admin", 0, T_ADMIN, F(admin), 0, 0, 0, 0, NULL, "ADDR|off",
+      "metrics and health port (default " DEFAULT_ADMIN ")", NULL, 0, 0 },
+    { "proxy-from", 0, T_CIDRS, F(proxy_from), F(nproxy_from), 0, 0, 0, NULL, "CIDR",
+      "load balancer allowed to send a PROXY header;\n"
+      "repeatable, IPv4 or IPv6 (default: none)", NULL, 0, 0 },
 
-static const char *opt_name(int val)
-{
-    for (const struct option *lo = long_opts; lo->name; lo++)
-        if (lo->val == val)
-            return lo->name;
-    return "?";
-}
+    { "workers", 0, T_INT, F(workers), 0, 1, OPTS_MAX_WORKERS, 0, NULL, "N",
+      "worker processes, 1-256 (default: the CPUs\nthis process may use)",
+      "Processes", 0, 0 },
+    { "pin", 0, T_FLAG, F(pin), 0, 0, 0, 0, NULL, NULL,
+      "pin worker i to CPU i (default: off)", NULL, 0, 0 },
+    { "shutdown-timeout", 0, T_SECONDS, F(shutdown_timeout), 0, 0, MAX_SHUTDOWN, 0,
+      NULL, "SECONDS", "graceful stop deadline, 0-3600 (default 10)", NULL, 0, 0 },
+    { "drain-delay", 0, T_SECONDS, F(drain_delay), 0, 0, MAX_SHUTDOWN, 0, NULL,
+      "SECONDS",
+      "at a stop, /readyz answers 503 this long\nbefore listeners close (default 0)",
+      NULL, 0, 0 },
+    { "worker-timeout", 0, T_SECONDS, F(worker_timeout), 0, 0, MAX_SHUTDOWN, 1, NULL,
+      "SECONDS",
+      "replace a worker whose loop has not turned\nfor this long, 0 = never (default 5)",
+      NULL, 0, 0 },
+
+    { "reply", 0, T_ENUM, F(reply), 0, 0, 0, 0, reply_names, NULL,
+      "reply mode (default stamp)", "Replies", 0, 0 },
+    { "time-format", 0, T_ENUM, F(time_format), 0, 0, 0, 0, time_names, NULL,
+      "timestamp format (default ctime)", NULL, 0, 0 },
+    { "greeting", 0, T_STRING, F(greeting), 0, 0, OPTS_TEXT_MAX, 0, NULL, "TEXT",
+      "send TEXT and LF to every new connection\n(default: none)", NULL, 0, 0 },
+
+    { "max-line", 0, T_SIZE, F(max_line), 0, 1, 64 * MIB, 0, NULL, "BYTES",
+      "longest line, terminator included,\n1-64m (default 64k)",
+      "Limits (per connection unless stated)", 0, 0 },
+    { "line-timeout", 0, T_SECONDS, F(line_timeout), 0, 0, MAX_TIMEOUT, 1, NULL,
+      "SECONDS", "time to complete a started line, 0 = never,\nmax 86400 (default 30)",
+      NULL, 0, 0 },
+    { "max-conns", 0, T_UINT, F(max_conns), 0, 1, 1000000, 0, NULL, "N",
+      "connections per worker, 1-1000000 (default 10000)", NULL, 0, 0 },
+    { "idle-timeout", 0, T_SECONDS, F(idle_timeout), 0, 0, MAX_TIMEOUT, 1, NULL,
+      "SECONDS", "close after no traffic, 0 = never,\nmax 86400 (default 60)", NULL, 0, 0 },
+    { "max-output", 0, T_SIZE, F(max_output), 0, 1, GIB, 0, NULL, "BYTES",
+      "unsent reply bytes before reading pauses,\n1-1g (default 1m)", NULL, 0, 0 },
+    { "max-buffered", 0, T_SIZE, F(max_buffered), 0, MIB, 64 * GIB, 0, NULL, "BYTES",
+      "buffered bytes per worker (replies and held\ninput), 1m-64g (default 256m)",
+      NULL, 0, 0 },
+
+    { "config", 'c', T_STRING, F(config), 0, 0, OPTS_PATH_MAX, 0, NULL, "FILE",
+      "read options from FILE, one per line\n(the command line overrides it)",
+      "Operation", 0, 1 },
+    { "check-config", 't', T_FLAG, F(check_config), 0, 0, 0, 0, NULL, NULL,
+      "check the options, try to bind every\nlistener, then exit", NULL, 0, 1 },
+    { "pid-file", 0, T_STRING, F(pid_file), 0, 0, OPTS_PATH_MAX, 0, NULL, "PATH",
+      "write the master's pid to PATH (default: none)", NULL, 0, 0 },
+    { "user", 0, T_STRING, F(user), 0, 0, OPTS_NAME_MAX, 0, NULL, "NAME",
+      "run workers as NAME after binding (default:\n"
+      "unchanged; root must be named explicitly)", NULL, 0, 0 },
+    { "log-file", 0, T_STRING, F(log_file), 0, 0, OPTS_PATH_MAX, 0, NULL, "PATH",
+      "append the log to PATH, reopened on SIGUSR1\n(default: stderr)", NULL, 0, 0 },
+    { "log-level", 0, T_ENUM, F(log_level), 0, 0, 0, 0, level_names, NULL,
+      "least severe level logged (default info)", NULL, 0, 0 },
+    { "log-requests", 0, T_FLAG, F(log_requests), 0, 0, 0, 0, NULL, NULL,
+      "log every request with the client address\n(rate-limited)", NULL, 0, 0 },
+    { "admin-token", 0, T_STRING, F(admin_token), 0, 0, OPTS_NAME_MAX, 0, NULL, "TOKEN",
+      "token the operator console must present on a\nnon-loopback admin address",
+      NULL, 1, 0 },
+    { "clock-max-error", 0, T_DURATION, F(clock_max_error_us), 0, 1, 3600000000u, 0,
+      NULL, "SECONDS",
+      "warn when the kernel's clock error bound\nexceeds this (default 0.1)", NULL, 0, 0 },
+    { "require-synced-clock", 0, T_FLAG, F(require_synced_clock), 0, 0, 0, 0, NULL,
+      NULL, "/readyz fails while the clock is not\nsynchronised", NULL, 0, 0 },
+
+    { "help", 'h', T_HELP, 0, 0, 0, 0, 0, NULL, NULL, "show this help and exit",
+      "Other", 0, 1 },
+    { "version", 'V', T_VERSION, 0, 0, 0, 0, 0, NULL, NULL,
+      "show the version and exit", NULL, 0, 1 },
+};
+
+#define NOPTS ((int)(sizeof(table) / sizeof(table[0])))
+#define VAL_BASE 256   /* getopt val of table[i]: VAL_BASE + i */
+
+/* --- values ------------------------------------------------------------------ */
+
+#define FIELD(o, d, type) ((type *)(void *)((char *)(o) + (d)->off))
+#define COUNT(o, d) ((int *)(void *)((char *)(o) + (d)->count_off))
 
 /* Strict unsigned decimal: digits only (no sign, blanks or base prefix). */
 static int parse_u64(const char *s, uint64_t *out, const char **end)
@@ -182,6 +219,39 @@ int opts_parse_size(const char *s, size_t min, size_t max, size_t *out)
     return 0;
 }
 
+/* "0.1", "2", "100ms", "250us", "1.5s" -> microseconds.  At most six
+ * decimals; 0 or -1. */
+static int parse_duration(const char *s, uint64_t *us)
+{
+    uint64_t whole, frac = 0, scale = 1000000;
+    const char *p;
+    int digits = 0;
+
+    if (parse_u64(s, &whole, &p) != 0)
+        return -1;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits == 6)
+                return -1;
+            frac = frac * 10 + (uint64_t)(*p - '0');
+        }
+        if (digits == 0)
+            return -1;
+    }
+    if (strcmp(p, "ms") == 0)
+        scale = 1000;
+    else if (strcmp(p, "us") == 0)
+        scale = 1;
+    else if (*p != '\0' && strcmp(p, "s") != 0)
+        return -1;
+    for (int i = digits; i < 6; i++)
+        frac *= 10;           /* frac is now millionths of the unit */
+    if (whole > UINT64_MAX / scale / 2)
+        return -1;
+    *us = whole * scale + frac * scale / 1000000;
+    return 0;
+}
+
 /* "64m" for limits that are whole units, for the error messages. */
 static void fmt_size(size_t n, char *buf, size_t len)
 {
@@ -195,86 +265,202 @@ static void fmt_size(size_t n, char *buf, size_t len)
         snprintf(buf, len, "%zu", n);
 }
 
-static int bad_value(char *err, size_t errlen, int val, const char *arg,
-                     const char *expected)
+/* "stamp, echo or upper" */
+static void fmt_choices(const char *const *names, char *buf, size_t len)
 {
-    snprintf(err, errlen, "--%s: invalid value '%s' (expected %s)", opt_name(val),
-             arg, expected);
+    size_t off = 0;
+    int n = 0;
+
+    while (names[n])
+        n++;
+    buf[0] = '\0';
+    for (int i = 0; i < n && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, "%s%s",
+                                i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+}
+
+static int bad_value(char *err, size_t errlen, const struct opt_def *d,
+                     const char *arg, const char *expected)
+{
+    snprintf(err, errlen, "--%s: invalid value '%s' (expected %s)", d->name, arg,
+             expected);
     return -1;
 }
 
-static int set_uint(unsigned *dst, const char *arg, unsigned min, unsigned max,
-                    int val, char *err, size_t errlen)
+static int set_number(struct opts *o, const struct opt_def *d, const char *arg,
+                      char *err, size_t errlen)
 {
     uint64_t v;
     const char *end;
     char what[96];
 
-    if (parse_u64(arg, &v, &end) != 0 || *end != '\0' || v < min || v > max) {
-        snprintf(what, sizeof(what), "an integer from %u to %u", min, max);
-        return bad_value(err, errlen, val, arg, what);
+    if (parse_u64(arg, &v, &end) != 0 || *end != '\0' || v < d->min || v > d->max) {
+        if (d->type == T_SECONDS)
+            snprintf(what, sizeof(what), "seconds from 0 to %llu%s",
+                     (unsigned long long)d->max, d->aux ? ", 0 = never" : "");
+        else
+            snprintf(what, sizeof(what), "an integer from %llu to %llu",
+                     (unsigned long long)d->min, (unsigned long long)d->max);
+        return bad_value(err, errlen, d, arg, what);
     }
-    *dst = (unsigned)v;
+    if (d->type == T_INT)
+        *FIELD(o, d, int) = (int)v;
+    else
+        *FIELD(o, d, unsigned) = (unsigned)v;
     return 0;
 }
 
-static int set_seconds(unsigned *dst, const char *arg, unsigned max, int never,
-                       int val, char *err, size_t errlen)
-{
-    uint64_t v;
-    const char *end;
-    char what[96];
-
-    if (parse_u64(arg, &v, &end) != 0 || *end != '\0' || v > max) {
-        snprintf(what, sizeof(what), "seconds from 0 to %u%s", max,
-                 never ? ", 0 = never" : "");
-        return bad_value(err, errlen, val, arg, what);
-    }
-    *dst = (unsigned)v;
-    return 0;
-}
-
-static int set_size(size_t *dst, const char *arg, size_t min, size_t max,
-                    int val, char *err, size_t errlen)
+static int set_size(struct opts *o, const struct opt_def *d, const char *arg,
+                    char *err, size_t errlen)
 {
     char lo[32], hi[32], what[160];
 
-    if (opts_parse_size(arg, min, max, dst) != 0) {
-        fmt_size(min, lo, sizeof(lo));
-        fmt_size(max, hi, sizeof(hi));
+    if (opts_parse_size(arg, (size_t)d->min, (size_t)d->max, FIELD(o, d, size_t)) != 0) {
+        fmt_size((size_t)d->min, lo, sizeof(lo));
+        fmt_size((size_t)d->max, hi, sizeof(hi));
         snprintf(what, sizeof(what), "a size in bytes from %s to %s, k/m/g suffix allowed",
                  lo, hi);
-        return bad_value(err, errlen, val, arg, what);
+        return bad_value(err, errlen, d, arg, what);
     }
     return 0;
 }
 
-static int add_addr(struct addr *set, int *n, const char *arg, int val,
+static int set_duration(struct opts *o, const struct opt_def *d, const char *arg,
+                        char *err, size_t errlen)
+{
+    uint64_t us;
+
+    if (parse_duration(arg, &us) != 0 || us < d->min || us > d->max)
+        return bad_value(err, errlen, d, arg,
+                         "seconds from 0.000001 to 3600, e.g. 0.1 or 100ms");
+    *FIELD(o, d, uint64_t) = us;
+    return 0;
+}
+
+static int set_enum(struct opts *o, const struct opt_def *d, const char *arg,
                     char *err, size_t errlen)
 {
+    char what[128];
+
+    for (int i = 0; d->names[i]; i++) {
+        if (strcmp(arg, d->names[i]) == 0) {
+            *FIELD(o, d, int) = i;
+            return 0;
+        }
+    }
+    fmt_choices(d->names, what, sizeof(what));
+    return bad_value(err, errlen, d, arg, what);
+}
+
+static int set_string(struct opts *o, const struct opt_def *d, const char *arg,
+                      char *err, size_t errlen)
+{
+    size_t n = strlen(arg);
+
+    if (n >= d->max) {
+        snprintf(err, errlen, "--%s: value too long (%zu bytes, at most %llu)", d->name,
+                 n, (unsigned long long)(d->max - 1));
+        return -1;
+    }
+    memcpy(FIELD(o, d, char), arg, n + 1);
+    return 0;
+}
+
+static int add_addr(struct opts *o, const struct opt_def *d, const char *arg,
+                    char *err, size_t errlen)
+{
+    struct addr *set = FIELD(o, d, struct addr);
+    int *n = COUNT(o, d);
     char why[256];
 
     if (*n >= OPTS_MAX_ADDRS) {
-        snprintf(err, errlen, "--%s: too many addresses (at most %d)", opt_name(val),
+        snprintf(err, errlen, "--%s: too many addresses (at most %d)", d->name,
                  OPTS_MAX_ADDRS);
         return -1;
     }
-    if (addr_parse(&set[*n], arg, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "--%s: %s", opt_name(val), why);
+    if (addr_parse_listener(&set[*n], arg, d->aux, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--%s: %s", d->name, why);
         return -1;
     }
     (*n)++;
     return 0;
 }
 
-static int parse_log_level(const char *s)
+static int add_cidr(struct opts *o, const struct opt_def *d, const char *arg,
+                    char *err, size_t errlen)
 {
-    static const char *const names[] = { "debug", "info", "warn", "error" };
+    struct cidr *set = FIELD(o, d, struct cidr);
+    int *n = COUNT(o, d);
+    char why[256];
 
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
+    if (*n >= OPTS_MAX_CIDRS) {
+        snprintf(err, errlen, "--%s: too many networks (at most %d)", d->name,
+                 OPTS_MAX_CIDRS);
+        return -1;
+    }
+    if (cidr_parse(&set[*n], arg, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--%s: %s", d->name, why);
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
+static int set_admin(struct opts *o, const struct opt_def *d, const char *arg,
+                     char *err, size_t errlen)
+{
+    char why[256];
+
+    if (strcmp(arg, "off") == 0) {
+        o->admin_on = 0;
+        return 0;
+    }
+    if (addr_parse(FIELD(o, d, struct addr), arg, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--%s: %s (or 'off')", d->name, why);
+        return -1;
+    }
+    o->admin_on = 1;
+    return 0;
+}
+
+/* Apply one value.  `arg` is NULL for an option that takes none. */
+static int apply(struct opts *o, const struct opt_def *d, const char *arg,
+                 char *err, size_t errlen)
+{
+    switch (d->type) {
+    case T_ADDRS:
+        return add_addr(o, d, arg, err, errlen);
+    case T_ADMIN:
+        return set_admin(o, d, arg, err, errlen);
+    case T_CIDRS:
+        return add_cidr(o, d, arg, err, errlen);
+    case T_INT:
+    case T_UINT:
+    case T_SECONDS:
+        return set_number(o, d, arg, err, errlen);
+    case T_SIZE:
+        return set_size(o, d, arg, err, errlen);
+    case T_DURATION:
+        return set_duration(o, d, arg, err, errlen);
+    case T_FLAG:
+        *FIELD(o, d, int) = 1;
+        return 0;
+    case T_ENUM:
+        return set_enum(o, d, arg, err, errlen);
+    case T_STRING:
+        return set_string(o, d, arg, err, errlen);
+    case T_HELP:
+    case T_VERSION:
+    default:
+        break;
+    }
+    snprintf(err, errlen, "internal error: --%s not handled", d->name);
     return -1;
+}
+
+static int takes_value(const struct opt_def *d)
+{
+    return d->type != T_FLAG && d->type != T_HELP && d->type != T_VERSION;
 }
 
 /* --- listener collisions ------------------------------------------------ */
@@ -282,8 +468,8 @@ static int parse_log_level(const char *s)
 /* One socket the server will bind, for the collision check. */
 struct bound {
     const struct addr *a;
-    int val;     /* the option that asked for it */
-    int udp;     /* SOCK_DGRAM rather than SOCK_STREAM */
+    const char *opt;  /* the option that asked for it */
+    int udp;          /* SOCK_DGRAM rather than SOCK_STREAM */
 };
 
 static int is_wildcard(const struct addr *a)
@@ -322,7 +508,7 @@ static int collide(const struct bound *x, const struct bound *y)
      * specific host to one protocol and the rest to the other (or, for the
      * admin socket, fail with a misleading "address already in use").
      * Several listeners for one protocol may overlap harmlessly. */
-    if (x->val != y->val && (is_wildcard(a) || is_wildcard(b)))
+    if (strcmp(x->opt, y->opt) != 0 && (is_wildcard(a) || is_wildcard(b)))
         return 2;
     return 0;
 }
@@ -335,36 +521,71 @@ static int check_collisions(const struct opts *o, char *err, size_t errlen)
     /* The admin address first: it is the one a user is least likely to
      * have typed, so the message should name the other option. */
     if (o->admin_on)
-        b[n++] = (struct bound){ &o->admin, OPT_ADMIN, 0 };
+        b[n++] = (struct bound){ &o->admin, "admin", 0 };
     for (int i = 0; i < o->nlisten; i++)
-        b[n++] = (struct bound){ &o->listen[i], OPT_LISTEN, 0 };
+        b[n++] = (struct bound){ &o->listen[i], "listen", 0 };
     for (int i = 0; i < o->nhttp; i++)
-        b[n++] = (struct bound){ &o->http[i], OPT_HTTP, 0 };
+        b[n++] = (struct bound){ &o->http[i], "http", 0 };
     for (int i = 0; i < o->nudp; i++)
-        b[n++] = (struct bound){ &o->udp[i], OPT_UDP, 1 };
+        b[n++] = (struct bound){ &o->udp[i], "udp", 1 };
 
     for (int j = 1; j < n; j++) {
         for (int i = 0; i < j; i++) {
             int c = collide(&b[i], &b[j]);
             if (c == 0)
                 continue;
-            if (c == 1 && b[i].val == b[j].val)
-                snprintf(err, errlen, "--%s: %s given twice", opt_name(b[j].val),
-                         b[j].a->text);
+            if (c == 1 && strcmp(b[i].opt, b[j].opt) == 0)
+                snprintf(err, errlen, "--%s: %s given twice", b[j].opt, b[j].a->text);
             else if (c == 1)
-                snprintf(err, errlen, "--%s: %s is also the --%s address",
-                         opt_name(b[j].val), b[j].a->text, opt_name(b[i].val));
+                snprintf(err, errlen, "--%s: %s is also the --%s address", b[j].opt,
+                         b[j].a->text, b[i].opt);
             else
                 snprintf(err, errlen, "--%s: %s overlaps --%s %s (same port)",
-                         opt_name(b[j].val), b[j].a->text, opt_name(b[i].val),
-                         b[i].a->text);
+                         b[j].opt, b[j].a->text, b[i].opt, b[i].a->text);
             return -1;
         }
     }
     return 0;
 }
 
-/* --- the parser ----------------------------------------------------------- */
+/* Cross-option rules. */
+static int check_combinations(const struct opts *o, char *err, size_t errlen)
+{
+    int proxied = 0;
+
+    for (int i = 0; i < o->nlisten; i++)
+        proxied |= (o->listen[i].flags & ADDR_PROXY) != 0;
+    for (int i = 0; i < o->nhttp; i++)
+        proxied |= (o->http[i].flags & ADDR_PROXY) != 0;
+    if (proxied && o->nproxy_from == 0) {
+        snprintf(err, errlen, "--proxy-from: a ',proxy' listener needs at least one "
+                 "--proxy-from CIDR naming the load balancers");
+        return -1;
+    }
+    return check_collisions(o, err, errlen);
+}
+
+/* --- sources ------------------------------------------------------------------- */
+
+enum source { SRC_DEFAULT = 0, SRC_FILE, SRC_ARGV };
+
+/* Which source last filled each repeatable option, so that the first value
+ * from a later source replaces the list instead of adding to it. */
+struct parse_state {
+    unsigned char list_src[NOPTS];
+};
+
+static int apply_from(struct opts *o, struct parse_state *ps, enum source src, int i,
+                      const char *arg, char *err, size_t errlen)
+{
+    const struct opt_def *d = &table[i];
+
+    if ((d->type == T_ADDRS || d->type == T_CIDRS) && ps->list_src[i] != src) {
+        *COUNT(o, d) = 0;
+        ps->list_src[i] = (unsigned char)src;
+    }
+    return apply(o, d, arg, err, errlen);
+}
 
 static void set_defaults(struct opts *o, int ncpus)
 {
@@ -376,7 +597,6 @@ static void set_defaults(struct opts *o, int ncpus)
     (void)addr_parse(&o->admin, DEFAULT_ADMIN, why, sizeof(why));
     o->admin_on = 1;
     o->workers = ncpus < 1 ? 1 : ncpus > OPTS_MAX_WORKERS ? OPTS_MAX_WORKERS : ncpus;
-    o->pin = 0;
     o->reply = REPLY_STAMP;
     o->time_format = TIME_CTIME;
     o->max_line = 64 * KIB;
@@ -384,8 +604,156 @@ static void set_defaults(struct opts *o, int ncpus)
     o->max_conns = 10000;
     o->idle_timeout = 60;
     o->max_output = MIB;
+    o->max_buffered = 256 * MIB;
     o->shutdown_timeout = 10;
+    o->worker_timeout = 5;
     o->log_level = LOG_INFO;
+    o->clock_max_error_us = 100000;
+}
+
+/* --- the config file ----------------------------------------------------------- */
+
+static int find_exact(const char *name, size_t n)
+{
+    for (int i = 0; i < NOPTS; i++)
+        if (strlen(table[i].name) == n && strncmp(table[i].name, name, n) == 0)
+            return i;
+    return -1;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* "on", "yes", ... for a flag written with a value in a file. */
+static int flag_value(const char *v)
+{
+    static const char *const on[] = { "on", "yes", "true", "1" };
+    static const char *const off[] = { "off", "no", "false", "0" };
+
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(v, on[i]) == 0)
+            return 1;
+        if (strcmp(v, off[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* One line: "name value", "name" or blank/comment.  `line` is modified. */
+static int file_line(struct opts *o, struct parse_state *ps, char *line,
+                     char *err, size_t errlen)
+{
+    char *p = line, *name, *val, *end;
+    size_t n;
+    int i;
+
+    while (is_blank(*p))
+        p++;
+    if (*p == '\0' || *p == '#')
+        return 0;
+    name = p;
+    while (*p && !is_blank(*p))
+        p++;
+    n = (size_t)(p - name);
+    while (is_blank(*p))
+        p++;
+    val = p;
+    end = val + strlen(val);
+    while (end > val && is_blank(end[-1]))
+        *--end = '\0';
+    if (n > 2 && name[0] == '-' && name[1] == '-') {
+        name += 2;  /* "--listen x" is forgiven */
+        n -= 2;
+    }
+    i = find_exact(name, n);
+    if (i < 0) {
+        snprintf(err, errlen, "unknown option '%.*s'", (int)(n < 64 ? n : 64), name);
+        return -1;
+    }
+    if (table[i].no_file) {
+        snprintf(err, errlen, "--%s: not allowed in a config file", table[i].name);
+        return -1;
+    }
+    if (!takes_value(&table[i])) {
+        int on = *val ? flag_value(val) : 1;
+        if (on < 0)
+            return bad_value(err, errlen, &table[i], val, "no value, on or off");
+        *FIELD(o, &table[i], int) = on;
+        return 0;
+    }
+    if (*val == '\0') {
+        snprintf(err, errlen, "--%s: missing value", table[i].name);
+        return -1;
+    }
+    return apply_from(o, ps, SRC_FILE, i, val, err, errlen);
+}
+
+static int apply_file(struct opts *o, struct parse_state *ps, const char *fname,
+                      const char *text, char *err, size_t errlen)
+{
+    char line[4096], msg[512];
+    unsigned lineno = 0;
+
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        lineno++;
+        if (n >= sizeof(line)) {
+            snprintf(err, errlen, "%s:%u: line too long (at most %zu bytes)", fname,
+                     lineno, sizeof(line) - 1);
+            return -1;
+        }
+        memcpy(line, p, n);
+        line[n] = '\0';
+        if (file_line(o, ps, line, msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "%s:%u: %s", fname, lineno, msg);
+            return -1;
+        }
+        p += n;
+        if (*p == '\n')
+            p++;
+    }
+    return 0;
+}
+
+/* --- the command line ---------------------------------------------------------- */
+
+static struct option long_opts[NOPTS + 1];
+static char short_opts[2 * NOPTS + 2];
+
+/* Build getopt's tables from the option table (once). */
+static void build_getopt(void)
+{
+    size_t s = 0;
+
+    if (long_opts[0].name)
+        return;
+    /* Leading ':' makes getopt report a missing value as ':' instead of '?'. */
+    short_opts[s++] = ':';
+    for (int i = 0; i < NOPTS; i++) {
+        long_opts[i] = (struct option){ table[i].name,
+                                        takes_value(&table[i]) ? required_argument
+                                                               : no_argument,
+                                        NULL, VAL_BASE + i };
+        if (table[i].short_name) {
+            short_opts[s++] = table[i].short_name;
+            if (takes_value(&table[i]))
+                short_opts[s++] = ':';
+        }
+    }
+    short_opts[s] = '\0';
+}
+
+/* The table index of a getopt return value (long or short), or -1. */
+static int index_of(int c)
+{
+    if (c >= VAL_BASE && c < VAL_BASE + NOPTS)
+        return c - VAL_BASE;
+    for (int i = 0; i < NOPTS; i++)
+        if (c != 0 && table[i].short_name == c)
+            return i;
+    return -1;
 }
 
 /* The option word as the user typed it, up to any "=value". */
@@ -406,8 +774,8 @@ static void unknown_long(const char *arg, char *err, size_t errlen)
     option_word(arg, word, sizeof(word));
     n = strlen(word);
     if (n > 2 && word[0] == '-' && word[1] == '-') {
-        for (const struct option *lo = long_opts; lo->name; lo++)
-            if (strncmp(lo->name, word + 2, n - 2) == 0)
+        for (int i = 0; i < NOPTS; i++)
+            if (strncmp(table[i].name, word + 2, n - 2) == 0)
                 matches++;
     }
     if (matches < 2) {
@@ -415,158 +783,272 @@ static void unknown_long(const char *arg, char *err, size_t errlen)
         return;
     }
     off = (size_t)snprintf(err, errlen, "ambiguous option '%s' (could be", word);
-    for (const struct option *lo = long_opts; lo->name && off < errlen; lo++)
-        if (strncmp(lo->name, word + 2, n - 2) == 0)
-            off += (size_t)snprintf(err + off, errlen - off, " --%s", lo->name);
+    for (int i = 0; i < NOPTS && off < errlen; i++)
+        if (strncmp(table[i].name, word + 2, n - 2) == 0)
+            off += (size_t)snprintf(err + off, errlen - off, " --%s", table[i].name);
     if (off < errlen)
         snprintf(err + off, errlen - off, ")");
 }
 
-static int is_our_val(int val)
+static void getopt_error(int c, int argc, char **argv, char *err, size_t errlen)
 {
-    for (const struct option *lo = long_opts; lo->name; lo++)
-        if (lo->val == val)
-            return 1;
-    return 0;
+    int i;
+
+    if (c == ':') {
+        i = index_of(optopt);
+        if (i >= 0 && optopt >= VAL_BASE)
+            snprintf(err, errlen, "--%s: missing value", table[i].name);
+        else
+            snprintf(err, errlen, "-%c: missing value", optopt);
+        return;
+    }
+    /* An unmatched long option has been stepped over whole. */
+    if (optopt == 0 && optind > 0 && optind <= argc)
+        unknown_long(argv[optind - 1], err, errlen);
+    else if (optopt >= VAL_BASE && (i = index_of(optopt)) >= 0)
+        snprintf(err, errlen, "--%s: takes no value", table[i].name);
+    else if (optopt > 32 && optopt < 127)
+        snprintf(err, errlen, "unknown option '-%c' (try --help)", optopt);
+    else
+        snprintf(err, errlen, "unknown option (try --help)");
 }
 
-static int apply(struct opts *o, int val, const char *arg, int *listen_given,
-                 char *err, size_t errlen)
+static enum opts_result apply_argv(struct opts *o, struct parse_state *ps, int argc,
+                                   char **argv, char *err, size_t errlen)
 {
-    int v;
-
-    switch (val) {
-    case OPT_LISTEN:
-        /* The first --listen replaces the default listener. */
-        if (!*listen_given) {
-            o->nlisten = 0;
-            *listen_given = 1;
-        }
-        return add_addr(o->listen, &o->nlisten, arg, val, err, errlen);
-    case OPT_UDP:
-        return add_addr(o->udp, &o->nudp, arg, val, err, errlen);
-    case OPT_HTTP:
-        return add_addr(o->http, &o->nhttp, arg, val, err, errlen);
-    case OPT_ADMIN: {
-        char why[256];
-        if (strcmp(arg, "off") == 0) {
-            o->admin_on = 0;
-            return 0;
-        }
-        if (addr_parse(&o->admin, arg, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "--admin: %s (or 'off')", why);
-            return -1;
-        }
-        o->admin_on = 1;
-        return 0;
-    }
-    case OPT_WORKERS: {
-        unsigned w;
-        if (set_uint(&w, arg, 1, OPTS_MAX_WORKERS, val, err, errlen) != 0)
-            return -1;
-        o->workers = (int)w;
-        return 0;
-    }
-    case OPT_PIN:
-        o->pin = 1;
-        return 0;
-    case OPT_REPLY:
-        if ((v = reply_mode_parse(arg)) < 0)
-            return bad_value(err, errlen, val, arg, "stamp, echo or upper");
-        o->reply = (enum reply_mode)v;
-        return 0;
-    case OPT_TIME_FORMAT:
-        if ((v = time_format_parse(arg)) < 0)
-            return bad_value(err, errlen, val, arg, "ctime or iso8601");
-        o->time_format = (enum time_format)v;
-        return 0;
-    case OPT_MAX_LINE:
-        return set_size(&o->max_line, arg, 1, 64 * MIB, val, err, errlen);
-    case OPT_LINE_TIMEOUT:
-        return set_seconds(&o->line_timeout, arg, MAX_TIMEOUT, 1, val, err, errlen);
-    case OPT_MAX_CONNS:
-        return set_uint(&o->max_conns, arg, 1, 1000000, val, err, errlen);
-    case OPT_IDLE_TIMEOUT:
-        return set_seconds(&o->idle_timeout, arg, MAX_TIMEOUT, 1, val, err, errlen);
-    case OPT_MAX_OUTPUT:
-        return set_size(&o->max_output, arg, 1, GIB, val, err, errlen);
-    case OPT_SHUTDOWN_TIMEOUT:
-        return set_seconds(&o->shutdown_timeout, arg, MAX_SHUTDOWN, 0, val, err, errlen);
-    case OPT_LOG_LEVEL:
-        if ((v = parse_log_level(arg)) < 0)
-            return bad_value(err, errlen, val, arg, "debug, info, warn or error");
-        o->log_level = (enum log_level)v;
-        return 0;
-    default:
-        snprintf(err, errlen, "internal error: option %d not handled", val);
-        return -1;
-    }
-}
-
-static enum opts_result parse(struct opts *o, int argc, char **argv, int ncpus,
-                              char *err, size_t errlen)
-{
-    int c, listen_given = 0;
-
-    set_defaults(o, ncpus);
-    if (errlen > 0)
-        err[0] = '\0';
-
+    build_getopt();
     /* optind = 0 makes glibc re-initialise getopt completely (including
      * the scan position inside grouped short options), so a second call
      * starts afresh; opterr = 0 keeps getopt itself silent. */
     optind = 0;
     opterr = 0;
     for (;;) {
-        c = getopt_long(argc, argv, short_opts, long_opts, NULL);
+        int c = getopt_long(argc, argv, short_opts, long_opts, NULL);
+        int i;
+
         if (c == -1)
             break;
-        switch (c) {
-        case 'h':
-            return OPTS_HELP;
-        case 'V':
-            return OPTS_VERSION;
-        case ':':
-            if (optopt >= OPT_LISTEN)
-                snprintf(err, errlen, "--%s: missing value", opt_name(optopt));
-            else
-                snprintf(err, errlen, "-%c: missing value", optopt);
+        i = index_of(c);
+        if (i < 0) {
+            getopt_error(c, argc, argv, err, errlen);
             return OPTS_ERROR;
-        case '?':
-            /* An unmatched long option has been stepped over whole. */
-            if (optopt == 0 && optind > 0 && optind <= argc)
-                unknown_long(argv[optind - 1], err, errlen);
-            else if (is_our_val(optopt))
-                snprintf(err, errlen, "--%s: takes no value", opt_name(optopt));
-            else if (optopt > 32 && optopt < 127)
-                snprintf(err, errlen, "unknown option '-%c' (try --help)", optopt);
-            else
-                snprintf(err, errlen, "unknown option (try --help)");
-            return OPTS_ERROR;
-        default:
-            if (apply(o, c, optarg, &listen_given, err, errlen) != 0)
-                return OPTS_ERROR;
-            break;
         }
+        if (table[i].type == T_HELP)
+            return OPTS_HELP;
+        if (table[i].type == T_VERSION)
+            return OPTS_VERSION;
+        if (apply_from(o, ps, SRC_ARGV, i, optarg, err, errlen) != 0)
+            return OPTS_ERROR;
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument '%s' (stampd takes options only)",
                  argv[optind]);
         return OPTS_ERROR;
     }
-    return check_collisions(o, err, errlen) == 0 ? OPTS_OK : OPTS_ERROR;
+    return OPTS_OK;
+}
+
+static enum opts_result parse(struct opts *o, int argc, char **argv, int ncpus,
+                              const char *fname, const char *text, char *err,
+                              size_t errlen)
+{
+    struct parse_state ps;
+    enum opts_result r;
+    char config[OPTS_PATH_MAX];
+
+    memset(&ps, 0, sizeof(ps));
+    set_defaults(o, ncpus);
+    if (errlen > 0)
+        err[0] = '\0';
+    if (text && apply_file(o, &ps, fname, text, err, errlen) != 0)
+        return OPTS_ERROR;
+    r = apply_argv(o, &ps, argc, argv, err, errlen);
+    if (r != OPTS_OK)
+        return r;
+    if (text) {
+        /* The file named on the command line is the one read. */
+        snprintf(config, sizeof(config), "%s", fname);
+        memcpy(o->config, config, sizeof(config));
+    }
+    return check_combinations(o, err, errlen) == 0 ? OPTS_OK : OPTS_ERROR;
 }
 
 /* The message quotes the user's argument; a control byte in it (an LF from
  * a script's variable) must not split the promised single line. */
-enum opts_result opts_parse(struct opts *o, int argc, char **argv, int ncpus,
-                            char *err, size_t errlen)
+static enum opts_result one_line(enum opts_result r, char *err)
 {
-    enum opts_result r = parse(o, argc, argv, ncpus, err, errlen);
-
     if (r == OPTS_ERROR)
         for (char *p = err; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
                 *p = '?';
     return r;
+}
+
+enum opts_result opts_parse(struct opts *o, int argc, char **argv, int ncpus,
+                            char *err, size_t errlen)
+{
+    return one_line(parse(o, argc, argv, ncpus, NULL, NULL, err, errlen), err);
+}
+
+enum opts_result opts_parse_with_file(struct opts *o, int argc, char **argv,
+                                      int ncpus, const char *fname,
+                                      const char *text, char *err, size_t errlen)
+{
+    return one_line(parse(o, argc, argv, ncpus, fname, text ? text : "", err, errlen),
+                    err);
+}
+
+/* --- --help ----------------------------------------------------------------------- */
+
+#define HELP_COL 29
+
+static const char usage_head[] =
+    "Usage: stampd [OPTION]...\n"
+    "Answer every line a client sends with the same line, prefixed with the\n"
+    "server's time:  hello  ->  [Mon Sep  5 22:29:12 2016] hello\n"
+    "\n"
+    "ADDR is HOST:PORT (IPv4), [HOST]:PORT (IPv6), localhost:PORT, :PORT, PORT\n"
+    "or unix:PATH.  Host names are not resolved.  Port 0 picks a free port.\n"
+    "BYTES takes a k, m or g suffix (1024-based).  In --config FILE, write one\n"
+    "option per line without the dashes (\"max-conns 20000\"); # starts a comment.\n";
+
+static const char usage_tail[] =
+    "\n"
+    "Signals: TERM, INT or QUIT stop gracefully; HUP reloads --config; USR2\n"
+    "upgrades the binary; USR1 reopens --log-file.  Exit status: 0 ok, 1 runtime\n"
+    "error or connections cut at shutdown, 2 invalid options.\n";
+
+static size_t help_entry(char *buf, size_t len, const struct opt_def *d)
+{
+    char left[96], metavar[64];
+    size_t off = 0, w;
+    const char *h = d->help;
+
+    if (d->type == T_ENUM) {
+        size_t m = 0;
+        metavar[0] = '\0';
+        for (int i = 0; d->names[i] && m < sizeof(metavar); i++)
+            m += (size_t)snprintf(metavar + m, sizeof(metavar) - m, "%s%s",
+                                  i ? "|" : "", d->names[i]);
+    } else {
+        snprintf(metavar, sizeof(metavar), "%s", d->metavar ? d->metavar : "");
+    }
+    if (d->short_name)
+        w = (size_t)snprintf(left, sizeof(left), "  -%c, --%s%s%s", d->short_name,
+                             d->name, metavar[0] ? " " : "", metavar);
+    else
+        w = (size_t)snprintf(left, sizeof(left), "  --%s%s%s", d->name,
+                             metavar[0] ? " " : "", metavar);
+    if (w + 1 < HELP_COL)
+        off += (size_t)snprintf(buf + off, len - off, "%-*s", HELP_COL, left);
+    else
+        off += (size_t)snprintf(buf + off, len - off, "%s\n%*s", left, HELP_COL, "");
+    while (off < len) {
+        size_t n = strcspn(h, "\n");
+        off += (size_t)snprintf(buf + off, len - off, "%.*s\n", (int)n, h);
+        if (h[n] == '\0' || off >= len)
+            break;
+        h += n + 1;
+        off += (size_t)snprintf(buf + off, len - off, "%*s", HELP_COL, "");
+    }
+    return off;
+}
+
+const char *opts_usage(void)
+{
+    static char text[8192];
+    size_t off;
+
+    if (text[0])
+        return text;
+    off = (size_t)snprintf(text, sizeof(text), "%s", usage_head);
+    for (int i = 0; i < NOPTS && off < sizeof(text); i++) {
+        if (table[i].section)
+            off += (size_t)snprintf(text + off, sizeof(text) - off, "\n%s:\n",
+                                    table[i].section);
+        if (off < sizeof(text))
+            off += help_entry(text + off, sizeof(text) - off, &table[i]);
+    }
+    if (off < sizeof(text))
+        snprintf(text + off, sizeof(text) - off, "%s", usage_tail);
+    return text;
+}
+
+/* --- the effective configuration ------------------------------------------------- */
+
+#define ITEM_MAX 160
+
+static void visit_one(const struct opts *o, const struct opt_def *d,
+                      opts_visit_fn *fn, void *ctx)
+{
+    static char items[OPTS_MAX_ADDRS][ITEM_MAX];
+    const char *ptrs[OPTS_MAX_ADDRS];
+    char key[64];
+    enum opts_kind kind = OPTS_NUMBER;
+    int n = 1;
+
+    snprintf(key, sizeof(key), "%s", d->name);
+    for (char *p = key; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    for (int i = 0; i < OPTS_MAX_ADDRS; i++)
+        ptrs[i] = items[i];
+    switch (d->type) {
+    case T_ADDRS:
+        kind = OPTS_LIST;
+        n = *COUNT(o, d);
+        for (int i = 0; i < n; i++)
+            addr_describe(&FIELD(o, d, const struct addr)[i], items[i], ITEM_MAX);
+        break;
+    case T_CIDRS:
+        kind = OPTS_LIST;
+        n = *COUNT(o, d);
+        for (int i = 0; i < n; i++)
+            snprintf(items[i], ITEM_MAX, "%s", FIELD(o, d, const struct cidr)[i].text);
+        break;
+    case T_ADMIN:
+        kind = OPTS_STRING;
+        snprintf(items[0], ITEM_MAX, "%s", o->admin_on ? o->admin.text : "off");
+        break;
+    case T_INT:
+        snprintf(items[0], ITEM_MAX, "%d", *FIELD(o, d, const int));
+        break;
+    case T_UINT:
+    case T_SECONDS:
+        snprintf(items[0], ITEM_MAX, "%u", *FIELD(o, d, const unsigned));
+        break;
+    case T_SIZE:
+        snprintf(items[0], ITEM_MAX, "%zu", *FIELD(o, d, const size_t));
+        break;
+    case T_DURATION: {
+        uint64_t us = *FIELD(o, d, const uint64_t);
+        snprintf(items[0], ITEM_MAX, "%llu.%06llu", (unsigned long long)(us / 1000000),
+                 (unsigned long long)(us % 1000000));
+        break;
+    }
+    case T_FLAG:
+        kind = OPTS_BOOL;
+        snprintf(items[0], ITEM_MAX, "%s", *FIELD(o, d, const int) ? "true" : "false");
+        break;
+    case T_ENUM:
+        kind = OPTS_STRING;
+        snprintf(items[0], ITEM_MAX, "%s", d->names[*FIELD(o, d, const int)]);
+        break;
+    case T_STRING:
+        kind = OPTS_STRING;
+        snprintf(items[0], ITEM_MAX, "%s", d->secret && *FIELD(o, d, const char)
+                                           ? "(set)" : FIELD(o, d, const char));
+        break;
+    default:
+        return;
+    }
+    fn(ctx, key, kind, ptrs, n);
+}
+
+void opts_visit(const struct opts *o, opts_visit_fn *fn, void *ctx)
+{
+    for (int i = 0; i < NOPTS; i++)
+        if (table[i].type != T_HELP && table[i].type != T_VERSION &&
+            &table[i] != &table[index_of('t')])
+            visit_one(o, &table[i], fn, ctx);
 }

@@ -5,12 +5,21 @@
 
 #include "reply.h"
 
-static const char *const mode_names[] = { "stamp", "echo", "upper" };
+static const char *const mode_names[REPLY_NMODES] = { REPLY_MODE_NAMES };
 
 size_t reply_size(enum reply_mode mode, size_t prefix_len, size_t payload_len,
                   size_t term_len)
 {
-    return (mode == REPLY_STAMP ? prefix_len : 0) + payload_len + term_len;
+    switch (mode) {
+    case REPLY_NONE:
+        return 0;
+    case REPLY_OK:
+        return 2 + term_len;
+    case REPLY_STAMP:
+        return prefix_len + payload_len + term_len;
+    default:
+        return payload_len + term_len;
+    }
 }
 
 void reply_upcase(char *s, size_t n)
@@ -26,6 +35,12 @@ size_t reply_build(char *dst, enum reply_mode mode, const char *prefix,
 {
     char *p = dst;
 
+    if (mode == REPLY_NONE)
+        return 0;
+    if (mode == REPLY_OK) {
+        payload = "OK";
+        payload_len = 2;
+    }
     if (mode == REPLY_STAMP) {
         memcpy(p, prefix, prefix_len);
         p += prefix_len;
@@ -43,7 +58,7 @@ size_t reply_build(char *dst, enum reply_mode mode, const char *prefix,
 
 int reply_mode_parse(const char *s)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < REPLY_NMODES; i++)
         if (strcmp(s, mode_names[i]) == 0)
             return i;
     return -1;
@@ -51,5 +66,5 @@ int reply_mode_parse(const char *s)
 
 const char *reply_mode_name(enum reply_mode mode)
 {
-    return (unsigned)mode < 3 ? mode_names[mode] : "?";
+    return (unsigned)mode < REPLY_NMODES ? mode_names[mode] : "?";
 }

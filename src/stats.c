@@ -24,4 +24,5 @@ void stats_slot_reset_gauges(struct stats_slot *s)
 #define STATS_ZERO(f, m, ln, lv, h) STAT_SET(s, f, 0);
     STATS_GAUGES(STATS_ZERO)
 #undef STATS_ZERO
+    __atomic_store_n(&s->heartbeat_ms, 0, __ATOMIC_RELAXED);
 }

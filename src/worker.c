@@ -285,7 +285,10 @@ static int next_timeout(const struct loop *l)
         t = min_timeout(t, l->drain_deadline > now ? l->drain_deadline - now : 0);
     /* +1: the poller rounds down, and waking a millisecond early would
      * spin once more without expiring anything. */
-    return t < 0 ? -1 : (int)(t > 3600000 ? 3600000 : t + 1);
+    /* Turn at least every STATS_HEARTBEAT_MS so that the heartbeat shows a
+     * live loop even when nothing happens. */
+    t = min_timeout(t, STATS_HEARTBEAT_MS);
+    return (int)(t > STATS_HEARTBEAT_MS ? STATS_HEARTBEAT_MS : t + 1);
 }
 
 /* --- set-up -------------------------------------------------------------- */
@@ -420,11 +423,13 @@ int worker_main(const struct worker_cfg *cfg)
         return 1;
     }
     fault_worker_ready();
+    stats_heartbeat(w->st, w->clock.mono_ms);  /* serving from here on */
     log_debug("serving (pid %d)", (int)getpid());
 
     for (;;) {
         int n = poller_wait(w->poller, events, MAX_EVENTS, next_timeout(&l));
         clock_update(&w->clock);
+        stats_heartbeat(w->st, w->clock.mono_ms);
         if (n < 0 && n != -EINTR) {
             log_error("poller_wait: %s", strerror(-n));
             w->cut = 1;

@@ -133,7 +133,7 @@ static void test_every_option_set(void **state)
 
     /* "--opt=value", unique prefixes, the other enum values. */
     assert_int_equal(PARSE(&o, "--reply=echo", "--time=ctime", "--log-level=error",
-                           "--admin=off", "--work=1", "--max-l", "64m"), OPTS_OK);
+                           "--admin=off", "--workers=1", "--max-l", "64m"), OPTS_OK);
     assert_int_equal(o.reply, REPLY_ECHO);
     assert_int_equal(o.time_format, TIME_CTIME);
     assert_int_equal(o.log_level, LOG_ERROR);
@@ -218,7 +218,7 @@ static void test_exact_messages(void **state)
         "0 = never)", "--line-timeout", "86401");
     MSG("--shutdown-timeout: invalid value '-5' (expected seconds from 0 to 3600)",
         "--shutdown-timeout", "-5");
-    MSG("--reply: invalid value 'loud' (expected stamp, echo or upper)",
+    MSG("--reply: invalid value 'loud' (expected stamp, echo, upper, ok or none)",
         "--reply", "loud");
     MSG("--time-format: invalid value 'unix' (expected ctime or iso8601)",
         "--time-format", "unix");
@@ -236,13 +236,14 @@ static void test_exact_messages(void **state)
     MSG("unknown option '--frobnicate' (try --help)", "--frobnicate");
     MSG("unknown option '--frobnicate' (try --help)", "--frobnicate=1");
     MSG("unknown option '-x' (try --help)", "-x");
-    MSG("ambiguous option '--max' (could be --max-line --max-conns --max-output)",
+    MSG("ambiguous option '--max' (could be --max-line --max-conns --max-output "
+        "--max-buffered)",
         "--max", "1");
     MSG("ambiguous option '--li' (could be --listen --line-timeout)", "--li=1");
     MSG("unexpected argument 'foo' (stampd takes options only)", "foo");
     MSG("unexpected argument '--workers' (stampd takes options only)",
         "--", "--workers", "2");
-    MSG("--reply: invalid value 'a?b' (expected stamp, echo or upper)",
+    MSG("--reply: invalid value 'a?b' (expected stamp, echo, upper, ok or none)",
         "--reply", "a\nb");
 
     /* A short buffer truncates, never overflows, and stays terminated. */
@@ -585,6 +586,261 @@ static void test_addr_refused(void **state)
     assert_int_equal(addr_parse(&a, "x", why, 0), -1);
 }
 
+/* --- the options added by the operations features ------------------------------ */
+
+static void test_operation_options(void **state)
+{
+    (void)state;
+    struct opts o;
+
+    assert_int_equal(PARSE(&o, "--max-buffered", "512m", "--worker-timeout", "0",
+                           "--drain-delay", "3", "--pid-file", "/run/s.pid",
+                           "--user", "nobody", "--log-file", "/var/log/s.log",
+                           "--log-requests", "--admin-token", "s3cret",
+                           "--clock-max-error", "250ms", "--require-synced-clock",
+                           "--greeting", "hello world", "--reply", "none", "-t"),
+                     OPTS_OK);
+    assert_int_equal(o.max_buffered, (size_t)512 << 20);
+    assert_int_equal(o.worker_timeout, 0);
+    assert_int_equal(o.drain_delay, 3);
+    assert_string_equal(o.pid_file, "/run/s.pid");
+    assert_string_equal(o.user, "nobody");
+    assert_string_equal(o.log_file, "/var/log/s.log");
+    assert_int_equal(o.log_requests, 1);
+    assert_string_equal(o.admin_token, "s3cret");
+    assert_int_equal(o.clock_max_error_us, 250000);
+    assert_int_equal(o.require_synced_clock, 1);
+    assert_string_equal(o.greeting, "hello world");
+    assert_int_equal(o.reply, REPLY_NONE);
+    assert_int_equal(o.check_config, 1);
+
+    /* Defaults. */
+    assert_int_equal(PARSE(&o, "--pin"), OPTS_OK);
+    assert_int_equal(o.max_buffered, (size_t)256 << 20);
+    assert_int_equal(o.worker_timeout, 5);
+    assert_int_equal(o.clock_max_error_us, 100000);
+    assert_int_equal(o.check_config, 0);
+    assert_string_equal(o.config, "");
+
+    /* Durations. */
+    assert_int_equal(PARSE(&o, "--clock-max-error", "0.1"), OPTS_OK);
+    assert_int_equal(o.clock_max_error_us, 100000);
+    assert_int_equal(PARSE(&o, "--clock-max-error", "2s"), OPTS_OK);
+    assert_int_equal(o.clock_max_error_us, 2000000);
+    assert_int_equal(PARSE(&o, "--clock-max-error", "1.5ms"), OPTS_OK);
+    assert_int_equal(o.clock_max_error_us, 1500);
+    assert_int_equal(PARSE(&o, "--clock-max-error", "7us"), OPTS_OK);
+    assert_int_equal(o.clock_max_error_us, 7);
+    BAD("--clock-max-error", "--clock-max-error", "0");
+    BAD("--clock-max-error", "--clock-max-error", "1.");
+    BAD("--clock-max-error", "--clock-max-error", "0.0000001");
+    BAD("--clock-max-error", "--clock-max-error", "3601");
+    BAD("--clock-max-error", "--clock-max-error", "1h");
+    BAD("--max-buffered", "--max-buffered", "1k");
+    BAD("--worker-timeout", "--worker-timeout", "3601");
+
+    /* Strings have a bound. */
+    char longv[OPTS_PATH_MAX + 1];
+    memset(longv, 'a', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    MSG("--pid-file: value too long (256 bytes, at most 255)", "--pid-file", longv);
+}
+
+static void test_listener_suffixes(void **state)
+{
+    (void)state;
+    struct opts o;
+    char buf[160];
+
+    assert_int_equal(PARSE(&o, "--listen", "127.0.0.1:1,proxy", "--listen",
+                           "127.0.0.1:2,chunk", "--listen", "127.0.0.1:3,proxy,chunk",
+                           "--listen", "unix:/tmp/a,b", "--http", "[::1]:4,proxy",
+                           "--proxy-from", "10.0.0.0/8", "--proxy-from", "::1"),
+                     OPTS_OK);
+    assert_int_equal(o.listen[0].flags, ADDR_PROXY);
+    assert_string_equal(o.listen[0].text, "127.0.0.1:1");
+    assert_int_equal(o.listen[1].flags, ADDR_CHUNK);
+    assert_int_equal(o.listen[2].flags, ADDR_PROXY | ADDR_CHUNK);
+    assert_int_equal(o.listen[3].flags, 0);
+    assert_string_equal(o.listen[3].text, "unix:/tmp/a,b");  /* part of the path */
+    assert_int_equal(o.http[0].flags, ADDR_PROXY);
+    assert_int_equal(o.nproxy_from, 2);
+    assert_string_equal(o.proxy_from[0].text, "10.0.0.0/8");
+    assert_string_equal(o.proxy_from[1].text, "::1/128");
+    addr_describe(&o.listen[2], buf, sizeof(buf));
+    assert_string_equal(buf, "127.0.0.1:3,proxy,chunk");
+
+    MSG("--http: '127.0.0.1:5,chunk': this listener does not take ',chunk'",
+        "--http", "127.0.0.1:5,chunk");
+    MSG("--udp: '127.0.0.1:5,proxy': this listener does not take ',proxy'",
+        "--udp", "127.0.0.1:5,proxy");
+    MSG("--listen: invalid address '127.0.0.1:5,fast' (unknown suffix 'fast')",
+        "--listen", "127.0.0.1:5,fast");
+    MSG("--proxy-from: a ',proxy' listener needs at least one --proxy-from CIDR "
+        "naming the load balancers", "--listen", "127.0.0.1:5,proxy");
+    MSG("--proxy-from: invalid network '10.0.0.1/8' (host bits set after the prefix)",
+        "--proxy-from", "10.0.0.1/8");
+    MSG("--proxy-from: invalid network '10.0.0.0/33' (prefix length is at most 32)",
+        "--proxy-from", "10.0.0.0/33");
+    MSG("--proxy-from: invalid network 'lb.example/8' (not an IPv4 or IPv6 address "
+        "literal)", "--proxy-from", "lb.example/8");
+}
+
+static void test_cidr_match(void **state)
+{
+    (void)state;
+    struct cidr c;
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+    char why[128];
+
+    assert_int_equal(cidr_parse(&c, "127.0.0.0/8", why, sizeof(why)), 0);
+    inet_pton(AF_INET, "127.9.8.7", &sin.sin_addr);
+    assert_true(cidr_match(&c, (struct sockaddr *)&sin));
+    inet_pton(AF_INET, "128.0.0.1", &sin.sin_addr);
+    assert_false(cidr_match(&c, (struct sockaddr *)&sin));
+    inet_pton(AF_INET6, "::ffff:127.0.0.2", &sin6.sin6_addr);
+    assert_true(cidr_match(&c, (struct sockaddr *)&sin6));   /* v4-mapped */
+    inet_pton(AF_INET6, "::1", &sin6.sin6_addr);
+    assert_false(cidr_match(&c, (struct sockaddr *)&sin6));
+
+    assert_int_equal(cidr_parse(&c, "fd00::/7", why, sizeof(why)), -1);  /* host bits */
+    assert_int_equal(cidr_parse(&c, "fc00::/7", why, sizeof(why)), 0);
+    inet_pton(AF_INET6, "fd12::1", &sin6.sin6_addr);
+    assert_true(cidr_match(&c, (struct sockaddr *)&sin6));
+    inet_pton(AF_INET6, "fe00::1", &sin6.sin6_addr);
+    assert_false(cidr_match(&c, (struct sockaddr *)&sin6));
+    assert_int_equal(cidr_parse(&c, "0.0.0.0/0", why, sizeof(why)), 0);
+    inet_pton(AF_INET, "1.2.3.4", &sin.sin_addr);
+    assert_true(cidr_match(&c, (struct sockaddr *)&sin));
+    assert_int_equal(cidr_parse(&c, "10.1.2.3/31", why, sizeof(why)), -1);
+    assert_int_equal(cidr_parse(&c, "10.1.2.2/31", why, sizeof(why)), 0);
+    inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr);
+    assert_true(cidr_match(&c, (struct sockaddr *)&sin));
+    inet_pton(AF_INET, "10.1.2.4", &sin.sin_addr);
+    assert_false(cidr_match(&c, (struct sockaddr *)&sin));
+    assert_int_equal(cidr_parse(&c, "10.0.0.0/", why, sizeof(why)), -1);
+    assert_int_equal(cidr_parse(&c, "", why, sizeof(why)), -1);
+}
+
+/* --- the config file ----------------------------------------------------------- */
+
+static enum opts_result parse_file(struct opts *o, const char *text,
+                                   const char *const *args)
+{
+    char *argv[16];
+    int argc = 0;
+
+    argv[argc++] = (char *)"stampd";
+    for (; args && *args; args++)
+        argv[argc++] = (char *)*args;
+    argv[argc] = NULL;
+    return opts_parse_with_file(o, argc, argv, 4, "s.conf", text, err, sizeof(err));
+}
+
+static void test_config_file(void **state)
+{
+    (void)state;
+    struct opts o;
+    static const char text[] =
+        "# stampd example\n"
+        "\n"
+        "listen 127.0.0.1:9001\n"
+        "  listen   127.0.0.1:9002,chunk   \n"
+        "--max-conns 20000\r\n"
+        "pin\n"
+        "log-requests off\n"
+        "greeting  hello there  \n"
+        "http 127.0.0.1:9003\n"
+        "\t# indented comment\n"
+        "reply upper";
+
+    assert_int_equal(parse_file(&o, text, NULL), OPTS_OK);
+    assert_int_equal(o.nlisten, 2);
+    assert_string_equal(o.listen[0].text, "127.0.0.1:9001");
+    assert_int_equal(o.listen[1].flags, ADDR_CHUNK);
+    assert_int_equal(o.max_conns, 20000);
+    assert_int_equal(o.pin, 1);
+    assert_int_equal(o.log_requests, 0);
+    assert_string_equal(o.greeting, "hello there");
+    assert_int_equal(o.nhttp, 1);
+    assert_int_equal(o.reply, REPLY_UPPER);
+    assert_string_equal(o.config, "s.conf");
+
+    /* The command line overrides the file; a list given there replaces the
+     * file's list instead of adding to it. */
+    assert_int_equal(parse_file(&o, text, (const char *const[]){
+                         "--listen", "127.0.0.1:9100", "--max-conns", "5",
+                         "--reply", "echo", NULL }), OPTS_OK);
+    assert_int_equal(o.nlisten, 1);
+    assert_string_equal(o.listen[0].text, "127.0.0.1:9100");
+    assert_int_equal(o.max_conns, 5);
+    assert_int_equal(o.reply, REPLY_ECHO);
+    assert_int_equal(o.nhttp, 1);   /* not on the command line: the file's */
+
+    /* Errors name the file and the line. */
+    assert_int_equal(parse_file(&o, "pin\nmax-conns 0\n", NULL), OPTS_ERROR);
+    assert_string_equal(err, "s.conf:2: --max-conns: invalid value '0' (expected an "
+                        "integer from 1 to 1000000)");
+    assert_int_equal(parse_file(&o, "\n\nfrobnicate 1\n", NULL), OPTS_ERROR);
+    assert_string_equal(err, "s.conf:3: unknown option 'frobnicate'");
+    assert_int_equal(parse_file(&o, "max-c 1\n", NULL), OPTS_ERROR);  /* no prefixes */
+    assert_string_equal(err, "s.conf:1: unknown option 'max-c'");
+    assert_int_equal(parse_file(&o, "workers\n", NULL), OPTS_ERROR);
+    assert_string_equal(err, "s.conf:1: --workers: missing value");
+    assert_int_equal(parse_file(&o, "pin maybe\n", NULL), OPTS_ERROR);
+    assert_string_equal(err, "s.conf:1: --pin: invalid value 'maybe' (expected no "
+                        "value, on or off)");
+    assert_int_equal(parse_file(&o, "config other.conf\n", NULL), OPTS_ERROR);
+    assert_string_equal(err, "s.conf:1: --config: not allowed in a config file");
+    assert_int_equal(parse_file(&o, "help\n", NULL), OPTS_ERROR);
+    assert_int_equal(parse_file(&o, "listen 127.0.0.1:1\nlisten 127.0.0.1:1\n", NULL),
+                     OPTS_ERROR);
+    assert_string_equal(err, "--listen: 127.0.0.1:1 given twice");
+    /* A control byte in the file cannot split the one-line message. */
+    assert_int_equal(parse_file(&o, "reply a\x1b[2Jb\n", NULL), OPTS_ERROR);
+    assert_null(strchr(err, 0x1b));
+    /* An empty file is the defaults. */
+    assert_int_equal(parse_file(&o, "", NULL), OPTS_OK);
+    assert_int_equal(o.nlisten, 1);
+    assert_string_equal(o.listen[0].text, "0.0.0.0:8009");
+}
+
+/* --- the dump that /stats shows ------------------------------------------------------- */
+
+struct seen { int options, secret_hidden, listen_items; char listen0[64]; };
+
+static void visit(void *ctx, const char *key, enum opts_kind kind,
+                  const char *const *items, int n)
+{
+    struct seen *s = ctx;
+
+    s->options++;
+    if (strcmp(key, "admin_token") == 0)
+        s->secret_hidden = kind == OPTS_STRING && strcmp(items[0], "(set)") == 0;
+    if (strcmp(key, "listen") == 0) {
+        assert_int_equal(kind, OPTS_LIST);
+        s->listen_items = n;
+        snprintf(s->listen0, sizeof(s->listen0), "%s", items[0]);
+    }
+    assert_null(strchr(key, '-'));
+}
+
+static void test_visit(void **state)
+{
+    (void)state;
+    struct opts o;
+    struct seen s = { 0 };
+
+    assert_int_equal(PARSE(&o, "--admin-token", "hunter2", "--listen", "127.0.0.1:7,proxy",
+                           "--proxy-from", "127.0.0.1"), OPTS_OK);
+    opts_visit(&o, visit, &s);
+    assert_true(s.options > 25);
+    assert_true(s.secret_hidden);
+    assert_int_equal(s.listen_items, 1);
+    assert_string_equal(s.listen0, "127.0.0.1:7,proxy");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +856,11 @@ int main(void)
         cmocka_unit_test(test_addr_forms),
         cmocka_unit_test(test_addr_unix),
         cmocka_unit_test(test_addr_refused),
+        cmocka_unit_test(test_operation_options),
+        cmocka_unit_test(test_listener_suffixes),
+        cmocka_unit_test(test_cidr_match),
+        cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_visit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
