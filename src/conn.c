@@ -185,8 +185,8 @@ struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
         return NULL;
     }
     if (!is_unix) {
-        /* Replies are small and written once per iteration: do not let
-         * Nagle hold them back waiting for the client's delayed ACK. */
+        /* Replies are small and sent once per read: do not let Nagle
+         * hold them back waiting for the client's delayed ACK. */
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
