@@ -438,8 +438,11 @@ int worker_main(const struct worker_cfg *cfg)
         STAT_INC(w->st, loop_iterations);
         if (n > 0)
             STAT_ADD(w->st, loop_events, n);
+        w->wake_ns = w->clock.mono_ns;
         for (int i = 0; i < n; i++)
             dispatch(&l, &events[i]);
+        if (w->batch_reqs)
+            conn_batch_done(w);
         expire_timers(&l);
 
         if (stop_requested && !w->draining)
