@@ -9,9 +9,11 @@
  *
  * Input layout: byte 0 picks max_line (1..256), byte 1 max_output
  * (64..16384), byte 2 the read buffer size (1..256), byte 3 seeds the
- * write sizes and, by its low bit, shrinks the server's socket send buffer
- * so that the kernel refuses replies and they go through the ring; the rest
- * is the client's byte stream, then the client half-closes.  What the client reads must be exactly the --reply echo of
+ * write sizes and, by its low bit, makes the client a slow reader (the
+ * server's socket send buffer shrunk, the client reading in one round of
+ * four until it half-closes) so that the kernel refuses replies and they go
+ * through the ring; the rest is the client's byte stream, then the client
+ * half-closes.  What the client reads must be exactly the --reply echo of
  * every complete line (a final fragment answered with LF), or, when a line
  * is too long, the replies owed before it and "ERR line too long\n"; then
  * EOF.  Afterwards the connection is closed and every gauge (active
@@ -120,7 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
         abort();
-    if (rng & 1) {
+    int lazy = rng & 1;  /* a slow reader: small send buffer, rare reads */
+    if (lazy) {
         int small = 2048; /* the kernel doubles it, and keeps a minimum */
         (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     }
@@ -146,7 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             shut = 1;
         }
         iterate();
-        eof = drain(sv[1], &got);
+        if (!lazy || shut || fuzz_rand(&rng) % 4 == 0)
+            eof = drain(sv[1], &got);
     }
     if (!eof)
         abort(); /* the server never finished the connection */
