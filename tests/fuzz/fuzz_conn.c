@@ -1,14 +1,18 @@
 /*
  * fuzz_conn.c - one whole connection through the real reactor code: the
  * input is written in random pieces into a socketpair whose other end is a
- * connection opened by conn_open(); the real poller, conn_event() and
- * conn_flush_pending() run it exactly as the worker loop does (minus
- * accept and timers), with a small --max-output so back-pressure pauses and
- * resumes happen, and a small read buffer so lines straddle reads.
+ * connection opened by conn_open(); the real poller and conn_event() run
+ * it exactly as the worker loop does (minus accept and timers), with a
+ * small --max-output so staged replies are sent early, output is held in
+ * the ring and back-pressure pauses and resumes happen, and a small read
+ * buffer so lines straddle reads.
  *
  * Input layout: byte 0 picks max_line (1..256), byte 1 max_output
  * (64..16384), byte 2 the read buffer size (1..256), byte 3 seeds the
- * write sizes; the rest is the client's byte stream, then the client
+ * write sizes and, by its low bit, makes the client a slow reader (the
+ * server's socket send buffer shrunk, the client reading in one round of
+ * four until it half-closes) so that the kernel refuses replies and they go
+ * through the ring; the rest is the client's byte stream, then the client
  * half-closes.  What the client reads must be exactly the --reply echo of
  * every complete line (a final fragment answered with LF), or, when a line
  * is too long, the replies owed before it and "ERR line too long\n"; then
@@ -48,9 +52,11 @@ static void setup(void)
     w.nconns = 4096;
     w.conns = calloc((size_t)w.nconns, sizeof(*w.conns));
     w.rbuf = malloc(256);
-    w.scratch = malloc(256 + CLOCK_PREFIX_LEN + 8);
+    opts.max_line = 256;  /* the largest the input can pick */
+    w.stage_cap = conn_stage_size(&opts);
+    w.stage = malloc(w.stage_cap);
     w.poller = poller_create(16);
-    if (!w.conns || !w.rbuf || !w.scratch || !w.poller)
+    if (!w.conns || !w.rbuf || !w.stage || !w.poller)
         abort();
     tq_init(&w.idle_q, 0);
     tq_init(&w.line_q, 0);
@@ -76,7 +82,6 @@ static void iterate(void)
             continue;
         conn_event(&w, c, ev[i].mask);
     }
-    conn_flush_pending(&w);
 }
 
 static int drain(int fd, struct fbuf *got)
@@ -109,8 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts.max_line = (size_t)data[0] + 1;
     opts.max_output = 64 + (size_t)data[1] * 64;
     w.rbuf_size = 1 + (size_t)data[2];
-    w.ring_limit = ring_pow2(opts.max_output + opts.max_line + 128);
-    w.resume_below = opts.max_output / 2;
+    conn_limits(&w);
     uint32_t rng = data[3];
     const char *in = (const char *)data + 4;
     size_t n = size - 4;
@@ -118,6 +122,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
         abort();
+    int lazy = rng & 1;  /* a slow reader: small send buffer, rare reads */
+    if (lazy) {
+        int small = 2048; /* the kernel doubles it, and keeps a minimum */
+        (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    }
     struct conn *c = conn_open(&w, sv[0], LISTEN_LINE, 1);
     if (!c)
         abort();
@@ -140,7 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             shut = 1;
         }
         iterate();
-        eof = drain(sv[1], &got);
+        if (!lazy || shut || fuzz_rand(&rng) % 4 == 0)
+            eof = drain(sv[1], &got);
     }
     if (!eof)
         abort(); /* the server never finished the connection */
@@ -165,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     if (w.active != 0 || slot.conns_active != 0 || slot.ring_bytes != 0 ||
-        slot.input_bytes != 0)
+        slot.input_bytes != 0 || w.buffered != 0 || w.stage_len != 0)
         abort();
     free(got.p);
     free(want.p);
