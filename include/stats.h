@@ -54,6 +54,7 @@
     X(err_max_conns,    "enforcements", "action", "max_conns", "Limit enforcements, by action") \
     X(err_shutdown_cut, "enforcements", "action", "shutdown_cut", "Limit enforcements, by action") \
     X(err_nomem,        "enforcements", "action", "out_of_memory", "Limit enforcements, by action") \
+    X(err_bad_proxy,    "enforcements", "action", "bad_proxy_header", "Limit enforcements, by action") \
     X(backpressure_pauses, "backpressure_pauses", NULL, NULL, "Times a connection stopped being read because of --max-output") \
     X(accept_pauses,    "accept_pauses", NULL, NULL, "Times accepting paused because descriptors ran out (EMFILE/ENFILE)") \
     X(accept_errors,    "accept_errors", NULL, NULL, "accept() failures other than EAGAIN") \

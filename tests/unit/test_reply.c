@@ -1,5 +1,5 @@
 /*
- * test_reply.c - building one reply (src/reply.c): the three modes, the
+ * test_reply.c - building one reply (src/reply.c): the five modes, the
  * terminator, upper mode touching only ASCII a-z, the mode names.
  */
 #include <string.h>
@@ -57,6 +57,13 @@ static void test_modes(void **state)
     /* No terminator at all (a UDP datagram without one). */
     EXPECT(REPLY_STAMP, "dgram", "", "[Mon Sep  5 22:29:12 2016] dgram");
     EXPECT(REPLY_ECHO, "dgram", "", "dgram");
+    /* ok: "OK" whatever came, with the request's terminator (none for a
+     * chunk); none: nothing at all. */
+    EXPECT(REPLY_OK, "anything", "\n", "OK\n");
+    EXPECT(REPLY_OK, "", "\r\n", "OK\r\n");
+    EXPECT(REPLY_OK, "chunk", "", "OK");
+    EXPECT(REPLY_NONE, "printed", "\n", "");
+    EXPECT(REPLY_NONE, "printed", "", "");
 }
 
 static void test_upcase_every_byte(void **state)
@@ -103,9 +110,13 @@ static void test_mode_names(void **state)
     assert_string_equal(reply_mode_name(REPLY_STAMP), "stamp");
     assert_string_equal(reply_mode_name(REPLY_ECHO), "echo");
     assert_string_equal(reply_mode_name(REPLY_UPPER), "upper");
-    assert_string_equal(reply_mode_name((enum reply_mode)3), "?");
+    assert_string_equal(reply_mode_name(REPLY_OK), "ok");
+    assert_string_equal(reply_mode_name(REPLY_NONE), "none");
+    assert_int_equal(reply_mode_parse("ok"), REPLY_OK);
+    assert_int_equal(reply_mode_parse("none"), REPLY_NONE);
+    assert_string_equal(reply_mode_name((enum reply_mode)REPLY_NMODES), "?");
     assert_string_equal(reply_mode_name((enum reply_mode)-1), "?");
-    for (int m = REPLY_STAMP; m <= REPLY_UPPER; m++)
+    for (int m = REPLY_STAMP; m < REPLY_NMODES; m++)
         assert_int_equal(reply_mode_parse(reply_mode_name((enum reply_mode)m)), m);
 }
 

@@ -1,0 +1,169 @@
+/*
+ * conn_client.c - the PROXY header of a connection and the address of its
+ * client (see conn_client.h).
+ */
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clientlog.h"
+#include "conn_client.h"
+#include "proxy.h"
+
+int conn_proxy_trusted(const struct worker *w, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    memset(&ss, 0, sizeof(ss));
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_UNIX)
+        return 1;
+    for (int i = 0; i < w->o->nproxy_from; i++)
+        if (cidr_match(&w->o->proxy_from[i], (const struct sockaddr *)&ss))
+            return 1;
+    return 0;
+}
+
+static int record_peer(struct worker *w, struct conn *c,
+                       const struct sockaddr_storage *src)
+{
+    if (!w->peers && !(w->peers = calloc((size_t)w->nconns, sizeof(*w->peers))))
+        return -1;
+    struct conn_peer *p = &w->peers[c->fd];
+    memset(p, 0, sizeof(*p));
+    p->family = src->ss_family;
+    if (src->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)src;
+        p->port = a->sin_port;
+        memcpy(p->addr, &a->sin_addr, 4);
+    } else if (src->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)src;
+        p->port = a->sin6_port;
+        memcpy(p->addr, &a->sin6_addr, 16);
+    }
+    c->flags |= CF_PEER;
+    return 0;
+}
+
+/* A header is done: record its source (unless the socket's peer stays). */
+static enum proxy_verdict accept_header(struct worker *w, struct conn *c,
+                                        const struct proxy_result *r,
+                                        const char **why)
+{
+    c->flags &= (uint16_t)~CF_PROXY;
+    if (r->keep_addr || r->command == PROXY_CMD_LOCAL)
+        return CPROXY_OK;
+    if (record_peer(w, c, &r->src) != 0) {
+        *why = "out of memory";
+        return CPROXY_BAD;
+    }
+    return CPROXY_OK;
+}
+
+enum proxy_verdict conn_proxy_feed(struct worker *w, struct conn *c,
+                                   const char *data, size_t n,
+                                   const char **rest, size_t *nrest,
+                                   char **owned, const char **why)
+{
+    struct proxy_result r;
+    const char *buf = data;
+    size_t len = n;
+
+    *owned = NULL;
+    *why = NULL;
+    if (c->in.len > 0) { /* the start of the header came earlier */
+        if (c->in.len + n > PROXY_MAX_LEN || line_append(&c->in, data, n) != 0) {
+            *why = "header too long";
+            return CPROXY_BAD;
+        }
+        buf = c->in.buf;
+        len = c->in.len;
+    }
+    switch (proxy_parse(buf, len, &r)) {
+    case PROXY_NEED_MORE:
+        if (buf == data && line_append(&c->in, data, n) != 0) {
+            *why = "out of memory";
+            return CPROXY_BAD;
+        }
+        return CPROXY_MORE;
+    case PROXY_ERROR:
+        *why = r.error ? r.error : "malformed";
+        return CPROXY_BAD;
+    default:
+        break;
+    }
+    if (accept_header(w, c, &r, why) != CPROXY_OK)
+        return CPROXY_BAD;
+    if (buf != data) {
+        size_t held;
+        line_take(&c->in, owned, &held);
+        buf = *owned;
+    }
+    *rest = buf + r.consumed;
+    *nrest = len - r.consumed;
+    return CPROXY_OK;
+}
+
+int conn_client_addr(const struct worker *w, const struct conn *c,
+                     struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if ((c->flags & CF_PEER) && w->peers) {
+        const struct conn_peer *p = &w->peers[c->fd];
+        ss->ss_family = p->family;
+        if (p->family == AF_INET) {
+            struct sockaddr_in *a = (void *)ss;
+            a->sin_port = p->port;
+            memcpy(&a->sin_addr, p->addr, 4);
+        } else if (p->family == AF_INET6) {
+            struct sockaddr_in6 *a = (void *)ss;
+            a->sin6_port = p->port;
+            memcpy(&a->sin6_addr, p->addr, 16);
+        }
+        return 0;
+    }
+    socklen_t len = sizeof(*ss);
+    if (getpeername(c->fd, (struct sockaddr *)ss, &len) != 0) {
+        ss->ss_family = AF_UNSPEC;
+        return -1;
+    }
+    return 0;
+}
+
+static const struct addr *listener_addr(const struct worker *w, int lidx)
+{
+    return w->cfg->ls[lidx].addr;
+}
+
+void conn_log_enforce(const struct worker *w, const struct conn *c,
+                      const char *what)
+{
+    struct sockaddr_storage ss;
+    conn_client_addr(w, c, &ss);
+    clientlog_enforce(what, (const struct sockaddr *)&ss,
+                      listener_addr(w, c->lidx));
+}
+
+void conn_log_request(const struct worker *w, const struct conn *c,
+                      const char *payload, size_t len)
+{
+    struct sockaddr_storage ss;
+    conn_client_addr(w, c, &ss);
+    clientlog_request((const struct sockaddr *)&ss, listener_addr(w, c->lidx),
+                      payload, len);
+}
+
+void conn_log_refused(const struct worker *w, int fd, int lidx,
+                      const char *what)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    memset(&ss, 0, sizeof(ss));
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        ss.ss_family = AF_UNSPEC;
+    clientlog_enforce(what, (const struct sockaddr *)&ss,
+                      listener_addr(w, lidx));
+}
