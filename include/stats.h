@@ -61,9 +61,8 @@
     X(udp_drops,        "udp_drops", NULL, NULL, "UDP datagrams dropped (failed sends, receive-queue overflows)") \
     X(loop_iterations,  "loop_iterations", NULL, NULL, "Event loop iterations") \
     X(loop_events,      "loop_events", NULL, NULL, "Events returned by the poller") \
-    X(writes,           "writes", NULL, NULL, "write()/writev() calls on client sockets") \
-    X(worker_restarts,  "worker_restarts", NULL, NULL, "Times this worker slot was re-forked after a death") \
-    X(heap_trims,       "heap_trims", NULL, NULL, "Times an idle worker returned freed heap memory to the kernel")
+    X(writes,           "writes", NULL, NULL, "send()/sendmsg() calls on client sockets") \
+    X(worker_restarts,  "worker_restarts", NULL, NULL, "Times this worker slot was re-forked after a death")
 
 #define STATS_GAUGES(X) \
     X(conns_active,     "connections_active", NULL, NULL, "Connections open now (accepted and not yet closed)") \
