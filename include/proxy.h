@@ -66,6 +66,14 @@ struct proxy_result {
     struct sockaddr_storage src, dst;
 };
 
+struct cidr;
+
+/* May the peer at sa send a PROXY header?  1 when sa lies in one of the
+ * n networks (--proxy-from), else 0; a Unix-socket peer (AF_UNIX) is
+ * always allowed, being local by construction. */
+int proxy_peer_allowed(const struct cidr *from, size_t n,
+                       const struct sockaddr *sa);
+
 /* Parse buf[0..len).  r is filled as described above for the returned
  * status (fields of the other statuses are zero). */
 enum proxy_status proxy_parse(const void *buf, size_t len,

@@ -16,6 +16,7 @@
 
 #include <http_parser.h>
 
+#include "check.h"
 #include "http.h"
 
 #define HDR_NAME_MAX 20   /* longest field name we match, plus slack */
@@ -460,11 +461,10 @@ int http_feed(struct http_conn *h, const struct http_env *env,
             off = n;
         } else if (e != HPE_OK) {
             off = n;
-        } else if (off < n) {
+        } else {
             /* Never drop input unparsed: http_parser only stops early after
-             * an upgrade, which on_message_complete turns into a close, so
-             * this is a broken invariant, not a client's doing. */
-            abort();
+             * an upgrade, which on_message_complete turns into a close. */
+            stampd_assert(off == n);
         }
     }
     h->partial = h->status == HTTP_OK || h->status == HTTP_PAUSE

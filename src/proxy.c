@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "addr.h"
 #include "proxy.h"
 
 static const uint8_t v2_sig[12] = {
@@ -322,4 +323,15 @@ enum proxy_status proxy_parse(const void *buf, size_t len,
         r->error = st == PROXY_ERROR ? keep.error : NULL;
     }
     return st;
+}
+
+int proxy_peer_allowed(const struct cidr *from, size_t n,
+                       const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_UNIX)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (cidr_match(&from[i], sa))
+            return 1;
+    return 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "addr.h"
 #include "proxy.h"
 
 /* Every strict prefix of a header of `hlen` bytes must ask for more, with
@@ -327,6 +328,44 @@ static void test_v2_length_bound(void **state)
     error_at(in, PROXY_MAX_LEN + 1, 16, "v2 header too long");
 }
 
+/* --- --proxy-from ----------------------------------------------------- */
+
+static struct sockaddr_storage peer(int family, const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = (sa_family_t)family;
+    void *dst = family == AF_INET
+        ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+        : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+    assert_int_equal(inet_pton(family, ip, dst), 1);
+    return ss;
+}
+
+static void test_peer_allowed(void **state)
+{
+    (void)state;
+    struct cidr from[2];
+    char err[128];
+    assert_int_equal(cidr_parse(&from[0], "127.0.0.0/8", err, sizeof(err)), 0);
+    assert_int_equal(cidr_parse(&from[1], "2001:db8::/32", err, sizeof(err)), 0);
+    struct sockaddr_storage a = peer(AF_INET, "127.0.0.5");
+    assert_int_equal(proxy_peer_allowed(from, 2, (struct sockaddr *)&a), 1);
+    a = peer(AF_INET, "10.0.0.1");
+    assert_int_equal(proxy_peer_allowed(from, 2, (struct sockaddr *)&a), 0);
+    a = peer(AF_INET6, "2001:db8:1::7");
+    assert_int_equal(proxy_peer_allowed(from, 2, (struct sockaddr *)&a), 1);
+    a = peer(AF_INET6, "::ffff:127.0.0.1");
+    assert_int_equal(proxy_peer_allowed(from, 2, (struct sockaddr *)&a), 1);
+    a = peer(AF_INET6, "::1");
+    assert_int_equal(proxy_peer_allowed(from, 2, (struct sockaddr *)&a), 0);
+    /* No list: nobody over IP; a Unix-socket peer is local, always. */
+    a = peer(AF_INET, "127.0.0.1");
+    assert_int_equal(proxy_peer_allowed(from, 0, (struct sockaddr *)&a), 0);
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
+    assert_int_equal(proxy_peer_allowed(from, 0, (struct sockaddr *)&un), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_v2_tlvs),
         cmocka_unit_test(test_v2_malformed),
         cmocka_unit_test(test_v2_length_bound),
+        cmocka_unit_test(test_peer_allowed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
