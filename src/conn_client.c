@@ -18,12 +18,8 @@ int conn_proxy_trusted(const struct worker *w, int fd)
     memset(&ss, 0, sizeof(ss));
     if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
         return 0;
-    if (ss.ss_family == AF_UNIX)
-        return 1;
-    for (int i = 0; i < w->o->nproxy_from; i++)
-        if (cidr_match(&w->o->proxy_from[i], (const struct sockaddr *)&ss))
-            return 1;
-    return 0;
+    return proxy_peer_allowed(w->o->proxy_from, (size_t)w->o->nproxy_from,
+                              (const struct sockaddr *)&ss);
 }
 
 static int record_peer(struct worker *w, struct conn *c,
