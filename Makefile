@@ -102,7 +102,7 @@ asan:
 # something must be installed.
 DEPS = gcc make libc6-dev libjemalloc-dev libcmocka-dev libhttp-parser-dev \
        wrk pkg-config python3 python3-pytest procps iproute2 netcat-openbsd \
-       tzdata cppcheck curl $(EXTRA_DEPS)
+       tzdata cppcheck curl haproxy $(EXTRA_DEPS)
 deps:
 	@missing=""; for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \

@@ -40,7 +40,8 @@ enum proxy_verdict {
 
 /* 1 when the socket's peer may send a PROXY header: inside a --proxy-from
  * network, or a unix-socket peer (the socket file's mode decides who may
- * connect).  0 otherwise. */
+ * connect); 0 otherwise; -1 when the peer is already gone (a balancer's
+ * health check may reset its connection before it is accepted). */
 int conn_proxy_trusted(const struct worker *w, int fd);
 
 /* Feed data[0..n) to a connection whose header is not complete.  On

@@ -481,8 +481,14 @@ static void conn_begin(struct worker *w, struct conn *c)
  * balancer; else the header is awaited for at most --line-timeout. */
 static void conn_proxy_begin(struct worker *w, struct conn *c)
 {
+    int trusted = conn_proxy_trusted(w, c->fd);
+
     c->flags |= CF_PROXY;
-    if (!conn_proxy_trusted(w, c->fd)) {
+    if (trusted < 0) {
+        conn_close(w, c, CLOSE_RESET);
+        return;
+    }
+    if (!trusted) {
         conn_bad_proxy(w, c, "untrusted source");
         return;
     }

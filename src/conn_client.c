@@ -17,7 +17,7 @@ int conn_proxy_trusted(const struct worker *w, int fd)
 
     memset(&ss, 0, sizeof(ss));
     if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
+        return -1;
     return proxy_peer_allowed(w->o->proxy_from, (size_t)w->o->nproxy_from,
                               (const struct sockaddr *)&ss);
 }
