@@ -23,6 +23,10 @@
  *    |  \------ PAUSED: unsent output above --max-output, reading stopped,
  *    |          the rest of the read kept in `in` until the ring drains
  *    |          below half
+ *    |-- memory: the worker holds more than --max-buffered in rings and
+ *    |          input buffers: a connection holding output is not read
+ *    |          (PAUSED until its ring drains); past 1/8 more, the largest
+ *    |          holders are dropped with "ERR out of memory"
  *    |-- EOF: the client half-closed; answer everything, flush, close
  *    |-- CLOSING: an error; owed replies + "ERR ..." are queued, input is
  *    |           read and discarded; once flushed: shutdown(SHUT_WR) and
@@ -65,6 +69,7 @@ enum close_reason {
     CLOSE_LIMIT,
     CLOSE_PROTOCOL,
     CLOSE_SHUTDOWN,
+    CLOSE_MEMORY,   /* shed to bring the worker back under --max-buffered */
 };
 
 struct conn {
@@ -111,6 +116,8 @@ struct worker {
     size_t ring_limit;     /* max_output + one reply + an error line */
     size_t resume_below;   /* max_output / 2 */
     size_t buffered;       /* bytes held in rings and input buffers */
+    size_t shed_above;     /* --max-buffered + 1/8: shed the largest holders */
+    long long shed_log;    /* rate limit of the shedding warning */
 
     int draining;
     int cut;               /* connections were cut at the shutdown deadline */

@@ -102,6 +102,7 @@ static void count_close(struct worker *w, enum close_reason r)
     case CLOSE_LIMIT:    STAT_INC(w->st, closed_limit); break;
     case CLOSE_PROTOCOL: STAT_INC(w->st, closed_protocol); break;
     case CLOSE_SHUTDOWN: STAT_INC(w->st, closed_shutdown); break;
+    case CLOSE_MEMORY:   STAT_INC(w->st, closed_memory); break;
     }
 }
 
@@ -285,6 +286,7 @@ void conn_limits(struct worker *w)
     w->ring_limit = o->max_output + o->max_line + CLOCK_PREFIX_LEN + 8 +
                     2 * HTTP_RESPONSE_HEAD_MAX;
     w->resume_below = o->max_output / 2;
+    w->shed_above = o->max_buffered + o->max_buffered / 8;
 }
 
 /* Where out_reserve() put the reply being built. */
@@ -842,6 +844,15 @@ static void conn_read(struct worker *w, struct conn *c)
     }
     if (c->flags & (CF_PAUSED | CF_EOF))
         return; /* a hang-up reported without read interest */
+    if (w->buffered > w->o->max_buffered && !ring_empty(&c->out)) {
+        /* Over the worker's budget, a connection that already holds output
+         * would only add to it: leave its requests in the kernel until its
+         * ring drains (conn_flush -> conn_resume). */
+        c->flags |= CF_PAUSED;
+        STAT_INC(w->st, budget_pauses);
+        set_interest(w, c, c->mask & ~POLLER_READ);
+        return;
+    }
 
     ssize_t r;
     do
@@ -903,6 +914,78 @@ static void conn_flush(struct worker *w, struct conn *c)
         conn_push(w, c);
 }
 
+/* --- the memory budget --------------------------------------------------- */
+
+/* Bytes c holds that count against --max-buffered. */
+static size_t held_bytes(const struct conn *c)
+{
+    return (size_t)c->out.cap + c->in.cap + (c->http ? http_held(c->http) : 0);
+}
+
+static unsigned size_class(size_t n)
+{
+    return 63u - (unsigned)__builtin_clzll((unsigned long long)n);
+}
+
+/* Drop what c holds and close it, telling a line-protocol client
+ * "ERR out of memory" if its socket takes the line at once (a client that
+ * stopped reading has a full socket and just sees the close).  The replies
+ * it owed are lost: its client was not reading them. */
+static void conn_shed(struct worker *w, struct conn *c)
+{
+    uint32_t rb = c->out.cap, ib = c->in.cap;
+
+    STAT_INC(w->st, err_max_buffered);
+    tq_remove(&c->timer);
+    ring_release(&c->out);
+    line_release(&c->in);
+    account(w, rb, ib, c);
+    if (c->http || (c->flags & CF_LINGER) ||
+        send(c->fd, ERR_NOMEM, sizeof(ERR_NOMEM) - 1,
+             MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(ERR_NOMEM) - 1) {
+        conn_close(w, c, CLOSE_MEMORY);
+        return;
+    }
+    STAT_ADD(w->st, bytes_out, sizeof(ERR_NOMEM) - 1);
+    c->flags = (uint16_t)((c->flags & ~CF_PAUSED) | CF_CLOSING);
+    c->reason = CLOSE_MEMORY;
+    enter_linger(w, c);
+}
+
+/* Over --max-buffered by more than an eighth: shed the largest holders
+ * until the worker is back under the budget.  Two passes over the table
+ * (a histogram of holders by power-of-two size, then the closing), which
+ * the eighth of slack amortises: each run frees at least that much. */
+static void conn_shed_largest(struct worker *w)
+{
+    size_t budget = w->o->max_buffered;
+    size_t excess = w->buffered - budget;
+    size_t by_class[64] = { 0 };
+
+    for (int fd = 0; fd < w->nconns; fd++) {
+        const struct conn *c = &w->conns[fd];
+        size_t h = (c->flags & CF_OPEN) ? held_bytes(c) : 0;
+        if (h)
+            by_class[size_class(h)] += h;
+    }
+    /* Every holder above class k goes; those of class k as needed. */
+    unsigned k = 63;
+    size_t above = 0;
+    while (k > 0 && above + by_class[k] < excess)
+        above += by_class[k--];
+    for (int pass = 0; pass < 2 && w->buffered > budget; pass++) {
+        for (int fd = 0; fd < w->nconns && w->buffered > budget; fd++) {
+            struct conn *c = &w->conns[fd];
+            size_t h = (c->flags & CF_OPEN) ? held_bytes(c) : 0;
+            if (h && (pass ? size_class(h) == k : size_class(h) > k))
+                conn_shed(w, c);
+        }
+    }
+    log_ratelimited(LOG_WARN, &w->shed_log, 10000,
+                    "over --max-buffered (%zu bytes): closed the largest "
+                    "holders, %zu bytes held now", budget, w->buffered);
+}
+
 void conn_event(struct worker *w, struct conn *c, unsigned mask)
 {
     uint32_t gen = c->gen;
@@ -910,10 +993,11 @@ void conn_event(struct worker *w, struct conn *c, unsigned mask)
     if (mask & POLLER_READ)
         conn_read(w, c);
     /* The read may have closed (and even reused) the slot. */
-    if (!(c->flags & CF_OPEN) || c->gen != gen)
-        return;
-    if ((mask & POLLER_WRITE) && !ring_empty(&c->out))
+    if ((c->flags & CF_OPEN) && c->gen == gen && (mask & POLLER_WRITE) &&
+        !ring_empty(&c->out))
         conn_flush(w, c);
+    if (w->buffered > w->shed_above)
+        conn_shed_largest(w);
 }
 
 /* --- timers ---------------------------------------------------------------- */
