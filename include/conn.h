@@ -85,6 +85,8 @@ struct conn {
     uint8_t mask;          /* registered poller interest */
     uint8_t reason;        /* enum close_reason, set when closing starts */
     uint8_t lidx;          /* index of its listener in worker_cfg.ls */
+    uint16_t peer_port;    /* CF_PEER: the PROXY source port (network order;
+                            * its address is in worker.peers[fd]) */
 };
 
 struct worker {

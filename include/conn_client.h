@@ -11,10 +11,12 @@
  * --line-timeout (the connection sits in the line-timeout queue meanwhile).
  *
  * The client address a header names lives in a per-worker side table
- * indexed by fd (struct conn_peer, 20 bytes), allocated at the first
- * proxied connection; its pages are touched only by fds that carry one,
- * so struct conn does not grow and a connection without a PROXY source
- * pays nothing.  LOCAL headers (a balancer's health check), v1 UNKNOWN and
+ * indexed by fd (struct conn_peer, 16 bytes: IPv4 as an IPv4-mapped IPv6
+ * address), allocated at the first proxied connection; its port sits in
+ * struct conn's padding.  The table's pages are touched only by fds that
+ * carry a PROXY source, so struct conn does not grow (112 bytes) and a
+ * proxied connection costs 128 bytes in all.  A v2 UNIX source is kept as
+ * the unspecified address "::" (no TCP client has it) and logged "unix".  LOCAL headers (a balancer's health check), v1 UNKNOWN and
  * v2 UNSPEC keep the socket's own peer address.
  */
 #ifndef STAMPD_CONN_CLIENT_H
@@ -27,9 +29,7 @@
 #include "conn.h"
 
 struct conn_peer {
-    uint16_t family;    /* AF_INET, AF_INET6 or AF_UNIX (no path kept) */
-    uint16_t port;      /* network byte order */
-    uint8_t addr[16];
+    uint8_t addr[16];   /* IPv6, IPv4-mapped, or :: for a unix source */
 };
 
 enum proxy_verdict {

@@ -22,6 +22,8 @@ int conn_proxy_trusted(const struct worker *w, int fd)
                               (const struct sockaddr *)&ss);
 }
 
+static const uint8_t V4MAPPED[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 static int record_peer(struct worker *w, struct conn *c,
                        const struct sockaddr_storage *src)
 {
@@ -29,15 +31,16 @@ static int record_peer(struct worker *w, struct conn *c,
         return -1;
     struct conn_peer *p = &w->peers[c->fd];
     memset(p, 0, sizeof(*p));
-    p->family = src->ss_family;
+    c->peer_port = 0;
     if (src->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const void *)src;
-        p->port = a->sin_port;
-        memcpy(p->addr, &a->sin_addr, 4);
+        memcpy(p->addr, V4MAPPED, 12);
+        memcpy(p->addr + 12, &a->sin_addr, 4);
+        c->peer_port = a->sin_port;
     } else if (src->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const void *)src;
-        p->port = a->sin6_port;
         memcpy(p->addr, &a->sin6_addr, 16);
+        c->peer_port = a->sin6_port;
     }
     c->flags |= CF_PEER;
     return 0;
@@ -108,14 +111,18 @@ int conn_client_addr(const struct worker *w, const struct conn *c,
     memset(ss, 0, sizeof(*ss));
     if ((c->flags & CF_PEER) && w->peers) {
         const struct conn_peer *p = &w->peers[c->fd];
-        ss->ss_family = p->family;
-        if (p->family == AF_INET) {
+        static const uint8_t any[16];
+        if (memcmp(p->addr, any, 16) == 0) {
+            ss->ss_family = AF_UNIX;
+        } else if (memcmp(p->addr, V4MAPPED, 12) == 0) {
             struct sockaddr_in *a = (void *)ss;
-            a->sin_port = p->port;
-            memcpy(&a->sin_addr, p->addr, 4);
-        } else if (p->family == AF_INET6) {
+            a->sin_family = AF_INET;
+            a->sin_port = c->peer_port;
+            memcpy(&a->sin_addr, p->addr + 12, 4);
+        } else {
             struct sockaddr_in6 *a = (void *)ss;
-            a->sin6_port = p->port;
+            a->sin6_family = AF_INET6;
+            a->sin6_port = c->peer_port;
             memcpy(&a->sin6_addr, p->addr, 16);
         }
         return 0;

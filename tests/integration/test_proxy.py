@@ -277,3 +277,55 @@ def test_rejection_logs_are_rate_limited(stampd):
     m = re.findall(r"info: (\d+) similar lines? suppressed", s.log())
     assert len(lines) + sum(int(x) for x in m) == 40, (len(lines), m)
     assert len(lines) <= 10 * 3  # at most 10 per second, over at most 3 s
+
+
+def test_v2_unix_source_logged_as_unix(stampd):
+    s = proxied(stampd)
+    c = s.connect()
+    addrs = b"/run/client.sock".ljust(108, b"\0") + b"/run/stampd.sock".ljust(108, b"\0")
+    c.sendall(v2(1, 0x31, addrs) + b"from a unix client\n")
+    assert recv_exact(c, 19) == b"from a unix client\n"
+    request_logged(s, "unix", "from a unix client")
+
+
+def test_rss_per_idle_proxied_connection(stampd):
+    """A proxied idle connection: its slot (112 bytes) and its client
+    address in the side table (16 bytes), nothing else."""
+    from test_memory import N, WARM, quiet_rss
+    from conftest import SANITIZED
+    s = stampd("--reply", "echo", "--max-conns", "12000", "--proxy-from", "127.0.0.1",
+               listen=["127.0.0.1:0,proxy"])
+    pid = s.worker_pids()[0]
+
+    def open_proxied(n, base):
+        conns = []
+        for i in range(n):
+            c = s.connect()
+            c.sendall(b"PROXY TCP4 10.%d.%d.%d 127.0.0.1 %d 8009\r\n%d\n"
+                      % ((base + i) >> 16 & 255, (base + i) >> 8 & 255, (base + i) & 255,
+                         1024 + i % 60000, i))
+            conns.append(c)
+        for i, c in enumerate(conns):
+            assert recv_exact(c, len(b"%d\n" % i)) == b"%d\n" % i
+        return conns
+
+    warm = open_proxied(WARM, 0)
+    poke = warm.pop()
+    for c in warm:
+        c.close()
+    wait_for(lambda: s.stat("conns_active") == 1, 10, "warm-up connections to close")
+    rss0 = quiet_rss(s, pid, poke)
+    conns = open_proxied(N, 100000)
+    try:
+        wait_for(lambda: s.stat("conns_active") == N + 1, 10, "all connections accepted")
+        rss1 = quiet_rss(s, pid, poke)
+        per_conn = (rss1 - rss0) * 1024 / (N - WARM)
+        print("worker RSS %d KiB -> %d KiB with %d idle proxied connections: %.0f bytes each"
+              % (rss0, rss1, N, per_conn))
+        if not SANITIZED:
+            assert per_conn <= 128 + 16, "%.0f bytes per idle proxied connection" % per_conn
+    finally:
+        for c in conns:
+            c.close()
+        poke.close()
+    wait_for(lambda: s.stat("conns_active") == 0, 20, "connections to close")
