@@ -29,14 +29,25 @@
 #define CLIENTLOG_ADDR_MAX 64     /* "[v6]:port", NUL included */
 #define CLIENTLOG_PAYLOAD_MAX 200 /* request bytes shown, escaped */
 
+enum clientlog_kind { CLIENTLOG_ENFORCE = 0, CLIENTLOG_REQUEST };
+
+/* May one more line of this kind be logged now?  1: yes (a summary of an
+ * ended window is logged first if one is due); 0: it is counted as
+ * suppressed.  Call it before looking the client's address up, so that a
+ * suppressed line costs no system call; then call exactly one of the two
+ * functions below. */
+int clientlog_allow(enum clientlog_kind kind);
+
 /* "127.0.0.1:5000", "[::1]:5000", "unix"; "?" for anything else. */
 void clientlog_addr(char *buf, size_t size, const struct sockaddr *sa);
 
-/* One enforcement: "WHAT: client ADDR on LISTENER". */
+/* One enforcement: "WHAT: client ADDR on LISTENER" (after
+ * clientlog_allow(CLIENTLOG_ENFORCE)). */
 void clientlog_enforce(const char *what, const struct sockaddr *client,
                        const struct addr *listener);
 
-/* One request (--log-requests): "request from ADDR on LISTENER: "BYTES""
+/* One request (--log-requests, after clientlog_allow(CLIENTLOG_REQUEST)):
+ * "request from ADDR on LISTENER: "BYTES""
  * with the payload escaped (\n, \r, \t, \\, \", \xHH) and cut at
  * CLIENTLOG_PAYLOAD_MAX bytes; payload NULL leaves the quote out (HTTP). */
 void clientlog_request(const struct sockaddr *client,

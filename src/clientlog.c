@@ -33,8 +33,9 @@ static void summary(uint64_t n)
         log_info("%s", buf);
 }
 
-static int allow(struct ratelimit *rl)
+int clientlog_allow(enum clientlog_kind kind)
 {
+    struct ratelimit *rl = kind == CLIENTLOG_ENFORCE ? &enforce_rl : &request_rl;
     uint64_t dropped = 0;
     int ok = ratelimit_allow(rl, now_ms(), &dropped);
     summary(dropped);
@@ -73,8 +74,6 @@ void clientlog_enforce(const char *what, const struct sockaddr *client,
 {
     char who[CLIENTLOG_ADDR_MAX], on[ADDR_TEXT_MAX + 32];
 
-    if (!allow(&enforce_rl))
-        return;
     clientlog_addr(who, sizeof(who), client);
     addr_describe(listener, on, sizeof(on));
     log_info("%s: client %s on %s", what, who, on);
@@ -112,8 +111,6 @@ void clientlog_request(const struct sockaddr *client,
     char who[CLIENTLOG_ADDR_MAX], on[ADDR_TEXT_MAX + 32];
     char text[CLIENTLOG_PAYLOAD_MAX * 4 + 8];
 
-    if (!allow(&request_rl))
-        return;
     clientlog_addr(who, sizeof(who), client);
     addr_describe(listener, on, sizeof(on));
     if (!payload) {

@@ -140,10 +140,19 @@ static const struct addr *listener_addr(const struct worker *w, int lidx)
     return w->cfg->ls[lidx].addr;
 }
 
+/* Info lines are written at all, and this one is within the rate. */
+static int may_log(const struct worker *w, enum clientlog_kind kind)
+{
+    return w->o->log_level <= LOG_INFO && clientlog_allow(kind);
+}
+
 void conn_log_enforce(const struct worker *w, const struct conn *c,
                       const char *what)
 {
     struct sockaddr_storage ss;
+
+    if (!may_log(w, CLIENTLOG_ENFORCE))
+        return;
     conn_client_addr(w, c, &ss);
     clientlog_enforce(what, (const struct sockaddr *)&ss,
                       listener_addr(w, c->lidx));
@@ -153,6 +162,9 @@ void conn_log_request(const struct worker *w, const struct conn *c,
                       const char *payload, size_t len)
 {
     struct sockaddr_storage ss;
+
+    if (!may_log(w, CLIENTLOG_REQUEST))
+        return;
     conn_client_addr(w, c, &ss);
     clientlog_request((const struct sockaddr *)&ss, listener_addr(w, c->lidx),
                       payload, len);
@@ -164,6 +176,8 @@ void conn_log_refused(const struct worker *w, int fd, int lidx,
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
 
+    if (!may_log(w, CLIENTLOG_ENFORCE))
+        return;
     memset(&ss, 0, sizeof(ss));
     if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
         ss.ss_family = AF_UNSPEC;

@@ -244,7 +244,8 @@ static int read_batch(struct udp_sock *u, const struct opts *o,
 
         STAT_ADD(st, bytes_in, len);
         count_overflow(u, rh, st);
-        if (o->log_requests && u->listener)
+        if (o->log_requests && u->listener && o->log_level <= LOG_INFO &&
+            clientlog_allow(CLIENTLOG_REQUEST))
             clientlog_request((const struct sockaddr *)&u->from[i],
                               u->listener, d, len);
         if (o->reply == REPLY_NONE) { /* answered by saying nothing */
