@@ -119,6 +119,8 @@ struct worker {
     size_t resume_below;   /* max_output / 2 */
     size_t buffered;       /* bytes held in rings and input buffers */
     size_t shed_above;     /* --max-buffered + 1/8: shed the largest holders */
+    int64_t wake_ns;       /* CLOCK_MONOTONIC when the poller last returned */
+    uint64_t batch_reqs;   /* requests answered since then */
     long long shed_log;    /* rate limit of the shedding warning */
 
     int draining;
@@ -151,6 +153,9 @@ void conn_event(struct worker *w, struct conn *c, unsigned mask);
 size_t conn_stage_size(const struct opts *o);
 /* Set w's output limits (ring_limit, resume_below) from w->o. */
 void conn_limits(struct worker *w);
+/* The loop's batch of events is done: record its requests in the latency
+ * histogram, each with the time from the wake-up to now. */
+void conn_batch_done(struct worker *w);
 /* Timer expiries. */
 void conn_idle_expired(struct worker *w, struct conn *c);
 void conn_line_expired(struct worker *w, struct conn *c);

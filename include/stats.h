@@ -22,7 +22,9 @@
 
 #include "hist.h"
 
-/* Request-handling latency (read to reply queued), nanoseconds, in a
+/* Request-handling latency (from the loop's wake-up that found the request
+ * to the end of that batch of events: replies sent or queued), in
+ * nanoseconds, in a
  * log-linear histogram with 4 sub-buckets per power of two (25% buckets);
  * values are clamped to LAT_MAX_NS (about 4.3 s).  Fixed memory: 124
  * counters per worker. */

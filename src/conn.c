@@ -194,8 +194,8 @@ struct conn *conn_open(struct worker *w, int fd, int lidx)
         return NULL;
     }
     if (!is_unix) {
-        /* Replies are small and written once per iteration: do not let
-         * Nagle hold them back waiting for the client's delayed ACK. */
+        /* Replies are small and sent once per read: do not let Nagle
+         * hold them back waiting for the client's delayed ACK. */
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
@@ -565,11 +565,13 @@ static int reply_sink(void *ctx, const char *payload, size_t len, int crlf)
     return out_commit(w, c, n);
 }
 
-static uint64_t now_ns(void)
+void conn_batch_done(struct worker *w)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    stats_latency_record(w->st, (uint64_t)(now - w->wake_ns), w->batch_reqs);
+    w->batch_reqs = 0;
 }
 
 /* Back-pressure: keep the unframed rest of a read and stop reading until
@@ -608,7 +610,7 @@ static int http_commit(void *ctx, size_t n)
  * same conn_fail path as the line protocol (owed responses first, then
  * half-close and linger). */
 static void http_input(struct worker *w, struct conn *c, const char *data,
-                       size_t n, uint64_t t0)
+                       size_t n)
 {
     const struct opts *o = w->o;
     struct sink_ctx x = { w, c };
@@ -629,7 +631,7 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
         conn_log_request(w, c, NULL, 0);
     if (reqs) {
         STAT_ADD(w->st, requests_http, reqs);
-        stats_latency_record(w->st, now_ns() - t0, reqs);
+        w->batch_reqs += reqs;
     }
     if (conn_broken(w, c))
         return;
@@ -672,7 +674,7 @@ static void frame_input(struct worker *w, struct conn *c, const char *data,
 /* Bytes just read, or held while paused: a PROXY header first where one is
  * due, then framing. */
 static void conn_input(struct worker *w, struct conn *c, const char *data,
-                       size_t n, uint64_t t0)
+                       size_t n)
 {
     char *owned = NULL;
 
@@ -708,7 +710,7 @@ static void frame_input(struct worker *w, struct conn *c, const char *data,
                         size_t n, uint64_t t0)
 {
     if (c->http) {
-        http_input(w, c, data, n, t0);
+        http_input(w, c, data, n);
         return;
     }
     struct sink_ctx s = { w, c };
@@ -722,7 +724,7 @@ static void frame_input(struct worker *w, struct conn *c, const char *data,
                   &consumed, &lines);
     if (lines) {
         STAT_ADD(w->st, requests_line, lines);
-        stats_latency_record(w->st, now_ns() - t0, lines);
+        w->batch_reqs += lines;
     }
     account_in(w, ib, c);
     ib = c->in.cap;
@@ -805,7 +807,7 @@ static void conn_resume(struct worker *w, struct conn *c)
     w->buffered -= ib;
     set_interest(w, c, c->mask | POLLER_READ);
     if (n)
-        conn_input(w, c, held, n, now_ns());
+        conn_input(w, c, held, n);
     else
         conn_push(w, c);
     free(held);
@@ -836,6 +838,21 @@ static void conn_discard(struct worker *w, struct conn *c)
     }
 }
 
+/* A read may hold bytes sent after the loop read the clock: a busy
+ * iteration that crosses a second boundary would otherwise stamp them with
+ * the previous second, older than the protocol's send-time bound.  One vDSO
+ * read of the wall clock; the cached clock is rebuilt (clock_update) only
+ * when the second it shows changed, or its millisecond for ISO stamps. */
+static void clock_refresh(struct worker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != w->clock.sec ||
+        (w->o->time_format == TIME_ISO8601 &&
+         ts.tv_nsec / 1000000 != w->clock.ms))
+        clock_update(&w->clock);
+}
+
 static void conn_read(struct worker *w, struct conn *c)
 {
     if (c->flags & (CF_CLOSING | CF_LINGER)) {
@@ -860,16 +877,10 @@ static void conn_read(struct worker *w, struct conn *c)
     while (r < 0 && errno == EINTR);
 
     if (r > 0) {
-        /* This read may hold bytes sent after the loop read the clock: a
-         * busy iteration that crosses a second boundary would otherwise
-         * stamp them with the previous second, older than the protocol's
-         * send-time bound.  Two vDSO calls, formatting only on a change;
-         * the same instant starts the request-latency measurement. */
-        clock_update(&w->clock);
-        uint64_t t0 = (uint64_t)w->clock.mono_ns;
+        clock_refresh(w);
         STAT_ADD(w->st, bytes_in, r);
         tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
-        conn_input(w, c, w->rbuf, (size_t)r, t0);
+        conn_input(w, c, w->rbuf, (size_t)r);
     } else if (r == 0) {
         tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
         conn_eof(w, c);

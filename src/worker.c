@@ -440,8 +440,11 @@ int worker_main(const struct worker_cfg *cfg)
         STAT_INC(w->st, loop_iterations);
         if (n > 0)
             STAT_ADD(w->st, loop_events, n);
+        w->wake_ns = w->clock.mono_ns;
         for (int i = 0; i < n; i++)
             dispatch(&l, &events[i]);
+        if (w->batch_reqs)
+            conn_batch_done(w);
         expire_timers(&l);
         clientlog_tick(w->clock.mono_ms);
 
