@@ -669,7 +669,7 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
 }
 
 static void frame_input(struct worker *w, struct conn *c, const char *data,
-                        size_t n, uint64_t t0);
+                        size_t n);
 
 /* Bytes just read, or held while paused: a PROXY header first where one is
  * due, then framing. */
@@ -681,7 +681,7 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
     if ((c->flags & CF_PROXY) && !conn_proxy_input(w, c, &data, &n, &owned))
         return;
     if (n > 0)
-        frame_input(w, c, data, n, t0);
+        frame_input(w, c, data, n);
     else
         conn_push(w, c); /* the greeting after a header */
     free(owned);
@@ -707,7 +707,7 @@ static int chunk_feed(const char *data, size_t n, size_t max_line,
 /* Frame `data`, answer every complete line (or the chunk) and send the
  * replies. */
 static void frame_input(struct worker *w, struct conn *c, const char *data,
-                        size_t n, uint64_t t0)
+                        size_t n)
 {
     if (c->http) {
         http_input(w, c, data, n);
