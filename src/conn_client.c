@@ -73,8 +73,11 @@ enum proxy_verdict conn_proxy_feed(struct worker *w, struct conn *c,
     *owned = NULL;
     *why = NULL;
     if (c->in.len > 0) { /* the start of the header came earlier */
-        if (c->in.len + n > PROXY_MAX_LEN || line_append(&c->in, data, n) != 0) {
-            *why = "header too long";
+        /* What is held is a header's unfinished prefix, so shorter than
+         * PROXY_MAX_LEN (the parser says ERROR beyond): holding one more
+         * read is bounded, and the data after the header stays whole. */
+        if (line_append(&c->in, data, n) != 0) {
+            *why = "out of memory";
             return CPROXY_BAD;
         }
         buf = c->in.buf;
