@@ -8,13 +8,15 @@
  *
  * Input layout as fuzz_conn.c: byte 0 picks max_line (1..256), byte 1
  * max_output (64..16384), byte 2 the read buffer size (1..256), byte 3
- * seeds the write sizes; the rest is the client's byte stream, then the
- * client half-closes.
+ * seeds the write sizes, and its top bit makes the listener ,proxy,chunk
+ * (the read buffer is then at most max_line, so no read is too long); the
+ * rest is the client's byte stream, then the client half-closes.
  *
  * Oracle: proxy_parse() over the whole stream.  DONE: the client reads
- * exactly the --reply echo of the bytes after the header (as fuzz_conn.c
- * checks it); ERROR, or NEED_MORE (the stream ends inside a header):
- * exactly "ERR bad proxy header\n".  Then EOF, and every gauge is back to
+ * exactly the --reply echo of the bytes after the header (line framing:
+ * as fuzz_conn.c checks it; chunk framing: those bytes themselves, however
+ * the reads cut them); ERROR, or NEED_MORE (the stream ends inside a
+ * header): exactly "ERR bad proxy header\n".  Then EOF, and every gauge is back to
  * zero.  So a header split anywhere is read as the whole would be, and
  * nothing after it is lost or answered twice.
  */
@@ -109,11 +111,15 @@ static int drain(int fd, struct fbuf *got)
 }
 
 /* What the client must read. */
-static void reference(const char *in, size_t n, struct fbuf *want)
+static void reference(const char *in, size_t n, int chunk, struct fbuf *want)
 {
     struct proxy_result r;
     if (proxy_parse(in, n, &r) != PROXY_DONE) {
         fbuf_put(want, BAD, sizeof(BAD) - 1);
+        return;
+    }
+    if (chunk) {
+        fbuf_put(want, in + r.consumed, n - r.consumed);
         return;
     }
     if (fuzz_echo_reference(in + r.consumed, n - r.consumed, opts.max_line, want))
@@ -162,6 +168,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts.max_line = (size_t)data[0] + 1;
     opts.max_output = 64 + (size_t)data[1] * 64;
     w.rbuf_size = 1 + (size_t)data[2];
+    int chunk = (data[3] & 0x80) != 0;
+    laddr.flags = ADDR_PROXY | (chunk ? ADDR_CHUNK : 0);
+    if (chunk && w.rbuf_size > opts.max_line)
+        w.rbuf_size = opts.max_line;
     conn_limits(&w);
     const char *in = (const char *)data + 4;
     size_t n = size - 4;
@@ -181,7 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     close(sv[1]);
 
-    reference(in, n, &want);
+    reference(in, n, chunk, &want);
     if (!fbuf_equal(&got, &want)) {
         fprintf(stderr, "got %zu bytes: %.*s\nwant %zu bytes: %.*s\n",
                 got.len, (int)(got.len < 300 ? got.len : 300), got.p,
