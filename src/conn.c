@@ -947,6 +947,7 @@ static void conn_shed(struct worker *w, struct conn *c)
     uint32_t rb = c->out.cap, ib = c->in.cap;
 
     STAT_INC(w->st, err_max_buffered);
+    conn_log_enforce(w, c, "over --max-buffered");
     tq_remove(&c->timer);
     ring_release(&c->out);
     line_release(&c->in);
