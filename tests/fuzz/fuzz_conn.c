@@ -9,7 +9,10 @@
  *
  * Input layout: byte 0 picks max_line (1..256), byte 1 max_output
  * (64..16384), byte 2 the read buffer size (1..256), byte 3 seeds the
- * write sizes; the rest is the client's byte stream, then the client
+ * write sizes and, by its low bit, makes the client a slow reader (the
+ * server's socket send buffer shrunk, the client reading in one round of
+ * four until it half-closes) so that the kernel refuses replies and they go
+ * through the ring; the rest is the client's byte stream, then the client
  * half-closes.  What the client reads must be exactly the --reply echo of
  * every complete line (a final fragment answered with LF), or, when a line
  * is too long, the replies owed before it and "ERR line too long\n"; then
@@ -125,6 +128,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
         abort();
+    int lazy = rng & 1;  /* a slow reader: small send buffer, rare reads */
+    if (lazy) {
+        int small = 2048; /* the kernel doubles it, and keeps a minimum */
+        (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    }
     struct conn *c = conn_open(&w, sv[0], 0); /* listener 0: line, unix */
     if (!c)
         abort();
@@ -147,7 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             shut = 1;
         }
         iterate();
-        eof = drain(sv[1], &got);
+        if (!lazy || shut || fuzz_rand(&rng) % 4 == 0)
+            eof = drain(sv[1], &got);
     }
     if (!eof)
         abort(); /* the server never finished the connection */
