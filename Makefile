@@ -69,6 +69,7 @@ PURE_SRC = \
   src/metrics.c \
   src/opts.c \
   src/proxy.c \
+  src/refusal.c \
   src/ratelimit.c \
   src/reply.c \
   src/ring.c \
@@ -78,7 +79,9 @@ CORE_SRC = \
   src/admin.c \
   src/compat.c \
   src/config.c \
+  src/clientlog.c \
   src/conn.c \
+  src/conn_client.c \
   src/master.c \
   src/net.c \
   src/procinfo.c \

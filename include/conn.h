@@ -56,6 +56,9 @@ enum conn_flag {
     CF_REFUSED   = 1u << 5,  /* over --max-conns: not counted as active */
     CF_BROKEN    = 1u << 6,  /* a send failed mid-batch: close, `reason` says why */
     CF_UNIX      = 1u << 7,  /* AF_UNIX: no TCP options */
+    CF_CHUNK     = 1u << 8,  /* ,chunk listener: every read is one request */
+    CF_PROXY     = 1u << 9,  /* ,proxy listener: header not yet complete */
+    CF_PEER      = 1u << 10, /* the PROXY source is in w->peers[fd] */
 };
 
 /* Why a connection was closed; indexes the closed_* counters. */
@@ -81,6 +84,9 @@ struct conn {
     uint8_t kind;          /* enum listener_kind */
     uint8_t mask;          /* registered poller interest */
     uint8_t reason;        /* enum close_reason, set when closing starts */
+    uint8_t lidx;          /* index of its listener in worker_cfg.ls */
+    uint16_t peer_port;    /* CF_PEER: the PROXY source port (network order;
+                            * its address is in worker.peers[fd]) */
 };
 
 struct worker {
@@ -119,6 +125,10 @@ struct worker {
 
     int draining;
     int cut;               /* connections were cut at the shutdown deadline */
+
+    /* The client address a PROXY header named, by fd (conn_proxy.h);
+     * allocated at the first proxied connection, touched per fd in use. */
+    struct conn_peer *peers;
 };
 
 #define TAG_LISTENER (1ull << 63)
@@ -129,12 +139,13 @@ static inline uint64_t conn_tag(const struct conn *c)
     return (uint64_t)c->gen << 32 | (uint32_t)c->fd;
 }
 
-/* Take over an accepted socket.  Returns the connection or NULL (the fd is
+/* Take over a socket accepted on listener w->cfg->ls[lidx] (its kind and
+ * ,chunk / ,proxy flags apply).  Returns the connection or NULL (the fd is
  * closed then). */
-struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
-                       int is_unix);
-/* Answer a connection over --max-conns and let it linger. */
-void conn_refuse(struct worker *w, int fd, int is_unix);
+struct conn *conn_open(struct worker *w, int fd, int lidx);
+/* Answer a connection over --max-conns (line: "ERR too many connections",
+ * HTTP: 503 with Connection: close) and let it linger. */
+void conn_refuse(struct worker *w, int fd, int lidx);
 /* Dispatch a poller event for a connection. */
 void conn_event(struct worker *w, struct conn *c, unsigned mask);
 /* The staging buffer's size for these options: room for a batch of

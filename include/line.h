@@ -61,6 +61,10 @@ int line_finish(struct line_buf *lb, line_sink_fn sink, void *ctx);
  * lb must hold no partial line.  Returns 0 or -ENOMEM. */
 int line_stash(struct line_buf *lb, const char *data, size_t n);
 
+/* Append data to what lb holds (bytes kept before framing starts, such as
+ * an unfinished PROXY header).  Returns 0 or -ENOMEM. */
+int line_append(struct line_buf *lb, const char *data, size_t n);
+
 /* Detach lb's contents into (*buf, *n); lb becomes empty.  The caller frees
  * *buf. */
 void line_take(struct line_buf *lb, char **buf, size_t *n);

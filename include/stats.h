@@ -58,6 +58,7 @@
     X(err_shutdown_cut, "enforcements", "action", "shutdown_cut", "Limit enforcements, by action") \
     X(err_nomem,        "enforcements", "action", "out_of_memory", "Limit enforcements, by action") \
     X(err_max_buffered, "enforcements", "action", "max_buffered", "Limit enforcements, by action") \
+    X(err_bad_proxy,    "enforcements", "action", "bad_proxy_header", "Limit enforcements, by action") \
     X(backpressure_pauses, "backpressure_pauses", NULL, NULL, "Times a connection stopped being read because of --max-output") \
     X(budget_pauses,    "budget_pauses", NULL, NULL, "Times a connection holding output stopped being read because the worker was over --max-buffered") \
     X(accept_pauses,    "accept_pauses", NULL, NULL, "Times accepting paused because descriptors ran out (EMFILE/ENFILE)") \

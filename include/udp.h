@@ -8,6 +8,9 @@
  * reply is copied.  When the socket's send buffer is full the unsent
  * replies of the batch stay pending (bounded: one batch), reading stops and
  * write interest is armed; nothing spins and nothing is lost on our side.
+ * Reply modes: stamp, echo and upper answer with the datagram (prefixed,
+ * capitalised); ok with "OK" and the datagram's own terminator (LF, CRLF
+ * or none); none sends nothing (each datagram still counts as a request).
  * Drops the server sees (failed sends, and receive-queue overflows: the
  * socket's drop total, as SO_RXQ_OVFL or SO_MEMINFO report it) are counted
  * in udp_drops, so datagrams received == requests_udp + udp_drops.
@@ -34,6 +37,8 @@ struct udp_sock *udp_create(int fd, poller_t *p, uint64_t tag);
  * drops are not counted. */
 void udp_track_drops(struct udp_sock *u, uint32_t *seen);
 void udp_destroy(struct udp_sock *u);
+/* The listener named by --log-requests lines (ls->addr; kept, not copied). */
+void udp_set_listener(struct udp_sock *u, const struct addr *listener);
 
 /* Handle readiness: send what is pending, then read and answer batches
  * (a bounded number per call, for fairness with TCP connections). */

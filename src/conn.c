@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -29,7 +30,9 @@
 
 #include "compat.h"
 #include "conn.h"
+#include "conn_client.h"
 #include "log.h"
+#include "refusal.h"
 #include "reply.h"
 
 #define LINGER_READS 16  /* reads per event while discarding input */
@@ -37,7 +40,6 @@
 
 static const char ERR_TOO_LONG[] = "ERR line too long\n";
 static const char ERR_LINE_TIMEOUT[] = "ERR line timeout\n";
-static const char ERR_TOO_MANY[] = "ERR too many connections\n";
 static const char ERR_NOMEM[] = "ERR out of memory\n";
 
 /* --- bookkeeping --------------------------------------------------------- */
@@ -171,13 +173,20 @@ static struct conn *slot_init(struct worker *w, int fd, int is_unix)
     return c;
 }
 
-struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
-                       int is_unix)
+static void conn_begin(struct worker *w, struct conn *c);
+static void conn_proxy_begin(struct worker *w, struct conn *c);
+static void conn_bad_proxy(struct worker *w, struct conn *c, const char *why);
+
+struct conn *conn_open(struct worker *w, int fd, int lidx)
 {
+    const struct listener *ls = &w->cfg->ls[lidx];
+    enum listener_kind kind = ls->kind;
+    int is_unix = ls->addr->family == AF_UNIX;
     struct conn *c = slot_init(w, fd, is_unix);
     if (!c)
         return NULL;
     c->kind = (uint8_t)kind;
+    c->lidx = (uint8_t)lidx;
     /* Only HTTP connections pay for parser state. */
     if (kind == LISTEN_HTTP && !(c->http = http_new())) {
         close(fd);
@@ -204,6 +213,13 @@ struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
     STAT_INC(w->st, conns_accepted);
     STAT_INC(w->st, conns_active);
     tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+    if (ls->addr->flags & ADDR_CHUNK)
+        c->flags |= CF_CHUNK;
+    /* Both may close c (a failed send): the caller does not use it. */
+    if (ls->addr->flags & ADDR_PROXY)
+        conn_proxy_begin(w, c);
+    else
+        conn_begin(w, c);
     return c;
 }
 
@@ -216,13 +232,19 @@ static void enter_linger(struct worker *w, struct conn *c)
     set_interest(w, c, POLLER_READ);
 }
 
-void conn_refuse(struct worker *w, int fd, int is_unix)
+void conn_refuse(struct worker *w, int fd, int lidx)
 {
+    const struct listener *ls = &w->cfg->ls[lidx];
+    int is_unix = ls->addr->family == AF_UNIX;
+    char msg[REFUSAL_MAX];
+    size_t len = refusal_build(msg, REFUSE_TOO_MANY, ls->kind == LISTEN_HTTP,
+                               w->clock.http_date, CLOCK_HTTP_LEN);
+
     STAT_INC(w->st, conns_refused);
     STAT_INC(w->st, err_max_conns);
+    conn_log_refused(w, fd, lidx, "too many connections");
     /* A fresh socket's send buffer is empty: this small write succeeds. */
-    ssize_t sent = send(fd, ERR_TOO_MANY, sizeof(ERR_TOO_MANY) - 1,
-                        MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t sent = send(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent > 0)
         STAT_ADD(w->st, bytes_out, sent);
     /* Lingering is a courtesy; under a flood of refusals it would itself
@@ -431,6 +453,86 @@ static void conn_fail(struct worker *w, struct conn *c, const char *msg,
     conn_push(w, c);
 }
 
+/* --- the start of a connection ------------------------------------------ */
+
+/* Whatever comes before the first request: the --greeting line (line and
+ * chunk listeners; HTTP has no place for it).  Staged only: the caller
+ * sends it (conn_push) with whatever follows. */
+static void conn_greet(struct worker *w, struct conn *c)
+{
+    const char *g = w->o->greeting;
+    size_t len = strlen(g);
+    char *dst;
+
+    if (!len || c->kind == LISTEN_HTTP || !(dst = out_reserve(w, c, len + 1)))
+        return;
+    memcpy(dst, g, len);
+    dst[len] = '\n';
+    (void)out_commit(w, c, len + 1);
+}
+
+/* A new connection that is ready for requests. */
+static void conn_begin(struct worker *w, struct conn *c)
+{
+    conn_greet(w, c);
+    if (w->stage_len || (c->flags & CF_BROKEN))
+        conn_push(w, c);
+}
+
+/* A ,proxy connection: refused at once unless its peer is a trusted
+ * balancer; else the header is awaited for at most --line-timeout. */
+static void conn_proxy_begin(struct worker *w, struct conn *c)
+{
+    int trusted = conn_proxy_trusted(w, c->fd);
+
+    c->flags |= CF_PROXY;
+    if (trusted < 0) {
+        conn_close(w, c, CLOSE_RESET);
+        return;
+    }
+    if (!trusted) {
+        conn_bad_proxy(w, c, "untrusted source");
+        return;
+    }
+    tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
+}
+
+static void conn_bad_proxy(struct worker *w, struct conn *c, const char *why)
+{
+    char msg[REFUSAL_MAX], what[96];
+    size_t len = refusal_build(msg, REFUSE_BAD_PROXY, c->kind == LISTEN_HTTP,
+                               w->clock.http_date, CLOCK_HTTP_LEN);
+
+    STAT_INC(w->st, err_bad_proxy);
+    snprintf(what, sizeof(what), "bad proxy header (%s)", why);
+    conn_log_enforce(w, c, what);
+    c->flags &= (uint16_t)~CF_PROXY;
+    conn_fail(w, c, msg, len, CLOSE_PROTOCOL);
+}
+
+/* Bytes for a connection still waiting for its PROXY header.  Returns 1
+ * when (*data, *n) now hold the application data after the header (maybe
+ * none; *owned, if set, is freed by the caller) with the greeting staged,
+ * 0 when there is nothing more to do (header incomplete, or refused). */
+static int conn_proxy_input(struct worker *w, struct conn *c,
+                            const char **data, size_t *n, char **owned)
+{
+    uint32_t ib = c->in.cap;
+    const char *why = NULL;
+    enum proxy_verdict v = conn_proxy_feed(w, c, *data, *n, data, n, owned,
+                                           &why);
+    account_in(w, ib, c);
+    if (v == CPROXY_MORE)
+        return 0;
+    if (v == CPROXY_BAD) {
+        conn_bad_proxy(w, c, why);
+        return 0;
+    }
+    tq_remove(&c->timer);
+    conn_greet(w, c);
+    return 1;
+}
+
 /* --- framing and replies ----------------------------------------------- */
 
 struct sink_ctx {
@@ -446,9 +548,13 @@ static int reply_sink(void *ctx, const char *payload, size_t len, int crlf)
     struct worker *w = s->w;
     struct conn *c = s->c;
     const struct opts *o = w->o;
-    const char *term = crlf ? "\r\n" : "\n";
-    size_t tlen = crlf ? 2 : 1;
+    /* crlf < 0: a chunk, answered with no terminator */
+    const char *term = crlf > 0 ? "\r\n" : "\n";
+    size_t tlen = crlf > 0 ? 2 : crlf == 0 ? 1 : 0;
     const char *prefix = clock_prefix(&w->clock, o->time_format);
+
+    if (o->log_requests)
+        conn_log_request(w, c, payload, len);
 
     /* The fast path, for a stamp reply that fits the stage while nothing
      * is held in the ring (Redis's _addReplyToBuffer): build it in place,
@@ -462,14 +568,17 @@ static int reply_sink(void *ctx, const char *payload, size_t len, int crlf)
         char *dst = w->stage + w->stage_len;
         memcpy(dst, prefix, CLOCK_PREFIX_LEN);
         memcpy(dst + CLOCK_PREFIX_LEN, payload, len);
-        dst[CLOCK_PREFIX_LEN + len] = term[0];
-        if (crlf)
+        if (tlen)
+            dst[CLOCK_PREFIX_LEN + len] = term[0];
+        if (tlen == 2)
             dst[CLOCK_PREFIX_LEN + len + 1] = '\n';
         w->stage_len += stamped;
         return LINE_OK;
     }
 
     size_t n = reply_size(o->reply, CLOCK_PREFIX_LEN, len, tlen);
+    if (n == 0) /* --reply none */
+        return LINE_OK;
     char *dst = out_reserve(w, c, n);
     if (!dst)
         return c->flags & CF_BROKEN ? LINE_PAUSE : LINE_FAIL;
@@ -540,6 +649,8 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
     int rc = http_feed(c->http, &env, data, n, &sink, &consumed, &reqs);
     /* A large request-target or body lives in the handler's buffer. */
     account_http(w, held, http_held(c->http));
+    for (size_t i = 0; o->log_requests && i < reqs; i++)
+        conn_log_request(w, c, NULL, 0);
     if (reqs) {
         STAT_ADD(w->st, requests_http, reqs);
         w->batch_reqs += reqs;
@@ -564,6 +675,9 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
         return;
     case HTTP_ERR_LIMIT:
     case HTTP_ERR_PROTOCOL:
+        conn_log_enforce(w, c, rc == HTTP_ERR_LIMIT ?
+                         "HTTP request over a limit (413/431)" :
+                         "malformed HTTP request (400/501/505)");
         conn_fail(w, c, "", 0,
                   rc == HTTP_ERR_LIMIT ? CLOSE_LIMIT : CLOSE_PROTOCOL);
         return;
@@ -576,10 +690,46 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
     conn_push(w, c); /* also a lone 100 Continue */
 }
 
-/* Frame `data` (just read, or held while paused), answer every complete
- * line and send the replies. */
+static void frame_input(struct worker *w, struct conn *c, const char *data,
+                        size_t n);
+
+/* Bytes just read, or held while paused: a PROXY header first where one is
+ * due, then framing. */
 static void conn_input(struct worker *w, struct conn *c, const char *data,
                        size_t n)
+{
+    char *owned = NULL;
+
+    if ((c->flags & CF_PROXY) && !conn_proxy_input(w, c, &data, &n, &owned))
+        return;
+    if (n > 0)
+        frame_input(w, c, data, n);
+    else
+        conn_push(w, c); /* the greeting after a header */
+    free(owned);
+}
+
+/* ,chunk: the whole read is one request, answered with no terminator.  A
+ * read longer than --max-line is refused as a line too long would be. */
+static int chunk_feed(const char *data, size_t n, size_t max_line,
+                      struct sink_ctx *s, size_t *consumed, size_t *lines)
+{
+    *consumed = 0;
+    *lines = 0;
+    if (n > max_line)
+        return LINE_TOO_LONG;
+    int rc = reply_sink(s, data, n, -1);
+    if (rc == LINE_FAIL)
+        return LINE_FAIL;
+    *consumed = n;
+    *lines = 1;
+    return rc;
+}
+
+/* Frame `data`, answer every complete line (or the chunk) and send the
+ * replies. */
+static void frame_input(struct worker *w, struct conn *c, const char *data,
+                        size_t n)
 {
     if (c->http) {
         http_input(w, c, data, n);
@@ -590,8 +740,10 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
     int had_partial = c->in.len > 0;
     size_t consumed = 0, lines = 0;
 
-    int rc = line_feed(&c->in, data, n, w->o->max_line, reply_sink, &s,
-                       &consumed, &lines);
+    int rc = (c->flags & CF_CHUNK) ?
+        chunk_feed(data, n, w->o->max_line, &s, &consumed, &lines) :
+        line_feed(&c->in, data, n, w->o->max_line, reply_sink, &s,
+                  &consumed, &lines);
     if (lines) {
         STAT_ADD(w->st, requests_line, lines);
         w->batch_reqs += lines;
@@ -617,6 +769,7 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
     case LINE_TOO_LONG:
         account_in(w, ib, c);
         STAT_INC(w->st, err_line_too_long);
+        conn_log_enforce(w, c, "line too long");
         conn_fail(w, c, ERR_TOO_LONG, sizeof(ERR_TOO_LONG) - 1, CLOSE_LIMIT);
         return;
     default: /* LINE_NOMEM, LINE_FAIL: out of memory */
@@ -636,6 +789,12 @@ static void conn_eof(struct worker *w, struct conn *c)
     uint32_t ib = c->in.cap;
     int had = c->in.len > 0;
 
+    if (c->flags & CF_PROXY) { /* the header was cut short */
+        c->flags |= CF_EOF;
+        set_interest(w, c, c->mask & ~POLLER_READ);
+        conn_bad_proxy(w, c, "truncated");
+        return;
+    }
     c->flags |= CF_EOF;
     tq_remove(&c->timer);
     set_interest(w, c, c->mask & ~POLLER_READ);
@@ -810,6 +969,7 @@ static void conn_shed(struct worker *w, struct conn *c)
     uint32_t rb = c->out.cap, ib = c->in.cap;
 
     STAT_INC(w->st, err_max_buffered);
+    conn_log_enforce(w, c, "over --max-buffered");
     tq_remove(&c->timer);
     ring_release(&c->out);
     line_release(&c->in);
@@ -889,12 +1049,18 @@ void conn_idle_expired(struct worker *w, struct conn *c)
         return;
     }
     STAT_INC(w->st, err_idle_timeout);
+    conn_log_enforce(w, c, "idle timeout");
     conn_close(w, c, CLOSE_TIMEOUT);
 }
 
 void conn_line_expired(struct worker *w, struct conn *c)
 {
+    if (c->flags & CF_PROXY) {
+        conn_bad_proxy(w, c, "timeout");
+        return;
+    }
     STAT_INC(w->st, err_line_timeout);
+    conn_log_enforce(w, c, "line timeout");
     if (c->http) { /* no ERR line inside HTTP: owed responses, then close */
         conn_fail(w, c, "", 0, CLOSE_TIMEOUT);
         return;

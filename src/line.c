@@ -163,3 +163,8 @@ void line_take(struct line_buf *lb, char **buf, size_t *n)
     lb->buf = NULL;
     lb->len = lb->cap = 0;
 }
+
+int line_append(struct line_buf *lb, const char *data, size_t n)
+{
+    return n == 0 || lb_append(lb, data, n) == 0 ? 0 : -ENOMEM;
+}

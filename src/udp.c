@@ -11,6 +11,7 @@
 #endif
 
 #include "compat.h"
+#include "clientlog.h"
 #include "reply.h"
 #include "udp.h"
 
@@ -26,6 +27,7 @@ struct udp_sock {
     uint64_t tag;
     unsigned mask;
     uint32_t *drops_seen;         /* the socket's drop total counted so far */
+    const struct addr *listener;  /* for --log-requests lines */
     int npending, next;           /* replies [next, npending) not yet sent */
     char *bufs;                   /* UDP_BATCH receive buffers */
     struct sockaddr_storage from[UDP_BATCH];
@@ -105,6 +107,11 @@ struct udp_sock *udp_create(int fd, poller_t *p, uint64_t tag)
 void udp_track_drops(struct udp_sock *u, uint32_t *seen)
 {
     u->drops_seen = seen;
+}
+
+void udp_set_listener(struct udp_sock *u, const struct addr *listener)
+{
+    u->listener = listener;
 }
 
 void udp_destroy(struct udp_sock *u)
@@ -198,6 +205,14 @@ static void count_overflow(struct udp_sock *u, struct msghdr *h,
 #endif
 }
 
+/* The bytes of LF or CRLF ending a datagram (0 when none does). */
+static size_t udp_term_len(const char *d, size_t len)
+{
+    if (len >= 2 && d[len - 2] == '\r' && d[len - 1] == '\n')
+        return 2;
+    return len >= 1 && d[len - 1] == '\n' ? 1 : 0;
+}
+
 /* Read one batch and queue its replies; returns the number of datagrams. */
 static int read_batch(struct udp_sock *u, const struct opts *o,
                       const struct clock_cache *clk, struct stats_slot *st)
@@ -219,15 +234,25 @@ static int read_batch(struct udp_sock *u, const struct opts *o,
         return 0;
 
     const char *prefix = clock_prefix(clk, o->time_format);
+    int q = 0; /* replies queued: none in --reply none */
     for (int i = 0; i < n; i++) {
         struct msghdr *rh = &u->rmsg[i].msg_hdr;
         char *d = u->riov[i].iov_base;
         size_t len = u->rmsg[i].msg_len;
-        struct msghdr *sh = &u->smsg[i].msg_hdr;
-        struct iovec *v = u->siov[i];
+        struct msghdr *sh = &u->smsg[q].msg_hdr;
+        struct iovec *v = u->siov[q];
 
         STAT_ADD(st, bytes_in, len);
         count_overflow(u, rh, st);
+        if (o->log_requests && u->listener && o->log_level <= LOG_INFO &&
+            clientlog_allow(CLIENTLOG_REQUEST))
+            clientlog_request((const struct sockaddr *)&u->from[i],
+                              u->listener, d, len);
+        if (o->reply == REPLY_NONE) { /* answered by saying nothing */
+            STAT_INC(st, requests_udp);
+            continue;
+        }
+        q++;
         memset(sh, 0, sizeof(*sh));
         sh->msg_name = &u->from[i];
         sh->msg_namelen = rh->msg_namelen;
@@ -244,6 +269,15 @@ static int read_batch(struct udp_sock *u, const struct opts *o,
         if (o->reply == REPLY_UPPER)
             reply_upcase(d, len);
         int k = 0;
+        if (o->reply == REPLY_OK) { /* "OK" and the request's terminator */
+            size_t t = udp_term_len(d, len);
+            v[k].iov_base = (void *)"OK";
+            v[k++].iov_len = 2;
+            v[k].iov_base = d + len - t;
+            v[k++].iov_len = t;
+            sh->msg_iovlen = (size_t)k;
+            continue;
+        }
         if (o->reply == REPLY_STAMP) {
             v[k].iov_base = (void *)prefix;
             v[k++].iov_len = CLOCK_PREFIX_LEN;
@@ -253,7 +287,7 @@ static int read_batch(struct udp_sock *u, const struct opts *o,
         sh->msg_iovlen = (size_t)k;
     }
     u->next = 0;
-    u->npending = n;
+    u->npending = q;
     return n;
 }
 

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clientlog.h"
 #include "compat.h"
 #include "conn.h"
 #include "fault.h"
@@ -115,7 +116,6 @@ static void pause_accepting(struct loop *l, int err)
 static int accept_some(struct loop *l, struct listener *ls, int budget)
 {
     struct worker *w = &l->w;
-    int is_unix = ls->addr->family == AF_UNIX;
 
     for (int i = 0; i < budget; i++) {
         int fd = compat_accept(ls->fd);
@@ -141,9 +141,9 @@ static int accept_some(struct loop *l, struct listener *ls, int budget)
             }
         }
         if (w->active >= w->o->max_conns)
-            conn_refuse(w, fd, is_unix);
+            conn_refuse(w, fd, (int)(ls - l->ls));
         else
-            (void)conn_open(w, fd, ls->kind, is_unix);
+            (void)conn_open(w, fd, (int)(ls - l->ls));
     }
     return 0;
 }
@@ -348,6 +348,7 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
         if (ls->kind == LISTEN_UDP) {
             if (!(ls->udp = udp_create(ls->fd, w->poller, TAG_LISTENER | (uint64_t)i)))
                 return -ENOMEM;
+            udp_set_listener(ls->udp, ls->addr);
             /* A socket shared by every worker (no balancing SO_REUSEPORT)
              * has one drop total: worker 0 alone counts it. */
             if (nudp < STATS_MAX_UDP && (!ls->shared || cfg->id == 0))
@@ -374,6 +375,7 @@ static void worker_free(struct loop *l)
     free(w->conns);
     free(w->rbuf);
     free(w->stage);
+    free(w->peers);
 }
 
 /* --- the loop ------------------------------------------------------------ */
@@ -444,6 +446,7 @@ int worker_main(const struct worker_cfg *cfg)
         if (w->batch_reqs)
             conn_batch_done(w);
         expire_timers(&l);
+        clientlog_tick(w->clock.mono_ms);
 
         if (stop_requested && !w->draining)
             begin_drain(&l);

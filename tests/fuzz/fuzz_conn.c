@@ -37,6 +37,9 @@
 static struct opts opts;
 static struct stats_slot slot;
 static struct worker w;
+static struct addr laddr = { .family = AF_UNIX, .text = "unix:fuzz" };
+static struct listener lis = { .fd = -1, .kind = LISTEN_LINE, .addr = &laddr };
+static struct worker_cfg cfg = { .ls = &lis, .nls = 1 };
 static int ready;
 
 
@@ -49,6 +52,9 @@ static void setup(void)
         abort();
     w.o = &opts;
     w.st = &slot;
+    cfg.o = &opts;
+    cfg.st = &slot;
+    w.cfg = &cfg;
     w.nconns = 4096;
     w.conns = calloc((size_t)w.nconns, sizeof(*w.conns));
     w.rbuf = malloc(256);
@@ -127,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int small = 2048; /* the kernel doubles it, and keeps a minimum */
         (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     }
-    struct conn *c = conn_open(&w, sv[0], LISTEN_LINE, 1);
+    struct conn *c = conn_open(&w, sv[0], 0); /* listener 0: line, unix */
     if (!c)
         abort();
 

@@ -1,0 +1,183 @@
+"""stampd behind the real HAProxy (Debian's haproxy package), on loopback:
+one HAProxy frontend balancing over two stampd instances, one fed PROXY
+protocol v2 (`send-proxy-v2`), the other v1 (`send-proxy`), both with TCP
+health checks that carry a PROXY header too (`check-send-proxy`: v2 LOCAL,
+v1 of the check's own connection).  Clients connect from several 127.0.0.x
+source addresses; every reply is verified, and the client addresses stampd
+logs (--log-requests) must be exactly the (address, port) pairs the
+clients used: the balancer's own address never shows."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import SLOW, STAMP_PREFIX_RE, recv_exact, wait_for
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+SOURCES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+CONNS_PER_SOURCE = 4
+REQUESTS_PER_CONN = 3
+
+CONFIG = """\
+global
+    maxconn 1000
+    stats socket {dir}/admin.sock mode 600 level admin
+
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+
+frontend stamp
+    bind 127.0.0.1:{front}
+    default_backend stampd
+
+backend stampd
+    balance roundrobin
+    server v2 127.0.0.1:{port_v2} send-proxy-v2 check check-send-proxy inter 200ms
+    server v1 127.0.0.1:{port_v1} send-proxy check check-send-proxy inter 200ms
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HAProxy:
+    def __init__(self, tmpdir, text):
+        self.dir = tmpdir
+        self.cfg = os.path.join(tmpdir, "haproxy.cfg")
+        with open(self.cfg, "w") as f:
+            f.write(text)
+        check = subprocess.run([HAPROXY, "-c", "-f", self.cfg], capture_output=True, timeout=30)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.logf = open(os.path.join(tmpdir, "haproxy.log"), "wb")
+        # -db: stay in the foreground, so that the PID is HAProxy's own.
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.cfg],
+                                     stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=self.logf)
+
+    def command(self, cmd):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(os.path.join(self.dir, "admin.sock"))
+            s.sendall(cmd.encode() + b"\n")
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out.decode()
+                out += chunk
+
+    def server_status(self):
+        """{server name: status} of backend stampd, from `show stat`."""
+        try:
+            csv = self.command("show stat")
+        except OSError:
+            return {}
+        lines = csv.splitlines()
+        if not lines or not lines[0].startswith("# "):
+            return {}
+        head = lines[0][2:].split(",")
+        out = {}
+        for line in lines[1:]:
+            row = dict(zip(head, line.split(",")))
+            if row.get("pxname") == "stampd" and row.get("svname") in ("v1", "v2"):
+                out[row["svname"]] = row["status"]
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)  # soft stop
+            try:
+                self.proc.wait(timeout=10 * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                raise AssertionError("haproxy did not stop on SIGUSR1")
+        self.logf.close()
+        return self.proc.returncode
+
+    def log(self):
+        with open(os.path.join(self.dir, "haproxy.log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    if not os.path.exists(HAPROXY):
+        pytest.fail("haproxy is not installed (make deps installs it)")
+    started = []
+
+    def start(text):
+        h = HAProxy(str(tmp_path), text)
+        started.append(h)
+        return h
+
+    yield start
+    for h in started:
+        rc = h.stop()
+        assert rc == 0, "haproxy exited with %s:\n%s" % (rc, h.log())
+
+
+def logged_clients(server):
+    """(address, port) of every request line in a stampd log."""
+    return re.findall(r'request from (127\.0\.0\.\d+):(\d+) on 127\.0\.0\.1:\d+,proxy: "',
+                      server.log())
+
+
+def test_haproxy_v1_and_v2_with_health_checks(stampd, haproxy):
+    args = ("--log-requests", "--proxy-from", "127.0.0.1/32")
+    s2 = stampd(*args, listen=["127.0.0.1:0,proxy"])
+    s1 = stampd(*args, listen=["127.0.0.1:0,proxy"])
+    front = free_port()
+    h = haproxy(CONFIG.format(dir=h_dir(s2), front=front, port_v2=s2.port, port_v1=s1.port))
+    # Both servers pass their health checks: the checks' PROXY headers
+    # (v2 LOCAL, v1) are accepted and nothing is counted as bad.
+    wait_for(lambda: h.server_status() == {"v1": "UP", "v2": "UP"}, 20,
+             "both stampd servers UP in haproxy")
+    # The checks' headers reach stampd (HAProxy then resets the connection:
+    # they are counted as closed by reset, not as protocol errors).
+    wait_for(lambda: all(s.stat("conns_accepted") >= 2 and s.stat("bytes_in") > 0
+                         for s in (s1, s2)), 10, "health checks with their headers")
+
+    used = []
+    for i in range(CONNS_PER_SOURCE):
+        for src in SOURCES:
+            c = socket.socket()
+            c.settimeout(10 * SLOW)
+            c.bind((src, 0))
+            c.connect(("127.0.0.1", front))
+            used.append(c.getsockname())
+            for k in range(REQUESTS_PER_CONN):
+                msg = b"hello from %s #%d.%d\n" % (src.encode(), i, k)
+                c.sendall(msg)
+                r = recv_exact(c, 27 + len(msg))
+                assert STAMP_PREFIX_RE.match(r) and r[27:] == msg, r
+            c.close()
+
+    total = len(used) * REQUESTS_PER_CONN
+    wait_for(lambda: len(logged_clients(s1)) + len(logged_clients(s2)) == total, 10,
+             "a log line for every request")
+    seen = [(a, int(p)) for a, p in logged_clients(s1) + logged_clients(s2)]
+    assert sorted(set(seen)) == sorted(set(used))
+    assert all(seen.count(u) == REQUESTS_PER_CONN for u in used)
+    # Round robin gave both versions their share.
+    assert logged_clients(s1) and logged_clients(s2)
+    assert s1.stat("requests_line") + s2.stat("requests_line") == total
+    for s in (s1, s2):
+        assert s.stat("err_bad_proxy") == 0, s.log()
+        assert "bad proxy header" not in s.log()
+        assert "request from 127.0.0.1:" not in s.log()
+
+
+def h_dir(server):
+    return server.tmpdir
