@@ -15,6 +15,11 @@ extern char **environ;
 
 static char *title_start, *title_end;
 static char **saved_argv;
+/* The copied environment, still reachable after unsetenv() drops a string
+ * from environ or setenv() replaces the array, so that LeakSanitizer does
+ * not call it a leak (volatile: written only, the stores must stay). */
+static char **volatile env_strings;
+static char **volatile env_array;
 static int saved_argc;
 
 void proctitle_init(int argc, char **argv)
@@ -53,6 +58,11 @@ void proctitle_init(int argc, char **argv)
             free(env);
             end = argv_end;
         } else {
+            char **copy = malloc(((size_t)n + 1) * sizeof(char *));
+            if (copy)
+                memcpy(copy, env, ((size_t)n + 1) * sizeof(char *));
+            env_strings = copy;
+            env_array = env;
             environ = env;
         }
     }

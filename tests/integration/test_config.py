@@ -128,6 +128,7 @@ def test_root_without_user_is_refused(tmp_path):
 def test_workers_drop_to_the_user_and_the_master_stays(stampd):
     nobody = pwd.getpwnam("nobody")
     s = stampd("--user", "nobody", workers=2)
+    log_has(s, r"ready: 2 workers serving")  # each worker has dropped
     for pid in s.worker_pids():
         assert uid_of(pid) == [nobody.pw_uid] * 4
     assert uid_of(s.pid)[0] == 0
