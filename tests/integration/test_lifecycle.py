@@ -437,3 +437,20 @@ def test_reload_to_fewer_workers_under_load(stampd, tmp_path, subreaper, migrate
     else:
         assert total["bad"] == 0 and total["refused"] == 0, total
         print("load: %d connects, resets %d" % (total["connects"], total["resets"]))
+
+
+def test_drain_delay_keeps_serving_while_draining_is_announced(stampd):
+    s = stampd("--drain-delay", "2", workers=1)
+    t0 = time.monotonic()
+    s.send_signal(signal.SIGTERM)
+    log_has(s, r"master info: stopping: /readyz fails now; the workers stop in 2s "
+               r"\(--drain-delay; SIGTERM\)")
+    assert s.stats()["draining"] is True
+    # Still accepting and answering during the delay.
+    c = s.connect()
+    c.sendall(b"late\n")
+    assert split_stamp(recv_lines(c, 1)[0])[1] == b"late\n"
+    c.close()
+    log_has(s, r"master info: stopping: draining 1 worker", timeout=5)
+    assert time.monotonic() - t0 >= 2.0
+    assert s.wait() == 0
