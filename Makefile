@@ -113,8 +113,9 @@ deps:
 	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Started as root, stampd runs its workers only as the user it is told.
 run: deps all
-	./$(BUILD)/stampd
+	./$(BUILD)/stampd $(if $(filter 0,$(shell id -u)),--user nobody)
 
 # --- tests -------------------------------------------------------------------
 unit: $(UNIT_BIN)

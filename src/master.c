@@ -394,6 +394,8 @@ static void run_worker(struct master *m, int id)
     if (m->admin_fd >= 0)
         close(m->admin_fd);
     handoff_close_in_child(&m->ho);
+    if (m->ready_fd >= 0)
+        close(m->ready_fd);
     for (int w = 0; w < o->workers; w++) {
         if (w == id)
             continue;
@@ -500,8 +502,14 @@ static void reap(struct master *m)
     pid_t pid;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (handoff_reaped(&m->ho, pid, status))
+        if (pid == m->ho.pid) {
+            int served = m->ho.succeeded;
+            (void)handoff_reaped(&m->ho, pid, status);
+            /* systemd waits for READY=1 after RELOADING=1. */
+            if (!served && !m->stopping)
+                (void)sysd_notify("READY=1");
             continue;
+        }
         int id = -1;
         for (int i = 0; i < m->o->workers; i++)
             if (m->slots[i].pid == pid)
@@ -629,6 +637,8 @@ static void supervise(struct master *m, int64_t now)
 {
     int64_t limit = (int64_t)m->o->worker_timeout * 1000;
 
+    if (!limit || m->stopping)
+        return;
     for (int i = 0; i < m->o->workers; i++) {
         struct slot *s = &m->slots[i];
         struct stats_slot *st = &m->t->slot[i];
@@ -645,7 +655,6 @@ static void supervise(struct master *m, int64_t now)
         STAT_INC(st, worker_hangs);
         kill(s->pid, SIGKILL);
     }
-    update_crashloop(m, now);
 }
 
 static int all_serving(const struct master *m)
@@ -786,6 +795,7 @@ static void hand_over(struct master *m)
     log_info("%s: the new master (pid %d) serves; stopping the old workers",
              m->ho.what, (int)m->ho.pid);
     m->handed_over = 1;
+    m->next_status = 0;  /* the status is our successor's to tell */
     memset(m->unix_bound, 0, sizeof(m->unix_bound));
     if (m->admin) {
         admin_destroy(m->admin);
@@ -837,8 +847,7 @@ static int next_timeout(const struct master *m)
         take_min(&t, m->kill_at, now);
         take_min(&t, m->term_at, now);
     } else {
-        if (m->o->worker_timeout)
-            take_min(&t, m->next_supervise, now);
+        take_min(&t, m->next_supervise ? m->next_supervise : now, now);
         if (!m->ready)
             take_min(&t, now + READY_POLL_MS, now);
     }
@@ -865,8 +874,9 @@ static const char *stop_signal_name(int sig)
 
 static void timers(struct master *m, int64_t now)
 {
-    if (!m->stopping && m->o->worker_timeout && now >= m->next_supervise) {
+    if (!m->stopping && now >= m->next_supervise) {
         supervise(m, now);
+        update_crashloop(m, now);  /* old deaths leave the window */
         m->next_supervise = now + SUPERVISE_MS;
     }
     if (!m->ready && !m->stopping && all_serving(m))
