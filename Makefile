@@ -46,7 +46,7 @@ PURE_SRC += src/proxy.c src/ratelimit.c src/sdnotify.c src/clocksync.c
 CORE_SRC = src/config.c src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
            src/udp.c src/compat.c src/admin.c src/procinfo.c \
            src/checkconf.c src/handoff.c src/inherit.c src/pidfile.c \
-           src/privs.c src/proctitle.c src/sysd.c \
+           src/privs.c src/proctitle.c \
            src/poller_$(POLLER).c
 PURE_OBJ = $(PURE_SRC:src/%.c=$(BUILD)/obj/%.o)
 CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)

@@ -1,7 +1,7 @@
 /*
  * inherit.h - listening sockets handed to a new master instead of bound by
  * it: by the old master at a binary upgrade or reload (through exec, listed
- * in $STAMPD_INHERIT), or by systemd (socket activation, sysd.h).
+ * in $STAMPD_INHERIT), or by systemd (socket activation, sdnotify.h).
  *
  * $STAMPD_INHERIT lists one entry per address, ';'-separated:
  *   KIND=FD,FD,...   one SO_REUSEPORT socket per worker, in worker order

@@ -48,7 +48,7 @@
 #include "privs.h"
 #include "proctitle.h"
 #include "stats.h"
-#include "sysd.h"
+#include "sdnotify.h"
 #include "worker.h"
 
 #define FD_RESERVE 512        /* listeners, poller, pipes, lingering refusals */
@@ -507,7 +507,7 @@ static void reap(struct master *m)
             (void)handoff_reaped(&m->ho, pid, status);
             /* systemd waits for READY=1 after RELOADING=1. */
             if (!served && !m->stopping)
-                (void)sysd_notify("READY=1");
+                (void)sdnotify_send("READY=1");
             continue;
         }
         int id = -1;
@@ -612,7 +612,7 @@ static void begin_stop(struct master *m, const char *why)
     __atomic_store_n(&m->t->draining, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&m->t->ready_state, STATS_DRAINING, __ATOMIC_RELAXED);
     if (!m->handed_over)
-        (void)sysd_notify("STOPPING=1");
+        (void)sdnotify_send("STOPPING=1");
     /* A successor still starting would be left serving alone. */
     handoff_abort(&m->ho, "the old master is stopping");
     snprintf(m->stop_why, sizeof(m->stop_why), "%s", why);
@@ -666,6 +666,17 @@ static int all_serving(const struct master *m)
     return 1;
 }
 
+/* A new master after an upgrade or reload: systemd is to follow us. */
+static void notify_ready_as_main(void)
+{
+    char msg[SDNOTIFY_MSG_MAX];
+    int n = sdnotify_fmt_mainpid(msg, sizeof(msg), getpid());
+    if (n > 0 && (size_t)n + sizeof("\n" SDNOTIFY_READY) <= sizeof(msg)) {
+        memcpy(msg + n, "\n" SDNOTIFY_READY, sizeof("\n" SDNOTIFY_READY));
+        (void)sdnotify_send(msg);
+    }
+}
+
 /* Every worker serves for the first time: tell systemd, and the master we
  * take over from. */
 static void became_ready(struct master *m)
@@ -675,11 +686,11 @@ static void became_ready(struct master *m)
         /* The pid file names us before the old master starts leaving. */
         if (m->o->pid_file[0] && pidfile_write(m->o->pid_file) < 0)
             log_error("--pid-file %s: %s", m->o->pid_file, strerror(errno));
-        (void)sysd_notifyf("MAINPID=%d\nREADY=1", (int)getpid());
+        notify_ready_as_main();
         handoff_signal_ready(m->ready_fd);
         m->ready_fd = -1;
     } else {
-        (void)sysd_notify("READY=1");
+        (void)sdnotify_send("READY=1");
     }
     if (m->next_status)
         m->next_status = mono_ms();  /* a first STATUS= right away */
@@ -696,9 +707,12 @@ static void notify_status(struct master *m)
         reqs += STAT_GET(st, requests_line) + STAT_GET(st, requests_http) +
                 STAT_GET(st, requests_udp);
     }
-    (void)sysd_notifyf("STATUS=%s: %llu connections open, %llu requests answered",
-                       m->stopping ? "stopping" : m->ready ? "serving" : "starting",
-                       (unsigned long long)conns, (unsigned long long)reqs);
+    char text[128], msg[SDNOTIFY_MSG_MAX];
+    snprintf(text, sizeof(text), "%s: %llu connections open, %llu requests answered",
+             m->stopping ? "stopping" : m->ready ? "serving" : "starting",
+             (unsigned long long)conns, (unsigned long long)reqs);
+    if (sdnotify_fmt_status(msg, sizeof(msg), text) < (int)sizeof(msg))
+        (void)sdnotify_send(msg);
 }
 
 static void publish_state(struct master *m)
@@ -782,9 +796,15 @@ static void start_handoff(struct master *m, int reload)
         handoff_abort(&m->ho, "cannot watch its readiness pipe");
         return;
     }
-    if (reload)
-        (void)sysd_notifyf("RELOADING=1\nMONOTONIC_USEC=%lld",
-                           (long long)mono_ms() * 1000);
+    if (reload) {
+        char msg[SDNOTIFY_MSG_MAX];
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (sdnotify_fmt_reloading(msg, sizeof(msg),
+                                   (uint64_t)ts.tv_sec * 1000000u +
+                                   (uint64_t)ts.tv_nsec / 1000) < (int)sizeof(msg))
+            (void)sdnotify_send(msg);
+    }
     log_info("%s: %s: started a new master (pid %d) from %s; it takes over "
              "once its workers serve", sig, what, (int)m->ho.pid, path);
 }
@@ -886,7 +906,7 @@ static void timers(struct master *m, int64_t now)
         m->next_status = now + STATUS_MS;
     }
     if (m->next_watchdog && now >= m->next_watchdog) {
-        (void)sysd_notify("WATCHDOG=1");
+        (void)sdnotify_send("WATCHDOG=1");
         m->next_watchdog = now + m->watchdog_ms;
     }
     if (handoff_check_deadline(&m->ho, now))
@@ -963,26 +983,35 @@ static int master_loop(struct master *m)
 static int adopt_sockets(struct master *m, char *err, size_t errlen)
 {
     static struct inherit_set set;
-    int fds[SYSD_MAX_FDS];
-    char names[SYSD_MAX_FDS][SYSD_NAME_MAX];
+    static struct sdnotify_fd sd[INHERIT_MAX];
     const char *text = getenv(INHERIT_ENV);
-    int n = sysd_listen_fds(fds, names, SYSD_MAX_FDS);
+    int n = sdnotify_listen_fds(getenv("LISTEN_PID"), getenv("LISTEN_FDS"),
+                                getenv("LISTEN_FDNAMES"), getpid(), sd,
+                                INHERIT_MAX, err, errlen);
 
+    /* Meant for us or not, children must not take them for theirs. */
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (n < 0)
+        return -1;
     memset(&set, 0, sizeof(set));
     if (n > 0) {
-        for (int i = 0; i < n && set.n < INHERIT_MAX; i++) {
-            int k = names[i][0] ? inherit_kind_parse(names[i], strlen(names[i]))
-                                : INHERIT_LINE;
+        for (int i = 0; i < n; i++) {
+            const char *name = sd[i].name;
+            int k = name[0] && strcmp(name, "unknown") != 0
+                        ? inherit_kind_parse(name, strlen(name))
+                        : INHERIT_LINE;
             if (k < 0) {
                 snprintf(err, errlen, "socket activation: unknown socket name "
-                         "'%s' (expected line, http, udp or admin)", names[i]);
+                         "'%s' (expected line, http, udp or admin)", name);
                 return -1;
             }
             struct inherited *e = &set.e[set.n++];
             e->kind = (enum inherit_kind)k;
             e->shared = 1;
             e->nfd = 1;
-            e->fds[0] = fds[i];
+            e->fds[0] = sd[i].fd;
         }
         m->inherit_only = 1;
     } else if (text) {
@@ -1095,9 +1124,12 @@ int master_run(struct opts *o)
         if (!m.admin)
             goto fail;
     }
-    uint64_t wd = sysd_watchdog_usec();
-    if (wd) {
-        m.watchdog_ms = (int64_t)(wd / 2000) ? (int64_t)(wd / 2000) : 1;
+    int64_t wd = sdnotify_watchdog_usec(getenv("WATCHDOG_USEC"),
+                                        getenv("WATCHDOG_PID"), getpid());
+    if (wd < 0)
+        log_warn("ignoring a malformed $WATCHDOG_USEC or $WATCHDOG_PID");
+    if (wd > 0) {
+        m.watchdog_ms = wd / 2000 ? wd / 2000 : 1;
         m.next_watchdog = mono_ms();
     }
     if (getenv("NOTIFY_SOCKET"))
