@@ -29,7 +29,8 @@ struct inherited {
     int shared;
     int nfd;
     int fds[OPTS_MAX_WORKERS];
-    struct addr addr;          /* from getsockname of fds[0] */
+    struct addr addr;          /* the socket's own (getsockname of fds[0]),
+                                * filled in by the master */
     int claimed;               /* taken by a listener of the new master */
 };
 
@@ -42,10 +43,6 @@ struct inherit_set {
  * a message in err. */
 int inherit_parse(struct inherit_set *s, const char *text, char *err,
                   size_t errlen);
-
-/* Read every entry's address from its socket and make its fds
- * close-on-exec.  0 or -1 with a message in err. */
-int inherit_describe(struct inherit_set *s, char *err, size_t errlen);
 
 /* Append one entry to buf (NUL-terminated; 0, or -1 when it does not fit). */
 int inherit_format(char *buf, size_t len, enum inherit_kind kind, int shared,

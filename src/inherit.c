@@ -1,8 +1,7 @@
 /*
- * inherit.c - sockets handed over through exec (see inherit.h).
+ * inherit.c - sockets handed over through exec (see inherit.h).  Pure:
+ * the text and the matching; master.c reads the sockets' addresses.
  */
-#include <fcntl.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,34 +65,6 @@ int inherit_parse(struct inherit_set *s, const char *text, char *err,
 bad:
     snprintf(err, errlen, "$%s: malformed near '%.20s'", INHERIT_ENV, p);
     return -1;
-}
-
-int inherit_describe(struct inherit_set *s, char *err, size_t errlen)
-{
-    for (int i = 0; i < s->n; i++) {
-        struct inherited *e = &s->e[i];
-        struct addr *a = &e->addr;
-        /* Workers accept until EAGAIN; systemd hands blocking sockets. */
-        for (int j = 0; j < e->nfd; j++) {
-            int fl = fcntl(e->fds[j], F_GETFL);
-            if (fcntl(e->fds[j], F_SETFD, FD_CLOEXEC) == -1 || fl == -1 ||
-                fcntl(e->fds[j], F_SETFL, fl | O_NONBLOCK) == -1) {
-                snprintf(err, errlen, "inherited %s socket fd %d: %s",
-                         inherit_kind_name(e->kind), e->fds[j], strerror(errno));
-                return -1;
-            }
-        }
-        memset(a, 0, sizeof(*a));
-        a->len = sizeof(a->ss);
-        if (getsockname(e->fds[0], (struct sockaddr *)&a->ss, &a->len) == -1) {
-            snprintf(err, errlen, "inherited %s socket fd %d: %s",
-                     inherit_kind_name(e->kind), e->fds[0], strerror(errno));
-            return -1;
-        }
-        a->family = a->ss.ss_family;
-        addr_format(a);
-    }
-    return 0;
 }
 
 int inherit_format(char *buf, size_t len, enum inherit_kind kind, int shared,

@@ -979,6 +979,36 @@ static int master_loop(struct master *m)
 
 /* --- start --------------------------------------------------------------- */
 
+/* Read every handed socket's address from the socket, and make it
+ * close-on-exec and non-blocking (workers accept until EAGAIN; systemd
+ * hands blocking sockets). */
+static int inherit_describe(struct inherit_set *s, char *err, size_t errlen)
+{
+    for (int i = 0; i < s->n; i++) {
+        struct inherited *e = &s->e[i];
+        struct addr *a = &e->addr;
+        for (int j = 0; j < e->nfd; j++) {
+            int fl = fcntl(e->fds[j], F_GETFL);
+            if (fcntl(e->fds[j], F_SETFD, FD_CLOEXEC) == -1 || fl == -1 ||
+                fcntl(e->fds[j], F_SETFL, fl | O_NONBLOCK) == -1) {
+                snprintf(err, errlen, "inherited %s socket fd %d: %s",
+                         inherit_kind_name(e->kind), e->fds[j], strerror(errno));
+                return -1;
+            }
+        }
+        memset(a, 0, sizeof(*a));
+        a->len = sizeof(a->ss);
+        if (getsockname(e->fds[0], (struct sockaddr *)&a->ss, &a->len) == -1) {
+            snprintf(err, errlen, "inherited %s socket fd %d: %s",
+                     inherit_kind_name(e->kind), e->fds[0], strerror(errno));
+            return -1;
+        }
+        a->family = a->ss.ss_family;
+        addr_format(a);
+    }
+    return 0;
+}
+
 /* Sockets from systemd, or from the master we take over from. */
 static int adopt_sockets(struct master *m, char *err, size_t errlen)
 {
