@@ -455,3 +455,29 @@ def test_drain_delay_keeps_serving_while_draining_is_announced(stampd):
     log_has(s, r"master info: stopping: draining 1 worker", timeout=5)
     assert time.monotonic() - t0 >= 2.0
     assert s.wait() == 0
+
+
+def test_group_hup_and_usr2_are_one_reload_and_one_upgrade(stampd, tmp_path,
+                                                           subreaper):
+    """Sent to the whole process group, HUP and USR2 reach the workers too:
+    they ignore them, and only the master acts."""
+    pidf = str(tmp_path / "stampd.pid")
+    s = stampd("--pid-file", pidf, workers=2, preexec=os.setpgrp)
+    masters = [s.pid]
+    for sig, what in ((signal.SIGHUP, "reload"), (signal.SIGUSR2, "upgrade")):
+        old = masters[-1]
+        os.killpg(s.pid, sig)
+        new = wait_for(lambda: read_pid(pidf) not in (0, old) and read_pid(pidf), 20,
+                       "the new master of the %s" % what)
+        status = s.proc.wait(timeout=30 * SLOW) if old == s.pid else wait_exit(old)
+        assert status == 0
+        masters.append(new)
+        log_has(s, r"%s: the new master \(pid %d\) serves" % (what, new))
+    assert "killed by signal" not in s.log() and "respawning" not in s.log()
+    host, port = s.addr().rsplit(":", 1)
+    c = socket.create_connection((host, int(port)), timeout=10)
+    c.sendall(b"x\n")
+    assert split_stamp(recv_lines(c, 1)[0])[1] == b"x\n"
+    c.close()
+    os.killpg(s.pid, signal.SIGTERM)
+    assert wait_exit(masters[-1]) == 0
