@@ -922,13 +922,34 @@ static void on_handoff_event(struct master *m)
         hand_over(m);
 }
 
+static void on_signals(struct master *m)
+{
+    if (got_stop && !m->stopping)
+        begin_stop(m, stop_signal_name(got_stop));
+    if (got_child) {
+        got_child = 0;
+        reap(m);
+    }
+    if (got_usr1) {
+        got_usr1 = 0;
+        reopen_log(m);
+    }
+    if (got_hup || got_usr2) {
+        int reload = got_hup != 0;
+        got_hup = got_usr2 = 0;
+        start_handoff(m, reload);
+    }
+}
+
+/* Supervision comes first in every turn: signals, reaping and respawning
+ * are handled before any admin request of the same turn is served, so
+ * that admin traffic cannot delay the replacement of a dead worker. */
 static int master_loop(struct master *m)
 {
     struct poller_event ev[64];
 
     for (;;) {
         int n = poller_wait(m->p, ev, 64, next_timeout(m));
-        int64_t now = mono_ms();
         for (int i = 0; i < n; i++) {
             if (ev[i].data == TAG_MASTER_SIGNAL) {
                 char buf[64];
@@ -936,33 +957,21 @@ static int master_loop(struct master *m)
                     ;
             } else if (ev[i].data == TAG_HANDOFF) {
                 on_handoff_event(m);
-            } else if (m->admin && (ev[i].data & ADMIN_TAG)) {
-                admin_event(m->admin, ev[i].data, ev[i].mask, now);
             }
         }
-        if (got_stop && !m->stopping)
-            begin_stop(m, stop_signal_name(got_stop));
-        if (got_child) {
-            got_child = 0;
-            reap(m);
-        }
-        if (got_usr1) {
-            got_usr1 = 0;
-            reopen_log(m);
-        }
-        if (got_hup || got_usr2) {
-            int reload = got_hup != 0;
-            got_hup = got_usr2 = 0;
-            start_handoff(m, reload);
-        }
+        on_signals(m);
         timers(m, mono_ms());
         publish_state(m);
+        if (!m->stopping)
+            respawn_due(m);
+        int64_t now = mono_ms();
+        for (int i = 0; i < n && m->admin; i++)
+            if (ev[i].data & ADMIN_TAG)
+                admin_event(m->admin, ev[i].data, ev[i].mask, now);
         if (m->admin)
             admin_tick(m->admin, now);
-        if (!m->stopping) {
-            respawn_due(m);
+        if (!m->stopping)
             continue;
-        }
         if (live_workers(m) == 0 && !m->term_at)
             break;
         if (mono_ms() >= m->kill_at) {
