@@ -540,10 +540,14 @@ static void reap(struct master *m)
         int64_t now = mono_ms();
         int64_t at = m->slots[id].spawned_ms + RESPAWN_INTERVAL_MS;
         m->slots[id].respawn_at = at > now ? at : now;
+        int looping = stats_slot_crash_looping(&m->t->slot[id]);
         count_death(m, id, now);
         update_crashloop(m, now);
         log_warn("worker %d (pid %d) %s%s; respawning%s", id, (int)pid, why,
                  hung ? " (hung)" : "", at > now ? " in under a second" : "");
+        if (!looping && stats_slot_crash_looping(&m->t->slot[id]))
+            log_warn("worker %d is crash-looping: %d deaths within %d s",
+                      id, STATS_CRASHLOOP_DEATHS, STATS_CRASHLOOP_WINDOW_MS / 1000);
     }
 }
 

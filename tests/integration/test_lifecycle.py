@@ -481,3 +481,18 @@ def test_group_hup_and_usr2_are_one_reload_and_one_upgrade(stampd, tmp_path,
     c.close()
     os.killpg(s.pid, signal.SIGTERM)
     assert wait_exit(masters[-1]) == 0
+
+
+def test_crash_loop_is_reported_once(stampd):
+    """A slot whose worker dies 3 times within 30 s is crash-looping (the
+    state /healthz reports); the master says so once."""
+    s = stampd(workers=2)
+    for n in range(4):
+        victim = wait_for(lambda: s.worker_pids()[1], 5, "worker 1")
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: s.worker_pids()[1] not in (0, victim), 5, "a replacement")
+        looping = re.findall(r"master warn: worker 1 is crash-looping: 3 deaths "
+                             r"within 30 s", s.log())
+        assert len(looping) == (1 if n >= 2 else 0), s.log()
+    assert "worker 0 is crash-looping" not in s.log()
+    assert s.stats()["workers"][1]["worker_restarts"] == 4
