@@ -773,6 +773,12 @@ static void start_handoff(struct master *m, int reload)
                  sig, what, (int)m->ho.pid);
         return;
     }
+    /* Not before we serve: the master we may be taking over from is
+     * still waiting for our word. */
+    if (!m->ready) {
+        log_warn("%s: %s ignored: not serving yet", sig, what);
+        return;
+    }
     if (reload) {
         static struct opts check;
         char err[512];
