@@ -43,8 +43,9 @@ int inherit_parse(struct inherit_set *s, const char *text, char *err,
             e->shared = 1;
             p++;
         }
-        if (*p++ != '=')
+        if (*p != '=')
             goto bad;
+        p++;
         for (;;) {
             char *end;
             long fd = strtol(p, &end, 10);
