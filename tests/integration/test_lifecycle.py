@@ -33,8 +33,36 @@ def subreaper():
     status."""
     libc = ctypes.CDLL(None, use_errno=True)
     assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    yield
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    try:
+        yield
+    finally:
+        left = stop_inherited_masters()
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    assert not left, "masters still running after the test: %s" % left
+
+
+def stop_inherited_masters():
+    """After a failed test: masters a handoff left running are now our
+    children; stop them (TERM, then KILL) and say which they were."""
+    me = os.getpid()
+    with open("/proc/%d/task/%d/children" % (me, me)) as f:
+        kids = [int(x) for x in f.read().split()]
+    left = []
+    for pid in kids:
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if not f.read().startswith(b"stampd: master"):
+                    continue
+        except OSError:
+            continue
+        left.append(pid)
+        os.kill(pid, signal.SIGTERM)
+        try:
+            wait_exit(pid, timeout=20)
+        except AssertionError:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    return left
 
 
 def read_pid(path):
