@@ -64,6 +64,7 @@ PURE_SRC = \
   src/clocksync.c \
   src/cpus.c \
   src/http.c \
+  src/inherit.c \
   src/line.c \
   src/log.c \
   src/metrics.c \
@@ -77,14 +78,19 @@ PURE_SRC = \
   src/sdnotify.c
 CORE_SRC = \
   src/admin.c \
+  src/checkconf.c \
   src/compat.c \
   src/config.c \
   src/clientlog.c \
   src/conn.c \
   src/conn_client.c \
+  src/handoff.c \
   src/master.c \
   src/net.c \
+  src/pidfile.c \
+  src/privs.c \
   src/procinfo.c \
+  src/proctitle.c \
   src/stats.c \
   src/udp.c \
   src/worker.c \
@@ -190,9 +196,10 @@ test-deps:
 	$(call apt_install,$(DEPS) $(TEST_DEPS))
 
 # The packages first, then the build (never in parallel with apt-get).
+# Started as root, stampd runs its workers only as the user it is told.
 run: deps
 	$(MAKE) all
-	./$(BUILD)/stampd
+	./$(BUILD)/stampd $(if $(filter 0,$(shell id -u)),--user nobody)
 
 # --- tests -------------------------------------------------------------------
 unit: $(UNIT_BIN)

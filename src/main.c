@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "checkconf.h"
 #include "config.h"
 #include "cpus.h"
 #include "log.h"
 #include "master.h"
 #include "opts.h"
 #include "poller.h"
+#include "proctitle.h"
 #include "version.h"
 
 int main(int argc, char **argv)
@@ -48,6 +50,9 @@ int main(int argc, char **argv)
         return 2;
     }
     tzset();
+    if (o.check_config)
+        return checkconf_run(&o);
+    proctitle_init(argc, argv);  /* after the parse: it reuses argv's memory */
     log_init(o.log_level, "master");
     return master_run(&o);
 }

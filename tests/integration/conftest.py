@@ -45,6 +45,14 @@ WORKER_DEATH_RE = re.compile(r"worker (\d+) \(pid (\d+)\) "
 LISTEN_RE = re.compile(r"listening on (.*) with (\d+) workers? \((\w+)\)")
 
 
+def root_user_args(args):
+    """Started as root, stampd runs its workers only as the user it is
+    told (--user); the tests run as root and keep that user explicitly."""
+    if os.geteuid() == 0 and not any(str(a).startswith("--user") for a in args):
+        return ["--user", "root"]
+    return []
+
+
 def wait_for(pred, timeout, what, interval=0.005):
     """Poll pred() until it is truthy or timeout (scaled by SLOW) passes."""
     deadline = time.monotonic() + timeout * SLOW
@@ -90,6 +98,7 @@ class Server:
             argv += ["--listen", a]
         argv += ["--admin", "127.0.0.1:0" if admin is True else (admin or "off")]
         argv += list(args)
+        argv += root_user_args(args)
         self.argv = argv
         e = dict(os.environ)
         e.setdefault("TZ", "UTC")
