@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "compat.h"
 #include "conn.h"
 #include "conn_client.h"
@@ -325,6 +326,7 @@ static int stage_send(struct worker *w, struct conn *c)
         return 0;
     /* The ring is empty while the stage is in use, and the stage holds at
      * most --max-output plus one reply: this fits the ring's limit. */
+    stampd_assert(ring_empty(&c->out));
     uint32_t rb = c->out.cap;
     if (ring_reserve(&c->out, len - (size_t)r, w->ring_limit) != 0) {
         STAT_INC(w->st, err_nomem);
@@ -358,7 +360,11 @@ static char *out_reserve(struct worker *w, struct conn *c, size_t n)
     account(w, rb, c->in.cap, c);
     char *dst = ring_tail_contig(&c->out, n);
     w->stage_dst = dst ? DST_RING : DST_SPILL;
-    return dst ? dst : w->stage;
+    if (dst)
+        return dst;
+    /* Bytes are staged only while the ring is empty. */
+    stampd_assert(w->stage_len == 0);
+    return w->stage;
 }
 
 /* Commit the n bytes written at out_reserve()'s pointer.  Returns LINE_PAUSE
