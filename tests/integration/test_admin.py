@@ -1,6 +1,7 @@
 """The admin port (protocol section 4): after a scripted load with known
 numbers the /stats and /metrics figures equal those numbers exactly; a
-killed worker's counters survive; /healthz turns 503 during a graceful stop;
+killed worker's counters survive; /readyz turns 503 during a graceful stop
+(/healthz stays 200);
 /metrics passes promtool; read-only methods, 404."""
 import json
 import os
@@ -236,14 +237,17 @@ def stuck_client(s):
     return c
 
 
-def test_healthz_draining(stampd):
+def test_readyz_draining(stampd):
     s = stampd("--shutdown-timeout", "20", "--max-output", "64k", workers=1)
     assert s.admin_get("/healthz") == (200, b"ok\n")
+    assert s.admin_get("/readyz") == (200, b"ok\n")
     c = stuck_client(s)
     wait_for(lambda: s.stats()["totals"]["backpressure_pauses"] >= 1, 5, "back-pressure")
     s.send_signal(signal.SIGTERM)
-    wait_for(lambda: s.admin_get("/healthz") == (503, b"draining\n"), 5,
-             "/healthz to say draining")
+    wait_for(lambda: s.admin_get("/readyz") == (503, b"draining\n"), 5,
+             "/readyz to say draining")
+    # Not ready, but alive: the worker is draining, not stuck.
+    assert s.admin_get("/healthz") == (200, b"ok\n")
     status, body = s.admin_get("/metrics")
     assert status == 200 and b"\nstampd_draining 1\n" in body
     page = s.stats()
