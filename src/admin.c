@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -538,9 +539,12 @@ static void aconn_read(struct admin *a, struct aconn *c, int i)
 
 /* --- slots ----------------------------------------------------------------- */
 
+/* Nothing owed, nothing buffered here or unread in the kernel. */
 static int is_idle(const struct aconn *c)
 {
-    return c->fd >= 0 && !out_pending(c) && !has_input(c) && !c->in_msg;
+    int unread = 0;
+    return c->fd >= 0 && !out_pending(c) && !has_input(c) && !c->in_msg &&
+           ioctl(c->fd, FIONREAD, &unread) == 0 && unread == 0;
 }
 
 /* The ordinary slot to give a new connection: a free one, else the oldest
@@ -556,7 +560,9 @@ static int pick_slot(struct admin *a)
         if (is_idle(c)) {
             if (idle < 0 || c->idle_since < a->c[idle].idle_since)
                 idle = i;
-        } else if (!out_pending(c) && !c->close_after) {
+        } else if (c->in_msg && !has_input(c) && !out_pending(c) &&
+                   !c->close_after) {
+            /* all it sent is parsed and the request is still unfinished */
             if (partial < 0 || c->idle_since < a->c[partial].idle_since)
                 partial = i;
         }
