@@ -1,0 +1,206 @@
+"""Health endpoints: /healthz is liveness (every worker's event loop turns,
+no slot crash-looping), /readyz is readiness (every worker serves, not
+draining, and with --require-synced-clock a synchronised clock).  Also the
+kernel clock state in /metrics and /stats, read with adjtimex(2) here and
+in stampd, and fed chosen values in the FAULT_INJECTION build."""
+import ctypes
+import os
+import re
+import signal
+
+import pytest
+
+import conftest
+from conftest import wait_for
+
+FAULT_BIN = os.environ.get("STAMPD_FAULT_BIN",
+                           os.path.join(conftest.ROOT, "build-fault", "stampd"))
+needs_fault = pytest.mark.skipif(not os.access(FAULT_BIN, os.X_OK),
+                                 reason="no FAULT_INJECTION build (make fault-build)")
+ASAN = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=99"}
+
+
+def probe(s, path):
+    return s.admin_get(path)
+
+
+def metric(s, name):
+    status, body = s.admin_get("/metrics")
+    assert status == 200
+    m = re.search(r"^%s (\S+)$" % re.escape(name), body.decode(), re.M)
+    return m and float(m.group(1))
+
+
+def test_stopped_worker_fails_liveness_then_recovers(stampd):
+    """kill -STOP one worker: /healthz and /readyz turn 503 naming it within
+    about 2 s (its heartbeat stops); kill -CONT: both back to 200."""
+    # --worker-timeout 0: the master does not replace a silent worker, so
+    # this shows the endpoints alone.
+    s = stampd("--worker-timeout", "0", workers=2)
+    assert probe(s, "/healthz") == (200, b"ok\n")
+    assert probe(s, "/readyz") == (200, b"ok\n")
+    victim = s.worker_pids()[1]
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        import time
+        t0 = time.monotonic()
+        status, body = wait_for(lambda: (lambda r: r[0] == 503 and r)(probe(s, "/healthz")),
+                                5, "/healthz to fail", interval=0.05)
+        took = time.monotonic() - t0
+        assert re.fullmatch(rb"worker 1 stalled: no loop turn for \d+\.\ds\n", body), body
+        assert 1.5 <= took < 3.5 * conftest.SLOW, took
+        status, body = probe(s, "/readyz")
+        assert status == 503 and body.startswith(b"worker 1 stalled"), body
+        assert metric(s, "stampd_live") == 0 and metric(s, "stampd_ready") == 0
+        page = s.stats()
+        assert page["live"] is False and page["live_reason"].startswith("worker 1 stalled")
+        print("SIGSTOP: /healthz 503 after %.2f s" % took)
+    finally:
+        os.kill(victim, signal.SIGCONT)
+    wait_for(lambda: probe(s, "/healthz") == (200, b"ok\n"), 3, "/healthz to recover")
+    wait_for(lambda: probe(s, "/readyz") == (200, b"ok\n"), 3, "/readyz to recover")
+    assert metric(s, "stampd_live") == 1
+    assert s.stop() == 0
+
+
+def test_repeated_deaths_are_a_crash_loop(stampd):
+    """A slot whose worker dies again and again (killed as soon as each
+    replacement serves) makes /healthz say crash-looping; once it stays up
+    for the window (10 s) /healthz is 200 again."""
+    s = stampd(workers=1, expect_errors=[])
+    killed = 0
+    while killed < 3:
+        pid = wait_for(lambda: (lambda p: p and p[0])(s.worker_pids()), 5,
+                       "a worker")
+        os.kill(pid, signal.SIGKILL)
+        killed += 1
+        wait_for(lambda: s.worker_pids()[0] not in (0, pid), 5, "a replacement")
+    status, body = wait_for(lambda: (lambda r: r[0] == 503 and r)(probe(s, "/healthz")),
+                            3, "/healthz to see the crash loop", interval=0.05)
+    assert body == b"worker 0 crash-looping: 3 restarts in 10s\n", body
+    assert probe(s, "/readyz")[0] == 503
+    wait_for(lambda: probe(s, "/healthz") == (200, b"ok\n"), 12,
+             "/healthz to clear after the window", interval=0.2)
+    assert s.stop() == 0
+
+
+@needs_fault
+def test_worker_dying_at_start_is_not_live(stampd, monkeypatch):
+    """The fault build's workers all exit right after start-up: the master
+    keeps re-forking them (throttled) and /healthz says why it is not live
+    while /readyz never says ready."""
+    monkeypatch.setattr(conftest, "STAMPD", FAULT_BIN)
+    env = dict(ASAN, STAMPD_FAULT_EXIT_AT_START="1")
+    s = stampd(env=env, ready=False,
+               expect_errors=[r"fault injection: exiting at start-up"])
+    wait_for(lambda: "listening on" in s.log(), 10, "listening")
+    s.admin = re.search(r"admin (\S+) ", s.log()).group(1)
+    status, body = wait_for(lambda: (lambda r: r[0] == 503 and r)(probe(s, "/healthz")),
+                            8, "/healthz to fail", interval=0.1)
+    assert re.fullmatch(rb"worker 0 (crash-looping: \d+ restarts in 10s|"
+                        rb"not serving for \d+\.\ds)\n", body), body
+    assert probe(s, "/readyz")[0] == 503
+    wait_for(lambda: probe(s, "/healthz")[1].startswith(b"worker 0 crash-looping"),
+             8, "the crash loop to be named", interval=0.1)
+    s.stop()
+
+
+def test_readyz_during_drain_healthz_until_exit(stampd):
+    """A graceful stop with a client still connected: /readyz says draining
+    at once while /healthz stays 200 until the server exits."""
+    s = stampd("--shutdown-timeout", "20", workers=1)
+    c = s.connect()
+    c.sendall(b"partial line, no terminator")
+    wait_for(lambda: s.stat("conns_active") == 1, 5, "the connection")
+    s.send_signal(signal.SIGTERM)
+    wait_for(lambda: probe(s, "/readyz") == (503, b"draining\n"), 5, "/readyz draining")
+    for _ in range(5):
+        assert probe(s, "/healthz") == (200, b"ok\n")
+    assert metric(s, "stampd_ready") == 0 and metric(s, "stampd_live") == 1
+    c.close()
+    assert s.wait() == 0
+
+
+# --- the clock -------------------------------------------------------------------
+
+class Timex(ctypes.Structure):
+    # struct timex (x86_64/aarch64 Linux): the fields read here come first.
+    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long),
+                ("freq", ctypes.c_long), ("maxerror", ctypes.c_long),
+                ("esterror", ctypes.c_long), ("status", ctypes.c_int),
+                ("constant", ctypes.c_long), ("precision", ctypes.c_long),
+                ("tolerance", ctypes.c_long), ("time_sec", ctypes.c_long),
+                ("time_usec", ctypes.c_long), ("tick", ctypes.c_long),
+                ("ppsfreq", ctypes.c_long), ("jitter", ctypes.c_long),
+                ("shift", ctypes.c_int), ("stabil", ctypes.c_long),
+                ("jitcnt", ctypes.c_long), ("calcnt", ctypes.c_long),
+                ("errcnt", ctypes.c_long), ("stbcnt", ctypes.c_long),
+                ("tai", ctypes.c_int), ("pad", ctypes.c_int * 11)]
+
+
+def kernel_clock():
+    """(synchronized, maxerror s, esterror s) from adjtimex(2), modes 0."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    tx = Timex()
+    state = libc.adjtimex(ctypes.byref(tx))
+    assert state != -1, os.strerror(ctypes.get_errno())
+    STA_UNSYNC, TIME_ERROR = 0x40, 5
+    return (state != TIME_ERROR and not tx.status & STA_UNSYNC,
+            tx.maxerror / 1e6, tx.esterror / 1e6)
+
+
+def test_clock_state_is_the_kernels(stampd):
+    """/metrics and /stats show what adjtimex says on this machine; a
+    warning is logged when it is unsynchronised or above --clock-max-error;
+    /readyz follows it only with --require-synced-clock."""
+    synced, maxerr, esterr = kernel_clock()
+    s = stampd(workers=1)
+    assert metric(s, "stampd_clock_synchronized") == (1 if synced else 0)
+    # The kernel's maximum error grows by 500 us per second while nothing
+    # disciplines the clock: allow for the time between the two reads.
+    assert abs(metric(s, "stampd_clock_max_error_seconds") - maxerr) <= 0.01
+    assert abs(metric(s, "stampd_clock_estimated_error_seconds") - esterr) <= 0.01
+    clock = s.stats()["clock"]
+    assert clock["synchronized"] is synced
+    bad = not synced or maxerr > 0.1
+    assert ("master warn: clock:" in s.log()) == bad, s.log()
+    assert probe(s, "/readyz") == (200, b"ok\n")
+    assert s.stop() == 0
+    s2 = stampd("--require-synced-clock", workers=1)
+    status, body = probe(s2, "/readyz")
+    if bad:
+        assert status == 503 and body.startswith(b"clock "), body
+    else:
+        assert (status, body) == (200, b"ok\n")
+    assert probe(s2, "/healthz") == (200, b"ok\n")
+    assert s2.stop() == 0
+
+
+@needs_fault
+@pytest.mark.parametrize("fed, synced, warning, ready", [
+    ("1,2000,500,1500", 1, None, True),
+    ("1,250000,1000,0", 1, "clock: clock maximum error 0.250000s above --clock-max-error 0.100000s", False),
+    ("0,16000000,16000000,0", 0, "clock: clock unsynchronised (maximum error 16.000000s)", False),
+])
+def test_clock_fed_values(stampd, monkeypatch, fed, synced, warning, ready):
+    """Chosen adjtimex results (the fault build's STAMPD_FAULT_ADJTIMEX):
+    the gauges carry them exactly, the warning names the problem, and
+    /readyz with --require-synced-clock follows."""
+    monkeypatch.setattr(conftest, "STAMPD", FAULT_BIN)
+    env = dict(ASAN, STAMPD_FAULT_ADJTIMEX=fed)
+    s = stampd("--require-synced-clock", env=env, workers=1)
+    sync, maxe, este, off = (int(x) for x in fed.split(","))
+    assert metric(s, "stampd_clock_synchronized") == synced
+    assert metric(s, "stampd_clock_max_error_seconds") == maxe / 1e6
+    assert metric(s, "stampd_clock_estimated_error_seconds") == este / 1e6
+    assert metric(s, "stampd_clock_offset_seconds") == off / 1e9
+    warned = [l for l in s.log().splitlines() if "master warn: clock:" in l]
+    if warning:
+        assert len(warned) == 1 and warned[0].endswith(warning), warned
+        assert probe(s, "/readyz")[0] == 503
+    else:
+        assert warned == []
+        assert probe(s, "/readyz") == (200, b"ok\n")
+    assert probe(s, "/healthz") == (200, b"ok\n")
+    assert s.stop() == 0
