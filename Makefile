@@ -44,6 +44,8 @@ PURE_SRC = src/addr.c src/clock.c src/line.c src/log.c src/opts.c \
            src/reply.c src/ring.c src/sbuf.c src/metrics.c src/http.c
 CORE_SRC = src/config.c src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
            src/udp.c src/compat.c src/admin.c src/procinfo.c \
+           src/checkconf.c src/handoff.c src/inherit.c src/pidfile.c \
+           src/privs.c src/proctitle.c src/sysd.c \
            src/poller_$(POLLER).c
 PURE_OBJ = $(PURE_SRC:src/%.c=$(BUILD)/obj/%.o)
 CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)

@@ -8,10 +8,21 @@
 #ifndef STAMPD_LOG_H
 #define STAMPD_LOG_H
 
+#include <sys/types.h>
+
 #include "opts.h"
 
 void log_init(enum log_level level, const char *role); /* role: "master", "worker 3" */
 void log_set_role(const char *role);
+/* Send every later line to `path` (appended; created 0640, owned by `owner`
+ * unless it is (uid_t)-1) in place of stderr.  0 or -errno; on failure
+ * stderr is unchanged. */
+int log_open_file(const char *path, uid_t owner);
+/* Open the log file again under the same path (after a rotation); a no-op
+ * without one.  Async-signal-safe.  0 or -errno (the old file stays). */
+int log_reopen(void);
+/* A signal handler that calls log_reopen() (for workers' SIGUSR1). */
+void log_reopen_on_signal(int sig);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* *last holds the monotonic ms of the last emitted line for this site. */

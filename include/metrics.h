@@ -20,14 +20,12 @@
 
 /* Health (see metrics_live / metrics_ready). */
 #define METRICS_STALL_MS 2000          /* loop silent this long: not live */
-#define METRICS_CRASH_WINDOW_MS 10000  /* restarts counted over this window */
-#define METRICS_CRASH_RESTARTS 3       /* this many in the window: crash loop */
 
 /* What the admin port observed of a worker slot. */
 struct worker_health {
     int64_t heartbeat_age_ms;  /* since the loop last turned; -1: not serving */
     int64_t down_ms;           /* how long it has not been serving (0: serving) */
-    unsigned recent_restarts;  /* within the last METRICS_CRASH_WINDOW_MS */
+    unsigned recent_deaths;    /* the master's respawns_recent (stats.h) */
 };
 
 /* The kernel's clock discipline state (adjtimex), as last read. */
@@ -55,6 +53,7 @@ struct metrics_input {
     const char *poller;
     int64_t now_unix_ms;
     int draining;
+    int ready_state;      /* enum stats_ready_state */
     struct proc_info master;
     const struct proc_info *workers; /* t->nworkers entries */
     /* Soft RLIMIT_NOFILE of the master and of each worker (t->nworkers
@@ -67,11 +66,11 @@ struct metrics_input {
 
 /* Liveness: 1, or 0 with a one-line reason when a worker's loop has not
  * turned for METRICS_STALL_MS, a slot has had no serving process that
- * long, or a slot was restarted METRICS_CRASH_RESTARTS times within
- * METRICS_CRASH_WINDOW_MS (a crash loop). */
+ * long, or a slot is crash-looping (STATS_CRASHLOOP_DEATHS deaths within
+ * STATS_CRASHLOOP_WINDOW_MS, counted by the master). */
 int metrics_live(const struct metrics_input *in, char *why, size_t len);
-/* Readiness: 1 only when live, every worker serves, the server is not
- * draining and, with --require-synced-clock, the clock is synchronised
+/* Readiness: 1 only when live, every worker serves, the master says
+ * STATS_READY (not starting, upgrading or draining) and, with --require-synced-clock, the clock is synchronised
  * within --clock-max-error; else 0 and the reason. */
 int metrics_ready(const struct metrics_input *in, char *why, size_t len);
 /* 1 with a reason when the clock is unsynchronised or its maximum error

@@ -49,6 +49,22 @@ static inline uint64_t stats_slo_bound_ns(unsigned i)
 /* A serving worker's loop turns at least this often, idle or not, and
  * writes its heartbeat each turn: supervision and /healthz read it. */
 #define STATS_HEARTBEAT_MS 500
+/* A slot whose worker died (crashed, was killed, or exited while the
+ * server was not stopping) STATS_CRASHLOOP_DEATHS times within the last
+ * STATS_CRASHLOOP_WINDOW_MS is crash-looping (see respawns_recent). */
+#define STATS_CRASHLOOP_DEATHS 3
+#define STATS_CRASHLOOP_WINDOW_MS 30000
+
+/* stats_table.ready_state: what the master is doing (written by the master
+ * only).  /readyz is 200 only in STATS_READY. */
+enum stats_ready_state {
+    STATS_STARTING = 0,   /* not every worker has served yet */
+    STATS_READY,          /* every worker has served at least once */
+    STATS_UPGRADING,      /* serving; a new master (upgrade or reload) is
+                           * starting and will take over once it serves */
+    STATS_DRAINING,       /* graceful stop, or handed over to a new master:
+                           * the workers finish what they hold and exit */
+};
 
 #define STATS_COUNTERS(X) \
     X(conns_accepted,   "connections_accepted", NULL, NULL, "Connections accepted") \
@@ -59,6 +75,7 @@ static inline uint64_t stats_slo_bound_ns(unsigned i)
     X(closed_limit,     "connections_closed", "reason", "limit", "Connections closed, by reason") \
     X(closed_protocol,  "connections_closed", "reason", "protocol", "Connections closed, by reason") \
     X(closed_shutdown,  "connections_closed", "reason", "shutdown", "Connections closed, by reason") \
+    X(closed_crash,     "connections_closed", "reason", "crash", "Connections closed, by reason") \
     X(requests_line,    "requests", "protocol", "line", "Requests answered, by protocol") \
     X(requests_http,    "requests", "protocol", "http", "Requests answered, by protocol") \
     X(requests_udp,     "requests", "protocol", "udp", "Requests answered, by protocol") \
@@ -78,6 +95,7 @@ static inline uint64_t stats_slo_bound_ns(unsigned i)
     X(loop_events,      "loop_events", NULL, NULL, "Events returned by the poller") \
     X(writes,           "writes", NULL, NULL, "write()/writev() calls on client sockets") \
     X(worker_restarts,  "worker_restarts", NULL, NULL, "Times this worker slot was re-forked after a death") \
+    X(worker_hangs,     "worker_hangs", NULL, NULL, "Times the master killed this slot's worker for not running its loop for --worker-timeout") \
     X(heap_trims,       "heap_trims", NULL, NULL, "Times an idle worker returned freed heap memory to the kernel")
 
 #define STATS_GAUGES(X) \
@@ -105,13 +123,22 @@ struct stats_slot {
     /* CLOCK_MONOTONIC milliseconds of the current process's last loop turn;
      * 0 until its loop serves (reset before every fork). */
     int64_t heartbeat_ms;
+    /* Written by the master: deaths of this slot's workers within the last
+     * STATS_CRASHLOOP_WINDOW_MS (crashes, kills, unexpected exits; not
+     * graceful stops).  >= STATS_CRASHLOOP_DEATHS: crash-looping. */
+    uint32_t respawns_recent;
+    uint32_t hung;          /* master: 1 while a SIGKILL for a stalled
+                             * heartbeat is on its way, until the reap */
     int64_t started_unix_ms;/* when the current process started */
 } __attribute__((aligned(64)));
 
 struct stats_table {
     int64_t start_unix_ms;  /* master start */
     uint32_t nworkers;
-    uint32_t draining;      /* set by the master at a graceful stop */
+    uint32_t draining;      /* set by the master at a graceful stop, and
+                             * when it hands over to a new master */
+    uint32_t ready_state;   /* enum stats_ready_state, written by the master */
+    uint32_t pad_;
     struct stats_slot slot[];
 };
 
@@ -164,6 +191,13 @@ static inline void stats_reply_latency_record(struct stats_slot *s, uint64_t ns,
 static inline void stats_heartbeat(struct stats_slot *s, int64_t now_ms)
 {
     __atomic_store_n(&s->heartbeat_ms, now_ms, __ATOMIC_RELAXED);
+}
+
+/* Whether slot s is crash-looping now. */
+static inline int stats_slot_crash_looping(const struct stats_slot *s)
+{
+    return __atomic_load_n(&s->respawns_recent, __ATOMIC_RELAXED) >=
+           STATS_CRASHLOOP_DEATHS;
 }
 
 /* Map a zeroed table for n workers in shared memory (MAP_SHARED, inherited

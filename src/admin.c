@@ -89,9 +89,6 @@ struct proc_cache {
 
 /* What the periodic bookkeeping knows about a worker slot. */
 struct slot_watch {
-    uint64_t restarts_seen;
-    int64_t restart_ms[METRICS_CRASH_RESTARTS]; /* ring of recent restarts */
-    unsigned restart_next;
     int64_t down_since_ms;     /* 0: serving when last looked at */
 };
 
@@ -161,18 +158,10 @@ static void watch_slot(struct admin *a, unsigned w, int64_t now)
     const struct stats_slot *s = &a->t->slot[w];
     struct slot_watch *sw = &a->watch[w];
     struct worker_health *h = &a->health[w];
-    uint64_t r = STAT_GET(s, worker_restarts);
     int64_t pid = __atomic_load_n(&s->pid, __ATOMIC_RELAXED);
     int64_t hb = __atomic_load_n(&s->heartbeat_ms, __ATOMIC_RELAXED);
 
-    for (; sw->restarts_seen < r; sw->restarts_seen++) {
-        sw->restart_ms[sw->restart_next] = now;
-        sw->restart_next = (sw->restart_next + 1) % METRICS_CRASH_RESTARTS;
-    }
-    h->recent_restarts = 0;
-    for (unsigned i = 0; i < METRICS_CRASH_RESTARTS; i++)
-        if (sw->restart_ms[i] && now - sw->restart_ms[i] < METRICS_CRASH_WINDOW_MS)
-            h->recent_restarts++;
+    h->recent_deaths = __atomic_load_n(&s->respawns_recent, __ATOMIC_RELAXED);
     if (pid > 0 && hb > 0) {
         sw->down_since_ms = 0;
         h->down_ms = 0;
@@ -257,6 +246,7 @@ static void collect(struct admin *a, struct metrics_input *in, int procs)
     in->poller = poller_backend();
     in->now_unix_ms = wall_ms();
     in->draining = (int)__atomic_load_n(&a->t->draining, __ATOMIC_RELAXED);
+    in->ready_state = (int)__atomic_load_n(&a->t->ready_state, __ATOMIC_RELAXED);
     in->clock = a->clock;
     watch_workers(a, a->now);
     in->health = a->health;

@@ -1,6 +1,17 @@
 /*
  * log.c - one line per event on stderr (see log.h).
  *
+ * With --log-file, the file is opened O_APPEND and put in place of stderr
+ * (dup2 onto fd 2), so that every process keeps writing to fd 2 and a
+ * worker inherits the file at fork.  Reopening (SIGUSR1, after logrotate
+ * has moved the file) is open + dup2 + close: all three are async-signal-
+ * safe, so a worker can do it in its signal handler, and a line being
+ * written at that moment lands whole in the old file or the new one.
+ *
+ * Under journald ($JOURNAL_STREAM names the device and inode of our stderr)
+ * a line starts with its syslog priority, "<4>", which journald strips and
+ * records, and carries no timestamp: the journal keeps its own.
+ *
  * Each line is built in a stack buffer and handed to the kernel with one
  * write(2).  The master and every worker share one stderr; a write of at
  * most PIPE_BUF bytes to a pipe is atomic (pipe(7)), and on files opened
@@ -13,10 +24,13 @@
  * safe to call between fork() and the first loop iteration.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,11 +44,72 @@ static enum log_level log_min = LOG_INFO;
 static char log_role[LOG_ROLE_MAX] = "master";
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+/* syslog(3) priorities: LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR. */
+static const char level_prio[] = { '7', '6', '4', '3' };
+static int log_journal;            /* stderr is a journald stream */
+static char log_path[OPTS_PATH_MAX];
+static uid_t log_uid = (uid_t)-1;  /* owner given to a file we create */
+
+/* $JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to our
+ * stderr; it is inherited by children whose stderr may point elsewhere,
+ * hence the comparison. */
+static int stderr_is_journal(void)
+{
+    const char *e = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+        return 0;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
+
+int log_open_file(const char *path, uid_t owner)
+{
+    snprintf(log_path, sizeof(log_path), "%s", path);
+    log_uid = owner;
+    return log_reopen();
+}
+
+int log_reopen(void)
+{
+    int fd, saved = errno, rc = 0;
+
+    if (log_path[0] == '\0')
+        return 0;
+    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd == -1) {
+        rc = -errno;
+        errno = saved;
+        return rc;
+    }
+    /* Workers that dropped privileges reopen the file themselves. */
+    if (log_uid != (uid_t)-1)
+        (void)fchown(fd, log_uid, (gid_t)-1);
+    if (fd != STDERR_FILENO) {
+        if (dup2(fd, STDERR_FILENO) == -1)
+            rc = -errno;
+        close(fd);
+    }
+    log_journal = 0;
+    errno = saved;
+    return rc;
+}
+
+void log_reopen_on_signal(int sig)
+{
+    (void)sig;
+    (void)log_reopen();
+}
 
 void log_init(enum log_level level, const char *role)
 {
     log_min = level;
     log_set_role(role);
+    log_journal = log_path[0] == '\0' && stderr_is_journal();
 }
 
 void log_set_role(const char *role)
@@ -66,8 +141,13 @@ static void emit(enum log_level level, const char *fmt, va_list ap)
     gmtime_r(&ts.tv_sec, &tm);
     clock_fmt_iso(&tm, (int)(ts.tv_nsec / 1000000), iso);
 
-    n = snprintf(line, sizeof(line), "%s stampd[%d] %s %s: ", iso, (int)getpid(),
-                 log_role, level_names[(unsigned)level < 4 ? level : LOG_ERROR]);
+    unsigned lv = (unsigned)level < 4 ? (unsigned)level : LOG_ERROR;
+    if (log_journal)
+        n = snprintf(line, sizeof(line), "<%c>stampd[%d] %s %s: ", level_prio[lv],
+                     (int)getpid(), log_role, level_names[lv]);
+    else
+        n = snprintf(line, sizeof(line), "%s stampd[%d] %s %s: ", iso, (int)getpid(),
+                     log_role, level_names[lv]);
     off = n < 0 ? 0 : (size_t)n;
     room = sizeof(line) - off - 1;  /* keep one byte for the newline */
     n = vsnprintf(line + off, room + 1, fmt, ap);

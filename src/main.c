@@ -6,11 +6,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkconf.h"
 #include "config.h"
 #include "log.h"
 #include "master.h"
 #include "opts.h"
 #include "poller.h"
+#include "proctitle.h"
 #include "version.h"
 
 int main(int argc, char **argv)
@@ -42,6 +44,9 @@ int main(int argc, char **argv)
         return 2;
     }
     tzset();
+    if (o.check_config)
+        return checkconf_run(&o);
+    proctitle_init(argc, argv);  /* after the parse: it reuses argv's memory */
     log_init(o.log_level, "master");
     return master_run(&o);
 }

@@ -9,8 +9,18 @@
  * replacement (forked onto the same socket) accepts them.
  *
  * The master does no client I/O.  Its loop waits on a self-pipe fed by the
- * signal handlers (SIGCHLD: reap and respawn; SIGTERM/SIGINT: forward and
- * wait for the workers to drain) and, with issue 3, the admin port.
+ * signal handlers and on the admin port.  Signals set flags; the loop acts:
+ *   SIGCHLD            reap, count the dead worker's connections as closed
+ *                      ("crash"), respawn (at most once a second per slot)
+ *   SIGTERM/INT/QUIT   graceful stop: the workers drain, nothing respawns
+ *   SIGHUP             reload: check the --config file, then hand over to a
+ *                      new master running the same binary (handoff.c)
+ *   SIGUSR2            binary upgrade: the same handoff to the binary now at
+ *                      the path this one was started from
+ *   SIGUSR1            reopen --log-file, and have the workers do the same
+ *   SIGWINCH           ignored
+ * Every turn also supervises: a worker whose heartbeat (stats.h) has not
+ * advanced for --worker-timeout is killed and replaced.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,22 +37,35 @@
 
 #include "admin.h"
 #include "compat.h"
+#include "config.h"
+#include "handoff.h"
+#include "inherit.h"
 #include "log.h"
 #include "master.h"
 #include "net.h"
+#include "pidfile.h"
 #include "poller.h"
+#include "privs.h"
+#include "proctitle.h"
 #include "stats.h"
+#include "sysd.h"
 #include "worker.h"
 
 #define FD_RESERVE 512        /* listeners, poller, pipes, lingering refusals */
 #define RESPAWN_INTERVAL_MS 1000
 #define KILL_GRACE_MS 2000    /* after --shutdown-timeout, before SIGKILL */
 #define TAG_MASTER_SIGNAL 1
+#define TAG_HANDOFF 2
+#define SUPERVISE_MS 250      /* heartbeat checks */
+#define READY_POLL_MS 20      /* until every worker serves */
+#define STATUS_MS 5000        /* systemd STATUS= updates */
 
 struct slot {
     pid_t pid;
     int64_t spawned_ms;
     int64_t respawn_at;       /* 0: none scheduled */
+    int64_t deaths[STATS_CRASHLOOP_DEATHS]; /* ring of recent death times */
+    unsigned ndeaths;
 };
 
 struct master {
@@ -60,18 +83,35 @@ struct master {
     int failed;
     int64_t kill_at;
     pid_t pid;
+    struct privs privs;
+    struct inherit_set *inh;  /* sockets handed to us, NULL if none */
+    int inherit_only;         /* the handed sockets are the listeners */
+    int ready;                /* every worker has served */
+    struct handoff ho;        /* a new master we started */
+    int handed_over;          /* our successor serves: we only drain */
+    int64_t next_supervise, next_status, next_watchdog;
+    int64_t watchdog_ms;      /* half the systemd watchdog period, 0: none */
+    int64_t term_at;          /* --drain-delay: when the workers get SIGTERM */
+    char stop_why[16];        /* the signal that began the stop */
+    int ready_fd;             /* to the master we take over from, -1 */
+    pid_t parent_master;      /* that master's pid, 0 if none */
+    char **argv;              /* as we were started (reload, re-exec) */
+    char exe[4096];           /* our binary's path at start (upgrade) */
 };
 
-static volatile sig_atomic_t got_stop, got_child;
+static volatile sig_atomic_t got_stop, got_child, got_hup, got_usr1, got_usr2;
 static int master_signal_fd = -1;
 
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (sig == SIGCHLD)
-        got_child = 1;
-    else
-        got_stop = 1;
+    switch (sig) {
+    case SIGCHLD: got_child = 1; break;
+    case SIGHUP: got_hup = 1; break;
+    case SIGUSR1: got_usr1 = 1; break;
+    case SIGUSR2: got_usr2 = 1; break;
+    default: got_stop = sig; break;
+    }
     if (master_signal_fd >= 0)
         (void)write(master_signal_fd, "x", 1);
     errno = saved;
@@ -135,6 +175,20 @@ static int listener_addrs(struct opts *o, struct addr **a, enum listener_kind *k
     return n;
 }
 
+/* The handed-over entry for an address, with the address taken from the
+ * socket (a configured port 0 becomes the port it really has). */
+static struct inherited *take_inherited(struct master *m, enum inherit_kind kind,
+                                        struct addr *a)
+{
+    struct inherited *e = m->inh ? inherit_take(m->inh, kind, a) : NULL;
+    if (e) {
+        unsigned flags = a->flags;
+        *a = e->addr;
+        a->flags = flags;
+    }
+    return e;
+}
+
 static int open_listeners(struct master *m, char *err, size_t errlen)
 {
     struct opts *o = m->o;
@@ -142,6 +196,7 @@ static int open_listeners(struct master *m, char *err, size_t errlen)
     int per_worker = compat_reuseport_balances();
     struct addr *addrs[3 * OPTS_MAX_ADDRS];
     enum listener_kind kinds[3 * OPTS_MAX_ADDRS];
+    struct inherited *from[3 * OPTS_MAX_ADDRS];
 
     m->nl = listener_addrs(o, addrs, kinds);
     m->ls = calloc((size_t)nw * (size_t)(m->nl ? m->nl : 1), sizeof(*m->ls));
@@ -152,8 +207,6 @@ static int open_listeners(struct master *m, char *err, size_t errlen)
     for (int i = 0; i < nw * m->nl; i++)
         m->ls[i].fd = -1;
 
-    /* The plain bind first: a port someone else holds fails here with a
-     * clear message instead of silently joining their SO_REUSEPORT group. */
     for (int j = 0; j < m->nl; j++) {
         if (kinds[j] == LISTEN_UDP && addrs[j]->family == AF_UNIX) {
             snprintf(err, errlen, "--udp: unix sockets are not supported: %s",
@@ -161,15 +214,24 @@ static int open_listeners(struct master *m, char *err, size_t errlen)
             return -1;
         }
     }
+    /* LISTEN_* kinds and INHERIT_* kinds share their values. */
     for (int j = 0; j < m->nl; j++)
-        if (net_probe(addrs[j], kinds[j] == LISTEN_UDP ? SOCK_DGRAM : SOCK_STREAM,
+        from[j] = take_inherited(m, (enum inherit_kind)kinds[j], addrs[j]);
+    /* The plain bind first: a port someone else holds fails here with a
+     * clear message instead of silently joining their SO_REUSEPORT group.
+     * A handed-over socket is ours already. */
+    for (int j = 0; j < m->nl; j++)
+        if (!from[j] &&
+            net_probe(addrs[j], kinds[j] == LISTEN_UDP ? SOCK_DGRAM : SOCK_STREAM,
                       err, errlen) != 0)
             return -1;
 
     for (int j = 0; j < m->nl; j++) {
         const struct addr *a = addrs[j];
+        struct inherited *e = from[j];
         int type = kinds[j] == LISTEN_UDP ? SOCK_DGRAM : SOCK_STREAM;
-        int shared = a->family == AF_UNIX || !per_worker;
+        int shared = e ? e->shared || a->family == AF_UNIX
+                       : a->family == AF_UNIX || !per_worker;
         for (int w = 0; w < nw; w++) {
             struct listener *l = &m->ls[w * m->nl + j];
             l->kind = kinds[j];
@@ -179,14 +241,63 @@ static int open_listeners(struct master *m, char *err, size_t errlen)
                 l->fd = m->ls[j].fd;
                 continue;
             }
+            if (e && w < e->nfd) {
+                l->fd = e->fds[w];
+                e->fds[w] = -1;
+                continue;
+            }
+            /* More workers than handed sockets: join their group. */
             l->fd = net_listen(a, type, !shared, err, errlen);
             if (l->fd < 0)
                 return -1;
-            if (a->family == AF_UNIX)
-                m->unix_bound[j] = 1;
         }
+        if (a->family == AF_UNIX)
+            m->unix_bound[j] = 1;
     }
     return 0;
+}
+
+static int open_admin(struct master *m, char *err, size_t errlen)
+{
+    struct opts *o = m->o;
+    struct inherited *e = take_inherited(m, INHERIT_ADMIN, &o->admin);
+
+    if (e) {
+        m->admin_fd = e->fds[0];
+        e->fds[0] = -1;
+        return 0;
+    }
+    if (net_probe(&o->admin, SOCK_STREAM, err, errlen) != 0)
+        return -1;
+    /* SO_REUSEPORT so that `stampd -t` can check the address beside us. */
+    m->admin_fd = net_listen(&o->admin, SOCK_STREAM, 1, err, errlen);
+    return m->admin_fd < 0 ? -1 : 0;
+}
+
+/* Handed sockets no listener took: an address removed from the
+ * configuration, or a worker socket beyond our worker count.  Closing our
+ * copy is safe: the old workers keep theirs until they have accepted what
+ * is queued (with net.ipv4.tcp_migrate_req=1 the kernel also moves
+ * connections still queued on a closing SO_REUSEPORT socket to another
+ * socket of its group; see docs/operations.md). */
+static void close_unclaimed(struct master *m)
+{
+    int n = 0;
+    if (!m->inh)
+        return;
+    for (int i = 0; i < m->inh->n; i++) {
+        struct inherited *e = &m->inh->e[i];
+        for (int j = 0; j < e->nfd; j++)
+            if (e->fds[j] >= 0) {
+                close(e->fds[j]);
+                e->fds[j] = -1;
+                n++;
+            }
+    }
+    if (n)
+        log_info("closed %d handed-over socket%s the configuration no longer "
+                 "uses", n, n == 1 ? "" : "s");
+    m->inh = NULL;
 }
 
 static void close_listeners(struct master *m)
@@ -243,10 +354,14 @@ static int setup_signals(struct master *m)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);   /* graceful, never a core dump */
     sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGWINCH, &sa, NULL);
     return 0;
 }
 
@@ -261,6 +376,9 @@ static void run_worker(struct master *m, int id)
 
     snprintf(role, sizeof(role), "worker %d", id);
     log_set_role(role);
+    char title[48];
+    snprintf(title, sizeof(title), "stampd: %s", role);
+    proctitle_set(title);
 
     /* If the master dies (even by SIGKILL), stop gracefully rather than
      * serve unsupervised; checking the parent closes the race with a
@@ -275,6 +393,7 @@ static void run_worker(struct master *m, int id)
     poller_destroy(m->p);
     if (m->admin_fd >= 0)
         close(m->admin_fd);
+    handoff_close_in_child(&m->ho);
     for (int w = 0; w < o->workers; w++) {
         if (w == id)
             continue;
@@ -288,6 +407,11 @@ static void run_worker(struct master *m, int id)
         int rc = compat_pin_cpu(id);
         if (rc < 0)
             log_warn("cannot pin to CPU %d: %s", id, strerror(-rc));
+    }
+    int prc = privs_drop(&m->privs);
+    if (prc < 0) {
+        log_error("cannot become user %s: %s", m->privs.name, strerror(-prc));
+        _exit(2);
     }
 
     struct stats_slot *st = &m->t->slot[id];
@@ -338,12 +462,46 @@ static void describe_exit(int status, char *buf, size_t len)
         snprintf(buf, len, "stopped (status 0x%x)", status);
 }
 
+/* A death that counts towards crash-looping; updates respawns_recent. */
+static void count_death(struct master *m, int id, int64_t now)
+{
+    struct slot *s = &m->slots[id];
+    s->deaths[s->ndeaths++ % STATS_CRASHLOOP_DEATHS] = now;
+}
+
+static void update_crashloop(struct master *m, int64_t now)
+{
+    for (int i = 0; i < m->o->workers; i++) {
+        const struct slot *s = &m->slots[i];
+        uint32_t n = 0;
+        for (unsigned k = 0; k < STATS_CRASHLOOP_DEATHS && k < s->ndeaths; k++)
+            n += now - s->deaths[k] < STATS_CRASHLOOP_WINDOW_MS;
+        __atomic_store_n(&m->t->slot[i].respawns_recent, n, __ATOMIC_RELAXED);
+    }
+}
+
+/* The connections a dead worker held were closed by the kernel with it:
+ * count them, as "crash", so that accepted = closed + active holds.  The
+ * worker is gone and its replacement not yet forked, so the master is the
+ * slot's only writer here. */
+static void count_lost_connections(struct master *m, int id)
+{
+    struct stats_slot *st = &m->t->slot[id];
+    uint64_t lost = STAT_GET(st, conns_active);
+    if (lost) {
+        STAT_ADD(st, closed_crash, lost);
+        STAT_SET(st, conns_active, 0);
+    }
+}
+
 static void reap(struct master *m)
 {
     int status;
     pid_t pid;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (handoff_reaped(&m->ho, pid, status))
+            continue;
         int id = -1;
         for (int i = 0; i < m->o->workers; i++)
             if (m->slots[i].pid == pid)
@@ -353,10 +511,16 @@ static void reap(struct master *m)
         char why[96];
         describe_exit(status, why, sizeof(why));
         m->slots[id].pid = 0;
+        count_lost_connections(m, id);
         STAT_SET(&m->t->slot[id], pid, 0);
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        int hung = (int)__atomic_load_n(&m->t->slot[id].hung, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->t->slot[id].hung, 0, __ATOMIC_RELAXED);
 
-        if (m->stopping) {
+        /* A process-group or cgroup-wide SIGTERM reaches the workers and
+         * us at once, and a worker may be reaped before the loop has seen
+         * our own signal: a stop is a stop either way. */
+        if (m->stopping || got_stop) {
             if (!clean) {
                 m->failed = 1;
                 log_warn("worker %d (pid %d) %s", id, (int)pid, why);
@@ -368,8 +532,10 @@ static void reap(struct master *m)
         int64_t now = mono_ms();
         int64_t at = m->slots[id].spawned_ms + RESPAWN_INTERVAL_MS;
         m->slots[id].respawn_at = at > now ? at : now;
-        log_warn("worker %d (pid %d) %s; respawning%s", id, (int)pid, why,
-                 at > now ? " in under a second" : "");
+        count_death(m, id, now);
+        update_crashloop(m, now);
+        log_warn("worker %d (pid %d) %s%s; respawning%s", id, (int)pid, why,
+                 hung ? " (hung)" : "", at > now ? " in under a second" : "");
     }
 }
 
@@ -401,10 +567,10 @@ static int live_workers(const struct master *m)
     return n;
 }
 
-static void begin_stop(struct master *m)
+/* Send the workers their SIGTERM and close our copies of the sockets. */
+static void stop_workers(struct master *m, const char *why)
 {
-    m->stopping = 1;
-    __atomic_store_n(&m->t->draining, 1, __ATOMIC_RELAXED);
+    m->term_at = 0;
     for (int i = 0; i < m->o->workers; i++) {
         struct slot *s = &m->slots[i];
         /* A slot waiting to be re-forked has clients in its accept queue
@@ -417,38 +583,311 @@ static void begin_stop(struct master *m)
         if (s->pid)
             kill(s->pid, SIGTERM);
     }
-    log_info("stopping: draining %d worker%s (timeout %us)", live_workers(m),
-             live_workers(m) == 1 ? "" : "s", m->o->shutdown_timeout);
+    log_info("%s: stopping: draining %d worker%s (timeout %us)", why,
+             live_workers(m), live_workers(m) == 1 ? "" : "s",
+             m->o->shutdown_timeout);
     /* The workers accept what is queued, then close their copies; ours must
      * go too, or the sockets would stay open and queue clients nobody
-     * serves. */
+     * serves.  After a handoff the new master holds the same sockets, so
+     * closing ours loses nothing. */
     close_listeners(m);
     m->kill_at = mono_ms() + (int64_t)m->o->shutdown_timeout * 1000 +
                  KILL_GRACE_MS;
 }
 
+/* A graceful stop.  With --drain-delay, /readyz turns 503 first and the
+ * workers keep serving until the delay has passed, so that a load balancer
+ * stops sending before any listener closes. */
+static void begin_stop(struct master *m, const char *why)
+{
+    m->stopping = 1;
+    __atomic_store_n(&m->t->draining, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->t->ready_state, STATS_DRAINING, __ATOMIC_RELAXED);
+    if (!m->handed_over)
+        (void)sysd_notify("STOPPING=1");
+    /* A successor still starting would be left serving alone. */
+    handoff_abort(&m->ho, "the old master is stopping");
+    snprintf(m->stop_why, sizeof(m->stop_why), "%s", why);
+    if (!m->handed_over && m->o->drain_delay > 0) {
+        m->term_at = mono_ms() + (int64_t)m->o->drain_delay * 1000;
+        m->kill_at = m->term_at + (int64_t)m->o->shutdown_timeout * 1000 +
+                     KILL_GRACE_MS;
+        log_info("%s: draining: /readyz fails now; the workers stop in %us "
+                 "(--drain-delay)", why, m->o->drain_delay);
+        return;
+    }
+    stop_workers(m, why);
+}
+
+/* --- supervision ------------------------------------------------------------ */
+
+/* Kill a worker whose loop has not turned for --worker-timeout: stopped
+ * (SIGSTOP), spinning or blocked, it still owns its SO_REUSEPORT socket and
+ * would take its share of new connections without ever answering.  The
+ * replacement is forked on the same socket and serves what queued there. */
+static void supervise(struct master *m, int64_t now)
+{
+    int64_t limit = (int64_t)m->o->worker_timeout * 1000;
+
+    for (int i = 0; i < m->o->workers; i++) {
+        struct slot *s = &m->slots[i];
+        struct stats_slot *st = &m->t->slot[i];
+        if (!s->pid || __atomic_load_n(&st->hung, __ATOMIC_RELAXED))
+            continue;
+        int64_t hb = __atomic_load_n(&st->heartbeat_ms, __ATOMIC_RELAXED);
+        int64_t last = hb ? hb : s->spawned_ms;
+        if (now - last <= limit)
+            continue;
+        log_warn("worker %d (pid %d) has not run its loop for %lld ms "
+                 "(--worker-timeout %us); killing it", i, (int)s->pid,
+                 (long long)(now - last), m->o->worker_timeout);
+        __atomic_store_n(&st->hung, 1, __ATOMIC_RELAXED);
+        STAT_INC(st, worker_hangs);
+        kill(s->pid, SIGKILL);
+    }
+    update_crashloop(m, now);
+}
+
+static int all_serving(const struct master *m)
+{
+    for (int i = 0; i < m->o->workers; i++)
+        if (!m->slots[i].pid ||
+            !__atomic_load_n(&m->t->slot[i].heartbeat_ms, __ATOMIC_RELAXED))
+            return 0;
+    return 1;
+}
+
+/* Every worker serves for the first time: tell systemd, and the master we
+ * take over from. */
+static void became_ready(struct master *m)
+{
+    m->ready = 1;
+    if (m->ready_fd >= 0) {
+        /* The pid file names us before the old master starts leaving. */
+        if (m->o->pid_file[0] && pidfile_write(m->o->pid_file) < 0)
+            log_error("--pid-file %s: %s", m->o->pid_file, strerror(errno));
+        (void)sysd_notifyf("MAINPID=%d\nREADY=1", (int)getpid());
+        handoff_signal_ready(m->ready_fd);
+        m->ready_fd = -1;
+    } else {
+        (void)sysd_notify("READY=1");
+    }
+    log_info("ready: %d worker%s serving", m->o->workers,
+             m->o->workers == 1 ? "" : "s");
+}
+
+static void notify_status(struct master *m)
+{
+    uint64_t conns = 0, reqs = 0;
+    for (unsigned i = 0; i < m->t->nworkers; i++) {
+        const struct stats_slot *st = &m->t->slot[i];
+        conns += STAT_GET(st, conns_active);
+        reqs += STAT_GET(st, requests_line) + STAT_GET(st, requests_http) +
+                STAT_GET(st, requests_udp);
+    }
+    (void)sysd_notifyf("STATUS=%s: %llu connections open, %llu requests answered",
+                       m->stopping ? "stopping" : m->ready ? "serving" : "starting",
+                       (unsigned long long)conns, (unsigned long long)reqs);
+}
+
+static void publish_state(struct master *m)
+{
+    uint32_t st = m->stopping ? STATS_DRAINING
+                : handoff_pending(&m->ho) ? STATS_UPGRADING
+                : m->ready ? STATS_READY : STATS_STARTING;
+    __atomic_store_n(&m->t->ready_state, st, __ATOMIC_RELAXED);
+}
+
+/* --- upgrade and reload ------------------------------------------------------ */
+
+/* $STAMPD_INHERIT for our sockets, and the list of their fds. */
+static int describe_sockets(const struct master *m, char *buf, size_t len,
+                            int *keep, int *nkeep)
+{
+    int fds[OPTS_MAX_WORKERS];
+
+    buf[0] = '\0';
+    *nkeep = 0;
+    for (int j = 0; j < m->nl; j++) {
+        const struct listener *l0 = &m->ls[j];
+        int n = l0->shared ? 1 : m->o->workers;
+        for (int w = 0; w < n; w++) {
+            fds[w] = m->ls[w * m->nl + j].fd;
+            keep[(*nkeep)++] = fds[w];
+        }
+        if (inherit_format(buf, len, (enum inherit_kind)l0->kind, l0->shared,
+                           fds, n) != 0)
+            return -1;
+    }
+    if (m->admin_fd >= 0) {
+        keep[(*nkeep)++] = m->admin_fd;
+        if (inherit_format(buf, len, INHERIT_ADMIN, 0, &m->admin_fd, 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void start_handoff(struct master *m, int reload)
+{
+    const char *what = reload ? "reload" : "upgrade";
+    const char *sig = reload ? "SIGHUP" : "SIGUSR2";
+    static char inherit[16384];
+    static int keep[3 * OPTS_MAX_ADDRS * OPTS_MAX_WORKERS + 1];
+    int nkeep;
+
+    if (m->stopping) {
+        log_warn("%s: %s ignored while stopping", sig, what);
+        return;
+    }
+    if (handoff_pending(&m->ho)) {
+        log_warn("%s: %s ignored: a new master (pid %d) is already starting",
+                 sig, what, (int)m->ho.pid);
+        return;
+    }
+    if (reload) {
+        static struct opts check;
+        char err[512];
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        enum opts_result r = config_load(&check, proctitle_saved_argc(),
+                                         m->argv, ncpu > 0 ? (int)ncpu : 1,
+                                         err, sizeof(err));
+        if (r != OPTS_OK) {
+            log_error("SIGHUP: reload refused: %s; still serving the running "
+                      "configuration", r == OPTS_ERROR ? err : "--help or --version given");
+            return;
+        }
+    }
+    if (describe_sockets(m, inherit, sizeof(inherit), keep, &nkeep) != 0) {
+        log_error("%s: %s: too many sockets to hand over; still serving", sig, what);
+        return;
+    }
+    /* A reload runs this very binary (the /proc link reaches it even if
+     * the file was replaced since); an upgrade, what is at our path now. */
+    const char *path = reload ? "/proc/self/exe" : m->exe;
+    if (handoff_start(&m->ho, what, path, m->argv, inherit, m->inherit_only,
+                      keep, nkeep, mono_ms()) != 0)
+        return;
+    if (poller_add(m->p, m->ho.fd, POLLER_READ, TAG_HANDOFF) != 0) {
+        handoff_abort(&m->ho, "cannot watch its readiness pipe");
+        return;
+    }
+    if (reload)
+        (void)sysd_notifyf("RELOADING=1\nMONOTONIC_USEC=%lld",
+                           (long long)mono_ms() * 1000);
+    log_info("%s: %s: started a new master (pid %d) from %s; it takes over "
+             "once its workers serve", sig, what, (int)m->ho.pid, path);
+}
+
+/* Our successor serves: drain, and leave it everything shared. */
+static void hand_over(struct master *m)
+{
+    log_info("%s: the new master (pid %d) serves; stopping the old workers",
+             m->ho.what, (int)m->ho.pid);
+    m->handed_over = 1;
+    memset(m->unix_bound, 0, sizeof(m->unix_bound));
+    if (m->admin) {
+        admin_destroy(m->admin);
+        m->admin = NULL;
+    }
+    if (m->admin_fd >= 0) {
+        close(m->admin_fd);
+        m->admin_fd = -1;
+    }
+    begin_stop(m, m->ho.what);
+}
+
+static void reopen_log(struct master *m)
+{
+    if (!m->o->log_file[0]) {
+        log_info("SIGUSR1: no --log-file to reopen; ignored");
+        return;
+    }
+    int rc = log_reopen();
+    if (rc < 0) {
+        log_error("SIGUSR1: cannot reopen %s: %s; still writing to the old file",
+                  m->o->log_file, strerror(-rc));
+        return;
+    }
+    log_info("SIGUSR1: reopened the log file %s", m->o->log_file);
+    for (int i = 0; i < m->o->workers; i++)
+        if (m->slots[i].pid)
+            kill(m->slots[i].pid, SIGUSR1);
+}
+
 /* --- the loop --------------------------------------------------------------- */
+
+static void take_min(int64_t *t, int64_t at, int64_t now)
+{
+    if (!at)
+        return;
+    int64_t d = at > now ? at - now : 0;
+    if (*t < 0 || d < *t)
+        *t = d;
+}
 
 static int next_timeout(const struct master *m)
 {
     int64_t now = mono_ms(), t = -1;
 
-    for (int i = 0; i < m->o->workers; i++) {
-        int64_t at = m->slots[i].respawn_at;
-        if (at && (t < 0 || at - now < t))
-            t = at > now ? at - now : 0;
-    }
+    for (int i = 0; i < m->o->workers; i++)
+        take_min(&t, m->slots[i].respawn_at, now);
     if (m->stopping) {
-        int64_t k = m->kill_at > now ? m->kill_at - now : 0;
-        if (t < 0 || k < t)
-            t = k;
+        take_min(&t, m->kill_at, now);
+        take_min(&t, m->term_at, now);
+    } else {
+        if (m->o->worker_timeout)
+            take_min(&t, m->next_supervise, now);
+        if (!m->ready)
+            take_min(&t, now + READY_POLL_MS, now);
     }
+    take_min(&t, m->next_status, now);
+    take_min(&t, m->next_watchdog, now);
+    if (handoff_pending(&m->ho))
+        take_min(&t, m->ho.deadline, now);
     if (m->admin) {
         int64_t a = admin_next_timeout_ms(m->admin, now);
         if (a >= 0 && (t < 0 || a < t))
             t = a;
     }
     return t < 0 ? -1 : (int)(t > 60000 ? 60000 : t + 1);
+}
+
+static const char *stop_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGQUIT: return "SIGQUIT";
+    default: return "SIGTERM";
+    }
+}
+
+static void timers(struct master *m, int64_t now)
+{
+    if (!m->stopping && m->o->worker_timeout && now >= m->next_supervise) {
+        supervise(m, now);
+        m->next_supervise = now + SUPERVISE_MS;
+    }
+    if (!m->ready && !m->stopping && all_serving(m))
+        became_ready(m);
+    if (m->next_status && now >= m->next_status) {
+        notify_status(m);
+        m->next_status = now + STATUS_MS;
+    }
+    if (m->next_watchdog && now >= m->next_watchdog) {
+        (void)sysd_notify("WATCHDOG=1");
+        m->next_watchdog = now + m->watchdog_ms;
+    }
+    if (handoff_check_deadline(&m->ho, now))
+        publish_state(m);
+    if (m->stopping && m->term_at && now >= m->term_at)
+        stop_workers(m, m->stop_why);
+}
+
+static void on_handoff_event(struct master *m)
+{
+    int r = handoff_readable(&m->ho);
+    if (r == 1)
+        hand_over(m);
 }
 
 static int master_loop(struct master *m)
@@ -463,23 +902,36 @@ static int master_loop(struct master *m)
                 char buf[64];
                 while (read(m->sigpipe[0], buf, sizeof(buf)) > 0)
                     ;
+            } else if (ev[i].data == TAG_HANDOFF) {
+                on_handoff_event(m);
             } else if (m->admin && (ev[i].data & ADMIN_TAG)) {
                 admin_event(m->admin, ev[i].data, ev[i].mask, now);
             }
         }
+        if (got_stop && !m->stopping)
+            begin_stop(m, stop_signal_name(got_stop));
         if (got_child) {
             got_child = 0;
             reap(m);
         }
-        if (got_stop && !m->stopping)
-            begin_stop(m);
+        if (got_usr1) {
+            got_usr1 = 0;
+            reopen_log(m);
+        }
+        if (got_hup || got_usr2) {
+            int reload = got_hup != 0;
+            got_hup = got_usr2 = 0;
+            start_handoff(m, reload);
+        }
+        timers(m, mono_ms());
+        publish_state(m);
         if (m->admin)
             admin_tick(m->admin, now);
         if (!m->stopping) {
             respawn_due(m);
             continue;
         }
-        if (live_workers(m) == 0)
+        if (live_workers(m) == 0 && !m->term_at)
             break;
         if (mono_ms() >= m->kill_at) {
             log_error("workers did not stop in time; killing them");
@@ -493,6 +945,75 @@ static int master_loop(struct master *m)
     return m->failed ? 1 : 0;
 }
 
+/* --- start --------------------------------------------------------------- */
+
+/* Sockets from systemd, or from the master we take over from. */
+static int adopt_sockets(struct master *m, char *err, size_t errlen)
+{
+    static struct inherit_set set;
+    int fds[SYSD_MAX_FDS];
+    char names[SYSD_MAX_FDS][SYSD_NAME_MAX];
+    const char *text = getenv(INHERIT_ENV);
+    int n = sysd_listen_fds(fds, names, SYSD_MAX_FDS);
+
+    memset(&set, 0, sizeof(set));
+    if (n > 0) {
+        for (int i = 0; i < n && set.n < INHERIT_MAX; i++) {
+            int k = names[i][0] ? inherit_kind_parse(names[i], strlen(names[i]))
+                                : INHERIT_LINE;
+            if (k < 0) {
+                snprintf(err, errlen, "socket activation: unknown socket name "
+                         "'%s' (expected line, http, udp or admin)", names[i]);
+                return -1;
+            }
+            struct inherited *e = &set.e[set.n++];
+            e->kind = (enum inherit_kind)k;
+            e->shared = 1;
+            e->nfd = 1;
+            e->fds[0] = fds[i];
+        }
+        m->inherit_only = 1;
+    } else if (text) {
+        if (inherit_parse(&set, text, err, errlen) != 0)
+            return -1;
+        m->inherit_only = getenv(HANDOFF_ONLY_ENV) != NULL;
+        m->ready_fd = handoff_ready_fd();
+        m->parent_master = getppid();
+    } else {
+        return 0;
+    }
+    unsetenv(INHERIT_ENV);
+    unsetenv(HANDOFF_ONLY_ENV);
+    if (inherit_describe(&set, err, errlen) != 0)
+        return -1;
+    m->inh = &set;
+    if (!m->inherit_only)
+        return 0;
+    /* The handed sockets are the listeners: replace the configured ones. */
+    struct opts *o = m->o;
+    o->nlisten = o->nhttp = o->nudp = 0;
+    for (int i = 0; i < set.n; i++) {
+        struct inherited *e = &set.e[i];
+        switch (e->kind) {
+        case INHERIT_LINE: if (o->nlisten < OPTS_MAX_ADDRS) o->listen[o->nlisten++] = e->addr; break;
+        case INHERIT_HTTP: if (o->nhttp < OPTS_MAX_ADDRS) o->http[o->nhttp++] = e->addr; break;
+        case INHERIT_UDP: if (o->nudp < OPTS_MAX_ADDRS) o->udp[o->nudp++] = e->addr; break;
+        case INHERIT_ADMIN: o->admin = e->addr; o->admin_on = 1; break;
+        }
+    }
+    return 0;
+}
+
+static void resolve_exe(struct master *m)
+{
+    ssize_t n = readlink("/proc/self/exe", m->exe, sizeof(m->exe) - 1);
+    if (n > 0) {
+        m->exe[n] = '\0';
+        return;
+    }
+    snprintf(m->exe, sizeof(m->exe), "%s", m->argv[0]);
+}
+
 int master_run(struct opts *o)
 {
     static struct master m;
@@ -503,21 +1024,47 @@ int master_run(struct opts *o)
     m.o = o;
     m.pid = getpid();
     m.admin_fd = -1;
+    m.ready_fd = -1;
     m.sigpipe[0] = m.sigpipe[1] = -1;
+    m.argv = proctitle_saved_argv();
+    handoff_init(&m.ho);
+    resolve_exe(&m);
+    proctitle_set("stampd: master");
 
+    if (o->log_file[0]) {
+        int lrc = log_open_file(o->log_file, (uid_t)-1);
+        if (lrc < 0) {
+            snprintf(err, sizeof(err), "--log-file %s: %s", o->log_file,
+                     strerror(-lrc));
+            goto fail;
+        }
+    }
+    if (privs_resolve(&m.privs, o->user, err, sizeof(err)) != 0) {
+        fprintf(stderr, "stampd: %s\n", err);
+        return 2;  /* a configuration error, as for the options */
+    }
+    if (o->log_file[0] && m.privs.drop)
+        (void)log_open_file(o->log_file, m.privs.uid);
     raise_nofile(o);
     if (setup_signals(&m) != 0) {
         log_error("signal pipe: %s", strerror(errno));
         return 1;
     }
+    if (adopt_sockets(&m, err, sizeof(err)) != 0)
+        goto fail;
+    if (o->pid_file[0] &&
+        pidfile_check(o->pid_file, m.parent_master, err, sizeof(err)) != 0)
+        goto fail;
     if (open_listeners(&m, err, sizeof(err)) != 0)
         goto fail;
-    if (o->admin_on) {
-        if (net_probe(&o->admin, SOCK_STREAM, err, sizeof(err)) != 0)
-            goto fail;
-        m.admin_fd = net_listen(&o->admin, SOCK_STREAM, 0, err, sizeof(err));
-        if (m.admin_fd < 0)
-            goto fail;
+    if (o->admin_on && open_admin(&m, err, sizeof(err)) != 0)
+        goto fail;
+    close_unclaimed(&m);
+    /* A new master writes it once it serves (became_ready). */
+    if (o->pid_file[0] && m.ready_fd < 0 && pidfile_write(o->pid_file) < 0) {
+        snprintf(err, sizeof(err), "--pid-file %s: %s", o->pid_file,
+                 strerror(errno));
+        goto fail;
     }
     m.t = stats_table_create((unsigned)o->workers);
     m.slots = calloc((size_t)o->workers, sizeof(*m.slots));
@@ -536,12 +1083,19 @@ int master_run(struct opts *o)
         if (!m.admin)
             goto fail;
     }
+    uint64_t wd = sysd_watchdog_usec();
+    if (wd) {
+        m.watchdog_ms = (int64_t)(wd / 2000) ? (int64_t)(wd / 2000) : 1;
+        m.next_watchdog = mono_ms();
+    }
+    if (getenv("NOTIFY_SOCKET"))
+        m.next_status = mono_ms() + STATUS_MS;
 
     log_listening(&m);
     for (int i = 0; i < o->workers; i++)
         if (spawn(&m, i) != 0) {
             /* Whoever did start is stopped the normal way. */
-            got_stop = 1;
+            got_stop = SIGTERM;
             m.failed = 1;
             break;
         }
@@ -562,6 +1116,10 @@ out:
         close_listeners(&m);
     if (m.admin_fd >= 0)
         close(m.admin_fd);
+    if (m.ready_fd >= 0)
+        close(m.ready_fd);
     unlink_unix_paths(&m);
+    if (o->pid_file[0])
+        pidfile_remove(o->pid_file);
     return rc;
 }

@@ -119,9 +119,9 @@ int metrics_live(const struct metrics_input *in, char *why, size_t len)
                      (double)h->heartbeat_age_ms / 1000);
             return 0;
         }
-        if (h->recent_restarts >= METRICS_CRASH_RESTARTS) {
-            snprintf(why, len, "worker %u crash-looping: %u restarts in %us", w,
-                     h->recent_restarts, METRICS_CRASH_WINDOW_MS / 1000);
+        if (h->recent_deaths >= STATS_CRASHLOOP_DEATHS) {
+            snprintf(why, len, "worker %u crash-looping: %u deaths in %us", w,
+                     h->recent_deaths, STATS_CRASHLOOP_WINDOW_MS / 1000);
             return 0;
         }
         if (h->heartbeat_age_ms < 0 && h->down_ms >= METRICS_STALL_MS) {
@@ -154,8 +154,14 @@ int metrics_clock_warning(const struct clock_state *c, uint64_t limit_us,
 
 int metrics_ready(const struct metrics_input *in, char *why, size_t len)
 {
-    if (in->draining) {
-        snprintf(why, len, "draining");
+    static const char *const state[] = {
+        [STATS_STARTING] = "starting", [STATS_UPGRADING] = "upgrading",
+        [STATS_DRAINING] = "draining",
+    };
+    int st = in->draining ? STATS_DRAINING : in->ready_state;
+    if (st != STATS_READY) {
+        snprintf(why, len, "%s", st >= 0 && st <= STATS_DRAINING && state[st]
+                                     ? state[st] : "not ready");
         return 0;
     }
     if (!metrics_live(in, why, len))

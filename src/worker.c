@@ -78,9 +78,15 @@ static int setup_signals(struct loop *l)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = log_reopen_on_signal;  /* --log-file rotated */
+    sigaction(SIGUSR1, &sa, NULL);
+    /* What only the master acts on, should a process-group kill bring it. */
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sigaction(SIGWINCH, &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
 

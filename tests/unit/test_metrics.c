@@ -96,6 +96,7 @@ static void fixed_input(struct metrics_input *in, struct stats_table *t,
     /* Worker 0 serves; worker 1 died 1.5 s ago (not ready, still live). */
     static const struct worker_health health[2] = { { 120, 0, 0 }, { -1, 1500, 1 } };
     in->health = health;
+    in->ready_state = STATS_READY;
     in->clock = (struct clock_state){ 1, 1, 0.0125, 0.000250, -0.000001234 };
 }
 
@@ -295,6 +296,12 @@ static void test_health(void **state)
     in.o = &o;
     in.health = h;
     assert_true(metrics_live(&in, why, sizeof(why)));
+    assert_false(metrics_ready(&in, why, sizeof(why)));
+    assert_string_equal(why, "starting");  /* until the master says ready */
+    in.ready_state = STATS_UPGRADING;
+    assert_false(metrics_ready(&in, why, sizeof(why)));
+    assert_string_equal(why, "upgrading");
+    in.ready_state = STATS_READY;
     assert_true(metrics_ready(&in, why, sizeof(why)));
     assert_string_equal(why, "ok");
 
@@ -303,9 +310,9 @@ static void test_health(void **state)
     assert_string_equal(why, "worker 1 stalled: no loop turn for 2.0s");
     assert_false(metrics_ready(&in, why, sizeof(why)));
 
-    h[1] = (struct worker_health){ 10, 0, METRICS_CRASH_RESTARTS };
+    h[1] = (struct worker_health){ 10, 0, STATS_CRASHLOOP_DEATHS };
     assert_false(metrics_live(&in, why, sizeof(why)));
-    assert_string_equal(why, "worker 1 crash-looping: 3 restarts in 10s");
+    assert_string_equal(why, "worker 1 crash-looping: 3 deaths in 30s");
 
     /* Between a death and its respawn: not ready at once, not live after
      * METRICS_STALL_MS. */
