@@ -40,8 +40,9 @@ LDLIBS += -lhttp_parser -lm
 
 # Pure modules (no sockets): unit-tested, and linked by the tools and the
 # benchmark client too.  The reactor modules need the kernel.
-PURE_SRC = src/addr.c src/clock.c src/line.c src/log.c src/opts.c \
+PURE_SRC = src/addr.c src/check.c src/clock.c src/line.c src/log.c src/opts.c \
            src/reply.c src/ring.c src/sbuf.c src/metrics.c src/http.c
+PURE_SRC += src/proxy.c src/ratelimit.c src/sdnotify.c src/clocksync.c
 CORE_SRC = src/config.c src/master.c src/net.c src/stats.c src/worker.c src/conn.c \
            src/udp.c src/compat.c src/admin.c src/procinfo.c \
            src/checkconf.c src/handoff.c src/inherit.c src/pidfile.c \

@@ -65,4 +65,11 @@ void clock_fmt_http(const struct tm *utc, char out[CLOCK_HTTP_LEN + 1]);
 
 int time_format_parse(const char *s); /* "ctime" / "iso8601"; -1 if unknown */
 
+/* Direct reads, for code outside a loop's cached clock (the master's
+ * supervision, log lines, start-up).  A loop reads clock_update() once per
+ * wakeup instead. */
+int64_t clock_mono_ms(void);   /* CLOCK_MONOTONIC, milliseconds */
+int64_t clock_mono_ns(void);   /* CLOCK_MONOTONIC, nanoseconds */
+int64_t clock_wall_ms(void);   /* CLOCK_REALTIME, milliseconds since the epoch */
+
 #endif

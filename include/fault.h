@@ -9,15 +9,30 @@
  * STAMPD_FAULT_EXIT_AT_START=1 makes every worker die right after its
  * initialisation instead, to exercise the master's respawn throttle.
  *
- * In normal builds fault_worker_ready() is an empty inline function.
+ * The clock discipline hook: fault_adjtimex() is what clocksync.c calls
+ * instead of adjtimex().  With STAMPD_FAULT_ADJTIMEX_FILE naming a file,
+ * each call reads the result from it (re-read every call, so a test can
+ * change it while the server runs): "STATE STATUS MAXERROR ESTERROR
+ * OFFSET" (STATE the return value such as 0 TIME_OK or 5 TIME_ERROR,
+ * STATUS the STA_* bits, e.g. 0x40 for STA_UNSYNC, errors and offset in
+ * microseconds), or "-1 ERRNO" for a failing call.  Without the variable,
+ * or when the file does not exist, the real adjtimex(); an unreadable
+ * line fails with EINVAL.
+ *
+ * In normal builds fault_worker_ready() is an empty inline function and
+ * fault_adjtimex() is adjtimex().
  */
 #ifndef STAMPD_FAULT_H
 #define STAMPD_FAULT_H
 
+#include <sys/timex.h>
+
 #ifdef FAULT_INJECTION
 void fault_worker_ready(void);
+int fault_adjtimex(struct timex *tx);
 #else
 static inline void fault_worker_ready(void) {}
+static inline int fault_adjtimex(struct timex *tx) { return adjtimex(tx); }
 #endif
 
 #endif

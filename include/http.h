@@ -8,18 +8,34 @@
  * split anywhere, down to one byte at a time.
  *
  * Parsing is Node's http_parser 2.9 (Debian's libhttp-parser-dev): a
- * maintained, widely fuzzed push parser that already handles chunked
- * bodies, keep-alive rules and request smuggling checks (Transfer-Encoding
- * together with Content-Length); we add the protocol's limits and status
- * codes on top.
+ * widely fuzzed push parser that already handles chunked bodies, keep-alive
+ * rules and request smuggling checks (Transfer-Encoding together with
+ * Content-Length); we add the protocol's limits and status codes on top.
+ * Upstream no longer maintains it (Node.js moved to llhttp, whose C output
+ * is generated from TypeScript); it stays the choice because Debian 12
+ * packages and patches it, while llhttp has no C library package there
+ * (only node-llhttp, the sources for Node.js), and stampd takes its
+ * dependencies from Debian only.  Debian builds it without
+ * HTTP_PARSER_STRICT, so the strictness below is ours.
+ *
+ * Framing at the edges (RFC 9110 sections 7.8 and 9.3.6, RFC 9112 5.1):
+ * - CONNECT asks for a tunnel; what follows its head is not HTTP and has
+ *   no length we could know, so it gets 501 and nothing after it is read.
+ * - A request with Upgrade (and "Connection: upgrade") is answered as an
+ *   ordinary request, body framed as usual, but with Connection: close:
+ *   the protocol does not switch (200, never 101), yet a client or proxy
+ *   may already be sending the other protocol, and those bytes must never
+ *   be answered as requests.
+ * - Whitespace in a header name, before the colon included, is 400.
+ * Input is never dropped unparsed except after the last response.
  *
  * Responses: `200 OK` with body `[` TIMESTAMP `] ` PAYLOAD LF (the reply
  * mode applies), PAYLOAD being the body when non-empty, else the raw
  * request-target; HEAD gets the same head without the body.  Errors
- * (400 malformed, 431 head > HTTP_MAX_HEAD, 413 body > max_body, 501
- * Transfer-Encoding other than chunked, 505 version not 1.x) are written
- * as a final `Connection: close` response after the earlier ones; the
- * handler then refuses further input.
+ * (400 malformed, 431 head > HTTP_REQUEST_HEAD_MAX, 413 body > max_body, 501
+ * Transfer-Encoding other than chunked or CONNECT, 505 version not 1.x)
+ * are written as a final `Connection: close` response after the earlier
+ * ones; the handler then refuses further input.
  */
 #ifndef STAMPD_HTTP_H
 #define STAMPD_HTTP_H
@@ -28,16 +44,20 @@
 
 #include "reply.h"
 
-#define HTTP_MAX_HEAD 8192  /* request line + header fields + empty line */
-/* Upper bound of a response head (and of a whole error response): callers
- * size their buffers as HTTP_HEAD_MAX + the largest reply body. */
-#define HTTP_HEAD_MAX 256
+/* Limit on a request's head (request line + header fields + empty line):
+ * larger is 431. */
+#define HTTP_REQUEST_HEAD_MAX 8192
+/* Upper bound of a response head we write (and of a whole error response):
+ * callers size their buffers as HTTP_RESPONSE_HEAD_MAX + the largest reply
+ * body. */
+#define HTTP_RESPONSE_HEAD_MAX 256
 
 enum http_result {
     HTTP_OK = 0,        /* all input consumed; keep reading */
     HTTP_PAUSE,         /* the sink asked to stop; *consumed tells where */
-    HTTP_CLOSE,         /* last response written (Connection: close or
-                           HTTP/1.0); close after flushing, ignore input */
+    HTTP_CLOSE,         /* last response written (Connection: close,
+                           HTTP/1.0 or Upgrade); close after flushing,
+                           ignore input */
     HTTP_ERR_LIMIT,     /* 413 or 431 written; close */
     HTTP_ERR_PROTOCOL,  /* 400, 501 or 505 written; close */
     HTTP_NOMEM,         /* the sink or the handler ran out of memory */

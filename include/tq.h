@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
+
 struct tlink {
     struct tlink *prev, *next; /* NULL/NULL when not queued */
     int64_t stamp;             /* monotonic ms of the last touch */
@@ -38,10 +40,13 @@ static inline void tq_remove(struct tlink *l)
     l->prev = l->next = NULL;
 }
 
-/* (Re)insert at the tail with stamp `now`.  `now` never decreases. */
+/* (Re)insert at the tail with stamp `now`.  `now` never decreases: the
+ * queue's order is its stamps' order, which is what makes the head the
+ * first to expire. */
 static inline void tq_touch(struct tqueue *q, struct tlink *l, int64_t now)
 {
     tq_remove(l);
+    stampd_assert(q->head.prev == &q->head || q->head.prev->stamp <= now);
     l->stamp = now;
     l->prev = q->head.prev;
     l->next = &q->head;

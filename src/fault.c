@@ -1,13 +1,15 @@
 /*
- * fault.c - allocation-failure injection for tests (see fault.h).  Linked
- * only into FAULT_INJECTION builds.
+ * fault.c - allocation-failure and clock-state injection for tests (see
+ * fault.h).  Linked only into FAULT_INJECTION builds.
  *
  * Workers are single-threaded, so the counters need no atomics; the master
  * never arms them (it does not call fault_worker_ready()).
  */
 #ifdef FAULT_INJECTION
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/timex.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -67,6 +69,30 @@ void *__wrap_realloc(void *p, size_t n)
     if (n == 0 || !fail_now())
         return __real_realloc(p, n);
     return NULL;
+}
+
+int fault_adjtimex(struct timex *tx)
+{
+    const char *path = getenv("STAMPD_FAULT_ADJTIMEX_FILE");
+    FILE *f = path ? fopen(path, "re") : NULL;
+    if (!f)
+        return adjtimex(tx);
+    long v[5];
+    int n = fscanf(f, "%li %li %li %li %li", &v[0], &v[1], &v[2], &v[3], &v[4]);
+    fclose(f);
+    if (n >= 2 && v[0] == -1) {
+        errno = (int)v[1];
+        return -1;
+    }
+    if (n != 5) {
+        errno = EINVAL;
+        return -1;
+    }
+    tx->status = (int)v[1];
+    tx->maxerror = v[2];
+    tx->esterror = v[3];
+    tx->offset = v[4];
+    return (int)v[0];
 }
 #else
 /* ISO C forbids an empty translation unit. */

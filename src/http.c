@@ -16,6 +16,7 @@
 
 #include <http_parser.h>
 
+#include "check.h"
 #include "http.h"
 
 #define HDR_NAME_MAX 20   /* longest field name we match, plus slack */
@@ -216,7 +217,7 @@ static int emit(struct http_conn *h, const char *data, size_t n)
 
 static int emit_error(struct http_conn *h, int code)
 {
-    char buf[HTTP_HEAD_MAX];
+    char buf[HTTP_RESPONSE_HEAD_MAX];
     const char *r = reason_phrase(code);
     size_t rlen = strlen(r);
     char *p = put_head(buf, h->env, code, rlen + 1, 2);
@@ -239,7 +240,7 @@ static int emit_ok(struct http_conn *h, int keep)
     int head_only = h->p.method == HTTP_HEAD;
     int conn = !keep ? 2 : h->p.http_minor == 0 ? 1 : 0;
 
-    size_t n = HTTP_HEAD_MAX + (head_only ? 0 : blen);
+    size_t n = HTTP_RESPONSE_HEAD_MAX + (head_only ? 0 : blen);
     char *dst = h->sink->reserve(h->sink->ctx, n);
     if (!dst)
         return -1;
@@ -276,6 +277,14 @@ static int on_url(http_parser *p, const char *at, size_t n)
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_conn *h = p->data;
+    /* http_parser built without HTTP_PARSER_STRICT (as Debian's is) takes a
+     * space as a name character, so "Transfer-Encoding : chunked" would be
+     * honoured; RFC 9112 section 5.1 requires 400 for whitespace before the
+     * colon, and a field name is a token, so no space anywhere in it. */
+    if (memchr(at, ' ', n)) {
+        h->err = 400;
+        return -1;
+    }
     hdr_done(h);
     piece(h->name, &h->name_len, sizeof(h->name), at, n);
     return 0;
@@ -294,6 +303,11 @@ static int on_headers_complete(http_parser *p)
 {
     struct http_conn *h = p->data;
     hdr_done(h);
+    /* A tunnel request: its data is not HTTP and its length is unknown. */
+    if (p->method == HTTP_CONNECT) {
+        h->err = 501;
+        return -1;
+    }
     if (p->http_major != 1) {
         h->err = 505;
         return -1;
@@ -334,7 +348,11 @@ static int on_body(http_parser *p, const char *at, size_t n)
 static int on_message_complete(http_parser *p)
 {
     struct http_conn *h = p->data;
-    int keep = http_should_keep_alive(p);
+    /* http_parser stops after an Upgrade request as if the protocol had
+     * switched; it has not (we answer 200, not 101), but a client or proxy
+     * may already be sending the other protocol, so nothing after it is
+     * read as a request: the answer closes the connection. */
+    int keep = http_should_keep_alive(p) && !p->upgrade;
     int rc = emit_ok(h, keep);
     h->partial = 0;
     if (rc < 0) {
@@ -364,7 +382,7 @@ static void http_global_init(void)
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
     /* The limit is process-wide in http_parser 2.9; ours is the only one. */
-    http_parser_set_max_header_size(HTTP_MAX_HEAD);
+    http_parser_set_max_header_size(HTTP_REQUEST_HEAD_MAX);
 }
 
 struct http_conn *http_new(void)
@@ -443,6 +461,10 @@ int http_feed(struct http_conn *h, const struct http_env *env,
             off = n;
         } else if (e != HPE_OK) {
             off = n;
+        } else {
+            /* Never drop input unparsed: http_parser only stops early after
+             * an upgrade, which on_message_complete turns into a close. */
+            stampd_assert(off == n);
         }
     }
     h->partial = h->status == HTTP_OK || h->status == HTTP_PAUSE

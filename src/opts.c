@@ -31,6 +31,7 @@
 #define DEFAULT_ADMIN "127.0.0.1:8010"
 #define MAX_TIMEOUT 86400u   /* a day: longer is a typo, not a policy */
 #define MAX_SHUTDOWN 3600u
+#define QUOTE_MAX 200     /* bytes of a bad value quoted in a message */
 
 /* How a value is read and where it goes. */
 enum opt_type {
@@ -282,8 +283,9 @@ static void fmt_choices(const char *const *names, char *buf, size_t len)
 static int bad_value(char *err, size_t errlen, const struct opt_def *d,
                      const char *arg, const char *expected)
 {
-    snprintf(err, errlen, "--%s: invalid value '%s' (expected %s)", d->name, arg,
-             expected);
+    /* A message quotes at most QUOTE_MAX bytes of the value. */
+    snprintf(err, errlen, "--%s: invalid value '%.*s' (expected %s)", d->name,
+             (int)strnlen(arg, QUOTE_MAX), arg, expected);
     return -1;
 }
 

@@ -370,9 +370,9 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
     w->rbuf = malloc(w->rbuf_size);
     /* HTTP responses carry a head: room for it, and for an error response
      * queued past a full ring. */
-    w->scratch = malloc(o->max_line + CLOCK_PREFIX_LEN + 8 + HTTP_HEAD_MAX);
+    w->scratch = malloc(o->max_line + CLOCK_PREFIX_LEN + 8 + HTTP_RESPONSE_HEAD_MAX);
     w->ring_limit = ring_pow2(o->max_output + o->max_line + 128 +
-                              3 * HTTP_HEAD_MAX);
+                              3 * HTTP_RESPONSE_HEAD_MAX);
     w->resume_below = o->max_output / 2;
     if (!w->conns || !w->rbuf || !w->scratch)
         return -ENOMEM;

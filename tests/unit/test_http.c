@@ -26,7 +26,7 @@
 struct out {
     char buf[1 << 16];
     size_t len;
-    char tmp[HTTP_HEAD_MAX + 70000];
+    char tmp[HTTP_RESPONSE_HEAD_MAX + 70000];
     int pause_after;  /* commit() returns 1 after this many responses */
     int ncommits;
     int fail;         /* reserve() fails */
@@ -276,7 +276,7 @@ static void test_431(void **state)
     (void)state;
     size_t n;
     /* The limit holds for the second request of a connection too. */
-    char *ok = head_of(HTTP_MAX_HEAD, &n);
+    char *ok = head_of(HTTP_REQUEST_HEAD_MAX, &n);
     char *two = malloc(2 * n);
     memcpy(two, ok, n);
     memcpy(two + n, ok, n);
@@ -287,7 +287,7 @@ static void test_431(void **state)
     free(two);
     free(ok);
 
-    char *big = head_of(HTTP_MAX_HEAD + 1, &n);
+    char *big = head_of(HTTP_REQUEST_HEAD_MAX + 1, &n);
     check(REPLY_STAMP, 65536, big, n,
           HEAD_ERR("431", "Request Header Fields Too Large", "32"),
           HTTP_ERR_LIMIT, 0);
@@ -312,6 +312,66 @@ static void test_505(void **state)
           HEAD_OK("30") "\r\n\r\n" PREFIX "/a\n"
           HEAD_ERR("505", "HTTP Version Not Supported", "27"),
           HTTP_ERR_PROTOCOL, 1);
+}
+
+/* CONNECT asks for a tunnel: what follows its head is not HTTP and has no
+ * framing we could know, so it is refused with 501 and nothing after it is
+ * parsed; the requests before it are answered first. */
+static void test_connect_501(void **state)
+{
+    (void)state;
+    const char *want = HEAD_OK("30") "\r\n\r\n" PREFIX "/a\n"
+                       HEAD_ERR("501", "Not Implemented", "16");
+    CHECK("GET /a HTTP/1.1\r\n\r\nCONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n"
+          "GET /b HTTP/1.1\r\n\r\n", want, HTTP_ERR_PROTOCOL, 1);
+    /* A Content-Length on CONNECT does not make its "body" a request. */
+    CHECK("GET /a HTTP/1.1\r\n\r\nCONNECT h:1 HTTP/1.1\r\nContent-Length: 19"
+          "\r\n\r\nGET /b HTTP/1.1\r\n\r\n", want, HTTP_ERR_PROTOCOL, 1);
+}
+
+/* An Upgrade request is answered as an ordinary one (the protocol does not
+ * switch), with Connection: close: whatever the client sends next may be
+ * the other protocol and is never read as a request. */
+static void test_upgrade_answered_then_close(void **state)
+{
+    (void)state;
+    CHECK("GET /a HTTP/1.1\r\n\r\n"
+          "GET /u HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+          "GET /smuggled HTTP/1.1\r\n\r\n",
+          HEAD_OK("30") "\r\n\r\n" PREFIX "/a\n"
+          HEAD_OK("30") "\r\nConnection: close\r\n\r\n" PREFIX "/u\n",
+          HTTP_CLOSE, 2);
+    /* Its body is framed as usual and answered; nothing after it is. */
+    CHECK("POST /u HTTP/1.1\r\nUpgrade: h2c\r\nConnection: upgrade\r\n"
+          "Content-Length: 5\r\n\r\nhelloGET /smuggled HTTP/1.1\r\n\r\n",
+          HEAD_OK("33") "\r\nConnection: close\r\n\r\n" PREFIX "hello\n",
+          HTTP_CLOSE, 1);
+    CHECK("POST /u HTTP/1.1\r\nUpgrade: h2c\r\nConnection: upgrade\r\n"
+          "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+          "GET /smuggled HTTP/1.1\r\n\r\n",
+          HEAD_OK("31") "\r\nConnection: close\r\n\r\n" PREFIX "abc\n",
+          HTTP_CLOSE, 1);
+    /* Upgrade without "Connection: upgrade" is no upgrade request. */
+    CHECK("GET /a HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+          HEAD_OK("30") "\r\n\r\n" PREFIX "/a\n"
+          HEAD_OK("30") "\r\n\r\n" PREFIX "/b\n", HTTP_OK, 2);
+}
+
+/* RFC 9112 section 5.1: no whitespace between a field name and the colon;
+ * a field name is a token, so no whitespace inside it either. */
+static void test_space_before_colon_400(void **state)
+{
+    (void)state;
+    const char *want = HEAD_OK("30") "\r\n\r\n" PREFIX "/a\n"
+                       HEAD_ERR("400", "Bad Request", "12");
+    CHECK("GET /a HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nTransfer-Encoding : "
+          "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", want, HTTP_ERR_PROTOCOL, 1);
+    CHECK("GET /a HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length  : 3\r\n"
+          "\r\nabc", want, HTTP_ERR_PROTOCOL, 1);
+    CHECK("GET /a HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nX Y: 1\r\n\r\n", want,
+          HTTP_ERR_PROTOCOL, 1);
+    CHECK("GET /a HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nX\t: 1\r\n\r\n",
+          want, HTTP_ERR_PROTOCOL, 1);
 }
 
 static void test_dead_after_error(void **state)
@@ -421,6 +481,9 @@ int main(void)
         cmocka_unit_test(test_431),
         cmocka_unit_test(test_501),
         cmocka_unit_test(test_505),
+        cmocka_unit_test(test_connect_501),
+        cmocka_unit_test(test_upgrade_answered_then_close),
+        cmocka_unit_test(test_space_before_colon_400),
         cmocka_unit_test(test_dead_after_error),
         cmocka_unit_test(test_pause),
         cmocka_unit_test(test_partial_and_nomem),

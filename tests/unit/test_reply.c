@@ -103,10 +103,31 @@ static void test_mode_names(void **state)
     assert_string_equal(reply_mode_name(REPLY_STAMP), "stamp");
     assert_string_equal(reply_mode_name(REPLY_ECHO), "echo");
     assert_string_equal(reply_mode_name(REPLY_UPPER), "upper");
-    assert_string_equal(reply_mode_name((enum reply_mode)3), "?");
+    assert_int_equal(reply_mode_parse("ok"), REPLY_OK);
+    assert_int_equal(reply_mode_parse("none"), REPLY_NONE);
+    assert_string_equal(reply_mode_name(REPLY_OK), "ok");
+    assert_string_equal(reply_mode_name(REPLY_NONE), "none");
+    assert_string_equal(reply_mode_name((enum reply_mode)REPLY_NMODES), "?");
     assert_string_equal(reply_mode_name((enum reply_mode)-1), "?");
-    for (int m = REPLY_STAMP; m <= REPLY_UPPER; m++)
+    for (int m = REPLY_STAMP; m < REPLY_NMODES; m++)
         assert_int_equal(reply_mode_parse(reply_mode_name((enum reply_mode)m)), m);
+}
+
+/* ok answers "OK" and the terminator whatever the payload; none answers
+ * nothing, not even a terminator. */
+static void test_ok_none(void **state)
+{
+    (void)state;
+    char out[64];
+
+    memset(out, 'Z', sizeof(out));
+    assert_int_equal(reply_build(out, REPLY_OK, "[x] ", 4, "hello", 5, "\r\n", 2), 4);
+    assert_memory_equal(out, "OK\r\n", 4);
+    assert_int_equal(reply_build(out, REPLY_OK, "[x] ", 4, "", 0, "", 0), 2);
+    assert_memory_equal(out, "OK", 2);
+    memset(out, 'Z', sizeof(out));
+    assert_int_equal(reply_build(out, REPLY_NONE, "[x] ", 4, "hello", 5, "\n", 1), 0);
+    assert_int_equal(out[0], 'Z');
 }
 
 static void test_sizes(void **state)
@@ -116,6 +137,8 @@ static void test_sizes(void **state)
     assert_int_equal(reply_size(REPLY_STAMP, 27, 100, 2), 129);
     assert_int_equal(reply_size(REPLY_ECHO, 27, 100, 2), 102);
     assert_int_equal(reply_size(REPLY_UPPER, 27, 100, 1), 101);
+    assert_int_equal(reply_size(REPLY_OK, 27, 100, 2), 4);
+    assert_int_equal(reply_size(REPLY_NONE, 27, 100, 2), 0);
     assert_int_equal(reply_size(REPLY_ECHO, 27, 0, 0), 0);
     assert_int_equal(reply_size(REPLY_STAMP, 27, 65535, 1), 65563);
 }
@@ -127,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_upcase_every_byte),
         cmocka_unit_test(test_mode_names),
         cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_ok_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
