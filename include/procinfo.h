@@ -17,10 +17,5 @@ void procinfo_read(pid_t pid, struct proc_info *pi);
  * or unlimited. */
 int64_t procinfo_max_fds(pid_t pid);
 
-/* The kernel's clock discipline state through adjtimex(2) (read only:
- * modes 0); c->known is 0 where it cannot be read.  In FAULT_INJECTION
- * builds, STAMPD_FAULT_ADJTIMEX="SYNC,MAXERR_US,ESTERR_US,OFFSET_NS"
- * replaces what the kernel says (SYNC 1 or 0). */
-void procinfo_clock(struct clock_state *c);
 
 #endif

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "clocksync.h"
 #include "compat.h"
 #include "log.h"
 #include "metrics.h"
@@ -106,8 +107,9 @@ struct admin {
     int64_t *max_fds;          /* t->nworkers, handed to metrics */
     struct slot_watch *watch;  /* t->nworkers */
     struct worker_health *health; /* t->nworkers */
-    struct clock_state clock;
-    int clock_warned;          /* the last check logged a warning */
+    struct clock_state clock;  /* the last reading, as the pages show it */
+    struct clocksync_state clock_prev;
+    int clock_read;            /* clock_prev holds a reading */
     int64_t next_period_ms;
     int64_t now;
 };
@@ -180,20 +182,31 @@ static void watch_workers(struct admin *a, int64_t now)
         watch_slot(a, w, now);
 }
 
+/* Read the kernel's clock state (once a second) and log what changed:
+ * a warning when it becomes unsynchronised or its maximum error crosses
+ * --clock-max-error, a note when it is back (clocksync_evaluate()). */
 static void check_clock(struct admin *a)
 {
-    struct clock_state *c = &a->clock;
-    char why[128];
+    struct clocksync_state now;
+    char line[CLOCKSYNC_LINE_MAX];
 
-    procinfo_clock(c);
-    if (!c->known)
-        return;
-    int bad = metrics_clock_warning(c, a->o->clock_max_error_us, why, sizeof(why));
-    if (bad && !a->clock_warned)
-        log_warn("clock: %s", why);
-    else if (!bad && a->clock_warned)
-        log_info("clock: synchronised again, maximum error %.6fs", c->max_error_s);
-    a->clock_warned = bad;
+    (void)clocksync_read(&now, NULL);
+    enum clocksync_log lv =
+        clocksync_evaluate(a->clock_read ? &a->clock_prev : NULL, &now,
+                           (double)a->o->clock_max_error_us / 1e6, line,
+                           sizeof(line));
+    if (lv == CLOCKSYNC_LOG_WARNING)
+        log_warn("%s", line);
+    else if (lv == CLOCKSYNC_LOG_INFO)
+        log_info("%s", line);
+    a->clock_prev = now;
+    a->clock_read = 1;
+    a->clock = (struct clock_state){
+        .known = now.valid, .synchronized = now.synchronized,
+        .max_error_s = now.max_error_seconds,
+        .est_error_s = now.estimated_error_seconds,
+        .offset_s = now.offset_seconds,
+    };
 }
 
 /* --- responses ------------------------------------------------------------ */

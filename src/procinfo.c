@@ -6,10 +6,6 @@
  * left unknown).
  */
 #include <dirent.h>
-#include <stdlib.h>
-#ifdef __linux__
-#include <sys/timex.h>
-#endif
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -102,45 +98,3 @@ int64_t procinfo_max_fds(pid_t pid)
     return max;
 }
 
-#ifdef FAULT_INJECTION
-/* The test hook (see procinfo.h): 1 when it filled *c. */
-static int clock_fault(struct clock_state *c)
-{
-    const char *e = getenv("STAMPD_FAULT_ADJTIMEX");
-    int sync;
-    long long maxe, este, off;
-    if (!e || sscanf(e, "%d,%lld,%lld,%lld", &sync, &maxe, &este, &off) != 4)
-        return 0;
-    c->known = 1;
-    c->synchronized = sync != 0;
-    c->max_error_s = (double)maxe / 1e6;
-    c->est_error_s = (double)este / 1e6;
-    c->offset_s = (double)off / 1e9;
-    return 1;
-}
-#else
-static int clock_fault(struct clock_state *c)
-{
-    (void)c;
-    return 0;
-}
-#endif
-
-void procinfo_clock(struct clock_state *c)
-{
-    memset(c, 0, sizeof(*c));
-    if (clock_fault(c))
-        return;
-#ifdef __linux__
-    struct timex tx;
-    memset(&tx, 0, sizeof(tx));  /* modes 0: read, change nothing */
-    int state = adjtimex(&tx);
-    if (state == -1)
-        return;
-    c->known = 1;
-    c->synchronized = state != TIME_ERROR && !(tx.status & STA_UNSYNC);
-    c->max_error_s = (double)tx.maxerror / 1e6;
-    c->est_error_s = (double)tx.esterror / 1e6;
-    c->offset_s = (double)tx.offset / ((tx.status & STA_NANO) ? 1e9 : 1e6);
-#endif
-}
