@@ -121,7 +121,7 @@ int metrics_live(const struct metrics_input *in, char *why, size_t len)
         }
         if (h->recent_deaths >= STATS_CRASHLOOP_DEATHS) {
             snprintf(why, len, "worker %u crash-looping: %u deaths in %us", w,
-                     h->recent_deaths, STATS_CRASHLOOP_WINDOW_MS / 1000);
+                     h->recent_deaths, (unsigned)(STATS_CRASHLOOP_WINDOW_MS / 1000));
             return 0;
         }
         if (h->heartbeat_age_ms < 0 && h->down_ms >= METRICS_STALL_MS) {
