@@ -368,3 +368,53 @@ def test_haproxy_takes_a_draining_server_out_before_it_closes(stampd, tmp_path):
             hp.kill()
             hp.wait(timeout=10)
         logf.close()
+
+
+# --- the configurations docs/scale-out.md shows --------------------------------------
+
+DOCS = os.path.join(conftest.ROOT, "docs")
+
+
+def doc_blocks(name, lang=""):
+    with open(os.path.join(DOCS, name)) as f:
+        text = f.read()
+    return re.findall(r"^```%s\n(.*?)^```$" % lang, text, re.M | re.S)
+
+
+def test_scale_out_haproxy_configs_are_the_tested_ones():
+    blocks = doc_blocks("scale-out.md")
+    assert HAPROXY_CONFIG in blocks
+    theirs = os.path.join(conftest.ROOT, "tests", "integration", "test_haproxy.py")
+    if not os.path.exists(theirs):
+        pytest.skip("tests/integration/test_haproxy.py is not in this tree")
+    with open(theirs) as f:
+        m = re.search(r'^CONFIG = """\\\n(.*?)"""$', f.read(), re.M | re.S)
+    assert m and m.group(1) in blocks, "docs/scale-out.md does not show test_haproxy.py's config"
+
+
+def test_kubernetes_example(tmp_path):
+    """The Deployment in docs/scale-out.md: probes on /healthz and /readyz
+    at the admin port, and container arguments stampd accepts (checked with
+    --check-config, the ports moved to free loopback ones)."""
+    import yaml
+    (block,) = doc_blocks("scale-out.md", "yaml")
+    docs = list(yaml.safe_load_all(block))
+    dep = next(d for d in docs if d["kind"] == "Deployment")
+    svc = next(d for d in docs if d["kind"] == "Service")
+    assert svc["spec"]["selector"] == dep["spec"]["template"]["metadata"]["labels"]
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
+    args = [str(a) for a in c["args"]]
+    assert args[args.index("--admin") + 1] == "0.0.0.0:%d" % ports["admin"]
+    assert args[args.index("--listen") + 1] == "0.0.0.0:%d" % ports["line"]
+    drain = int(args[args.index("--drain-delay") + 1])
+    stop = int(args[args.index("--shutdown-timeout") + 1])
+    assert dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain + stop
+    local = [a.replace("0.0.0.0:%d" % ports["admin"], "127.0.0.1:0")
+              .replace("0.0.0.0:%d" % ports["line"], "127.0.0.1:0") for a in args]
+    if os.geteuid() == 0:
+        local += ["--user", "root"]  # the pod runs as a user already
+    r = conftest.run_stampd("--check-config", *local)
+    assert (r.returncode, r.stdout) == (0, b"configuration ok\n"), r.stderr

@@ -257,3 +257,11 @@ def test_dashboard_and_alerts_name_existing_metrics(stampd):
         assert names, e
         missing = names - have
         assert not missing, "%r names %s, which /metrics does not export" % (e, missing)
+
+
+def test_monitoring_doc_shows_the_tested_config():
+    with open(os.path.join(CONTRIB, "prometheus", "prometheus.yml")) as f:
+        shipped = "".join(l for l in f if not l.startswith("#"))
+    with open(os.path.join(ROOT, "docs", "monitoring.md")) as f:
+        doc = f.read()
+    assert "```yaml\n" + shipped.lstrip("\n") + "```\n" in doc
