@@ -73,8 +73,11 @@ int inherit_describe(struct inherit_set *s, char *err, size_t errlen)
     for (int i = 0; i < s->n; i++) {
         struct inherited *e = &s->e[i];
         struct addr *a = &e->addr;
+        /* Workers accept until EAGAIN; systemd hands blocking sockets. */
         for (int j = 0; j < e->nfd; j++) {
-            if (fcntl(e->fds[j], F_SETFD, FD_CLOEXEC) == -1) {
+            int fl = fcntl(e->fds[j], F_GETFL);
+            if (fcntl(e->fds[j], F_SETFD, FD_CLOEXEC) == -1 || fl == -1 ||
+                fcntl(e->fds[j], F_SETFL, fl | O_NONBLOCK) == -1) {
                 snprintf(err, errlen, "inherited %s socket fd %d: %s",
                          inherit_kind_name(e->kind), e->fds[j], strerror(errno));
                 return -1;

@@ -583,9 +583,9 @@ static void stop_workers(struct master *m, const char *why)
         if (s->pid)
             kill(s->pid, SIGTERM);
     }
-    log_info("%s: stopping: draining %d worker%s (timeout %us)", why,
+    log_info("stopping: draining %d worker%s (timeout %us; %s)",
              live_workers(m), live_workers(m) == 1 ? "" : "s",
-             m->o->shutdown_timeout);
+             m->o->shutdown_timeout, why);
     /* The workers accept what is queued, then close their copies; ours must
      * go too, or the sockets would stay open and queue clients nobody
      * serves.  After a handoff the new master holds the same sockets, so
@@ -612,8 +612,8 @@ static void begin_stop(struct master *m, const char *why)
         m->term_at = mono_ms() + (int64_t)m->o->drain_delay * 1000;
         m->kill_at = m->term_at + (int64_t)m->o->shutdown_timeout * 1000 +
                      KILL_GRACE_MS;
-        log_info("%s: draining: /readyz fails now; the workers stop in %us "
-                 "(--drain-delay)", why, m->o->drain_delay);
+        log_info("stopping: /readyz fails now; the workers stop in %us "
+                 "(--drain-delay; %s)", m->o->drain_delay, why);
         return;
     }
     stop_workers(m, why);
@@ -672,6 +672,8 @@ static void became_ready(struct master *m)
     } else {
         (void)sysd_notify("READY=1");
     }
+    if (m->next_status)
+        m->next_status = mono_ms();  /* a first STATUS= right away */
     log_info("ready: %d worker%s serving", m->o->workers,
              m->o->workers == 1 ? "" : "s");
 }

@@ -15,6 +15,11 @@ extern char **environ;
 
 static char *title_start, *title_end;
 static char **saved_argv;
+/* The copied environment, still reachable after unsetenv() drops a string
+ * from environ or setenv() replaces the array, so that LeakSanitizer does
+ * not call it a leak (volatile: written only, the stores must stay). */
+static char **volatile env_strings;
+static char **volatile env_array;
 static int saved_argc;
 
 void proctitle_init(int argc, char **argv)
@@ -30,10 +35,12 @@ void proctitle_init(int argc, char **argv)
             return;
     }
     saved_argc = argc;
-    /* Only a contiguous run of strings can be reused. */
+    /* The strings lie back to back from argv[0] (getopt may have permuted
+     * the pointers, not the strings); the environment's follow. */
     for (int i = 0; i < argc; i++)
-        if (!end || argv[i] == end + 1)
+        if (!end || argv[i] + strlen(argv[i]) > end)
             end = argv[i] + strlen(argv[i]);
+    char *argv_end = end;
     for (int i = 0; environ && environ[i]; i++)
         if (environ[i] == end + 1)
             end = environ[i] + strlen(environ[i]);
@@ -42,17 +49,25 @@ void proctitle_init(int argc, char **argv)
         while (environ[n])
             n++;
         char **env = calloc((size_t)n + 1, sizeof(char *));
-        if (!env)
-            return;
-        for (int i = 0; i < n; i++)
-            if (!(env[i] = strdup(environ[i])))
-                return;
-        environ = env;
+        int i = 0;
+        while (env && i < n && (env[i] = strdup(environ[i])))
+            i++;
+        if (!env || i < n) {  /* out of memory: keep argv's span only */
+            while (env && i > 0)
+                free(env[--i]);
+            free(env);
+            end = argv_end;
+        } else {
+            char **copy = malloc(((size_t)n + 1) * sizeof(char *));
+            if (copy)
+                memcpy(copy, env, ((size_t)n + 1) * sizeof(char *));
+            env_strings = copy;
+            env_array = env;
+            environ = env;
+        }
     }
     title_start = argc > 0 ? argv[0] : NULL;
     title_end = end;
-    for (int i = 1; i < argc; i++)
-        argv[i] = NULL;
 }
 
 char **proctitle_saved_argv(void)

@@ -382,3 +382,75 @@ def test_connections_of_a_killed_worker_are_counted_closed(stampd):
     assert w["conns_accepted"] == closed
     for c in conns:
         c.close()
+
+
+MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+
+@pytest.fixture
+def migrate_req():
+    """Set net.ipv4.tcp_migrate_req for one test, restored after."""
+    with open(MIGRATE) as f:
+        saved = f.read().strip()
+
+    def set_to(v):
+        with open(MIGRATE, "w") as f:
+            f.write(str(v))
+    yield set_to
+    set_to(saved)
+
+
+@pytest.mark.skipif(not os.access(MIGRATE, os.W_OK), reason="needs a writable sysctl")
+@pytest.mark.parametrize("migrate", [0, 1])
+def test_reload_to_fewer_workers_under_load(stampd, tmp_path, subreaper, migrate_req,
+                                            migrate):
+    """A reload from 2 workers to 1 closes one SO_REUSEPORT socket once its
+    old worker has drained it.  With tcp_migrate_req=1 the kernel moves
+    whatever still reaches it (queued or mid-handshake) to the remaining
+    socket: nothing may be lost.  With 0, a connection that lands in the
+    instant between the old worker's last accept and its close is reset;
+    replies are never corrupted either way."""
+    migrate_req(migrate)
+    pidf = str(tmp_path / "stampd.pid")
+    conf = tmp_path / "stampd.conf"
+    conf.write_text("workers 2\n")
+    s = stampd("--pid-file", pidf, "--config", str(conf), workers=None)
+    assert s.nworkers == 2
+    host, port = s.addr().rsplit(":", 1)
+    load = Load((host, int(port)))
+    try:
+        load.wait_served(2000)
+        conf.write_text("workers 1\n")
+        s.send_signal(signal.SIGHUP)
+        assert s.proc.wait(timeout=30 * SLOW) == 0
+        new = read_pid(pidf)
+        load.wait_served(2000)
+    finally:
+        total = load.stop()
+    log_has(s, r"master info: closed 1 handed-over socket the configuration no "
+               r"longer uses")
+    os.kill(new, signal.SIGTERM)
+    assert wait_exit(new) == 0
+    print("tcp_migrate_req=%d:" % migrate, end=" ")
+    if migrate:
+        check_load(total)
+    else:
+        assert total["bad"] == 0 and total["refused"] == 0, total
+        print("load: %d connects, resets %d" % (total["connects"], total["resets"]))
+
+
+def test_drain_delay_keeps_serving_while_draining_is_announced(stampd):
+    s = stampd("--drain-delay", "2", workers=1)
+    t0 = time.monotonic()
+    s.send_signal(signal.SIGTERM)
+    log_has(s, r"master info: stopping: /readyz fails now; the workers stop in 2s "
+               r"\(--drain-delay; SIGTERM\)")
+    assert s.stats()["draining"] is True
+    # Still accepting and answering during the delay.
+    c = s.connect()
+    c.sendall(b"late\n")
+    assert split_stamp(recv_lines(c, 1)[0])[1] == b"late\n"
+    c.close()
+    log_has(s, r"master info: stopping: draining 1 worker", timeout=5)
+    assert time.monotonic() - t0 >= 2.0
+    assert s.wait() == 0
