@@ -159,13 +159,17 @@ int metrics_ready(const struct metrics_input *in, char *why, size_t len)
         [STATS_DRAINING] = "draining",
     };
     int st = in->draining ? STATS_DRAINING : in->ready_state;
-    if (st != STATS_READY) {
-        snprintf(why, len, "%s", st >= 0 && st <= STATS_DRAINING && state[st]
-                                     ? state[st] : "not ready");
+    /* A stop or handover first: it explains everything else. */
+    if (st == STATS_DRAINING || st == STATS_UPGRADING) {
+        snprintf(why, len, "%s", state[st]);
         return 0;
     }
     if (!metrics_live(in, why, len))
         return 0;
+    if (st != STATS_READY) {
+        snprintf(why, len, "%s", st == STATS_STARTING ? state[st] : "not ready");
+        return 0;
+    }
     for (unsigned w = 0; in->health && w < in->t->nworkers; w++)
         if (in->health[w].heartbeat_age_ms < 0) {
             snprintf(why, len, "worker %u not serving", w);
