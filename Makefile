@@ -114,6 +114,9 @@ TEST_TARGETS =
 EXTRA_DEPS =
 -include tools/tools.mk bench/bench.mk tests/fuzz/fuzz.mk tests/kqueue.mk \
          tests/reliability.mk mk/install.mk
+# tests/integration/test_health.py parses docs/scale-out.md's Kubernetes
+# example and runs HAProxy against /readyz.
+EXTRA_DEPS += python3-yaml haproxy
 
 all: $(BUILD)/stampd $(TOOLS_BIN) $(BENCH_BIN)
 

@@ -18,13 +18,24 @@
 #include "sbuf.h"
 #include "stats.h"
 
-/* The histogram's le bounds in /metrics: every power of two from 2^FIRST
- * to 2^LAST nanoseconds, minus one.  Latencies are whole nanoseconds and
- * 2^k - 1 is the inclusive upper end of a log-linear bucket (hist_upper),
- * so each cumulative count is exact, not interpolated.  2^32 - 1 is also
- * STATS_LAT_MAX_NS, where recording clamps. */
-#define METRICS_LE_FIRST_SHIFT 8    /* 255 ns */
-#define METRICS_LE_LAST_SHIFT 32    /* 4.294967295 s */
+/* Health (see metrics_live / metrics_ready). */
+#define METRICS_STALL_MS 2000          /* loop silent this long: not live */
+
+/* What the admin port observed of a worker slot. */
+struct worker_health {
+    int64_t heartbeat_age_ms;  /* since the loop last turned; -1: not serving */
+    int64_t down_ms;           /* how long it has not been serving (0: serving) */
+    unsigned recent_deaths;    /* the master's respawns_recent (stats.h) */
+};
+
+/* The kernel's clock discipline state (adjtimex), as last read. */
+struct clock_state {
+    int known;                 /* 0: not read (the page leaves it out) */
+    int synchronized;          /* STA_UNSYNC clear and not TIME_ERROR */
+    double max_error_s;
+    double est_error_s;
+    double offset_s;
+};
 
 /* Process figures in the Prometheus convention; rss < 0 when unknown. */
 struct proc_info {
@@ -42,9 +53,30 @@ struct metrics_input {
     const char *poller;
     int64_t now_unix_ms;
     int draining;
+    int ready_state;      /* enum stats_ready_state */
     struct proc_info master;
     const struct proc_info *workers; /* t->nworkers entries */
+    /* Soft RLIMIT_NOFILE of the master and of each worker (t->nworkers
+     * entries, NULL: unknown); -1 when unknown. */
+    int64_t master_max_fds;
+    const int64_t *workers_max_fds;
+    const struct worker_health *health; /* t->nworkers entries */
+    struct clock_state clock;
 };
+
+/* Liveness: 1, or 0 with a one-line reason when a worker's loop has not
+ * turned for METRICS_STALL_MS, a slot has had no serving process that
+ * long, or a slot is crash-looping (STATS_CRASHLOOP_DEATHS deaths within
+ * STATS_CRASHLOOP_WINDOW_MS, counted by the master). */
+int metrics_live(const struct metrics_input *in, char *why, size_t len);
+/* Readiness: 1 only when live, every worker serves, the master says
+ * STATS_READY (not starting, upgrading or draining) and, with --require-synced-clock, the clock is synchronised
+ * within --clock-max-error; else 0 and the reason. */
+int metrics_ready(const struct metrics_input *in, char *why, size_t len);
+/* 1 with a reason when the clock is unsynchronised or its maximum error
+ * exceeds limit_us; 0 when it is fine (or unknown). */
+int metrics_clock_warning(const struct clock_state *c, uint64_t limit_us,
+                          char *why, size_t len);
 
 /* Prometheus text exposition format 0.0.4. */
 void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in);

@@ -27,10 +27,26 @@
  * nanoseconds, in a
  * log-linear histogram with 4 sub-buckets per power of two (25% buckets);
  * values are clamped to LAT_MAX_NS (about 4.3 s).  Fixed memory: 124
- * counters per worker. */
+ * counters per worker.  /stats and stampctl compute percentiles from it. */
 #define STATS_LAT_SUB_BITS 2
 #define STATS_LAT_MAX_NS 0xffffffffull
 #define STATS_LAT_BUCKETS 124  /* hist_index(STATS_LAT_MAX_NS, 2) + 1 */
+/* The same latencies, and the reply latencies (read to the kernel taking
+ * the reply), also counted on the SLO-friendly bounds /metrics exposes:
+ * bucket i holds values <= stats_slo_bound_ns(i) (and above the previous
+ * bound); the last bucket holds the rest (+Inf).  1-2.5-5 steps from 1 us
+ * to 5 s, so that le="0.001" (1 ms) and le="0.1" exist. */
+#define STATS_SLO_BOUNDS 21
+#define STATS_SLO_BUCKETS (STATS_SLO_BOUNDS + 1)
+static inline uint64_t stats_slo_bound_ns(unsigned i)
+{
+    static const uint64_t bound[STATS_SLO_BOUNDS] = {
+        1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+        1000000, 2500000, 5000000, 10000000, 25000000, 50000000, 100000000,
+        250000000, 500000000, 1000000000, 2500000000ull, 5000000000ull,
+    };
+    return bound[i];
+}
 #define STATS_MAX_UDP 16       /* UDP listeners per worker (OPTS_MAX_ADDRS) */
 /* A serving worker's loop turns at least this often, idle or not, and
  * writes its heartbeat each turn: supervision and /healthz read it. */
@@ -99,6 +115,9 @@ struct stats_slot {
 #undef STATS_FIELD
     uint64_t lat_bucket[STATS_LAT_BUCKETS]; /* requests per latency bucket */
     uint64_t lat_sum_ns;    /* sum of the recorded latencies */
+    uint64_t lat_slo[STATS_SLO_BUCKETS];   /* the same, on the SLO bounds */
+    uint64_t reply_slo[STATS_SLO_BUCKETS]; /* read to reply accepted by the kernel */
+    uint64_t reply_sum_ns;
     /* For each UDP listener of the slot, how much of its socket's kernel
      * drop total has been counted into udp_drops.  The master creates the
      * socket (total 0) and keeps it across worker restarts, so this lives
@@ -138,9 +157,18 @@ struct stats_table {
 #define STAT_SET(s, f, v) __atomic_store_n(&(s)->f, (uint64_t)(v), __ATOMIC_RELAXED)
 #define STAT_GET(s, f) __atomic_load_n(&(s)->f, __ATOMIC_RELAXED)
 
-/* Record `n` requests handled in one batch that took `ns`: each request is
- * counted with the batch's latency, so the histogram's count equals the
- * requests answered. */
+/* The SLO bucket of a latency of ns nanoseconds. */
+static inline unsigned stats_slo_index(uint64_t ns)
+{
+    unsigned i = 0;
+    while (i < STATS_SLO_BOUNDS && ns > stats_slo_bound_ns(i))
+        i++;
+    return i;
+}
+
+/* Record `n` requests handled in one batch that took `ns` (from the read
+ * to the replies queued): each request is counted with the batch's
+ * latency, so the histogram's count equals the requests answered. */
 static inline void stats_latency_record(struct stats_slot *s, uint64_t ns,
                                         uint64_t n)
 {
@@ -148,6 +176,20 @@ static inline void stats_latency_record(struct stats_slot *s, uint64_t ns,
                             STATS_LAT_SUB_BITS);
     STAT_ADD(s, lat_bucket[i], n);
     STAT_ADD(s, lat_sum_ns, ns * n);
+    STAT_ADD(s, lat_slo[stats_slo_index(ns)], n);
+}
+
+/* Record `n` replies that the kernel accepted (send/writev returned their
+ * last byte) `ns` after the read that brought their requests.  The send
+ * path calls it once per write that completes replies: replies written at
+ * once count with that write's latency; replies that waited in the output
+ * ring count when the write that drains them returns, with the time since
+ * the read of the oldest of them. */
+static inline void stats_reply_latency_record(struct stats_slot *s, uint64_t ns,
+                                              uint64_t n)
+{
+    STAT_ADD(s, reply_slo[stats_slo_index(ns)], n);
+    STAT_ADD(s, reply_sum_ns, ns * n);
 }
 
 /* The worker's loop turned at monotonic time now_ms. */

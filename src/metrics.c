@@ -32,6 +32,11 @@ static void slot_copy(const struct stats_slot *s, struct stats_slot *out)
     for (unsigned i = 0; i < STATS_LAT_BUCKETS; i++)
         out->lat_bucket[i] = STAT_GET(s, lat_bucket[i]);
     out->lat_sum_ns = STAT_GET(s, lat_sum_ns);
+    for (unsigned i = 0; i < STATS_SLO_BUCKETS; i++) {
+        out->lat_slo[i] = STAT_GET(s, lat_slo[i]);
+        out->reply_slo[i] = STAT_GET(s, reply_slo[i]);
+    }
+    out->reply_sum_ns = STAT_GET(s, reply_sum_ns);
 }
 
 void metrics_slot_add(struct stats_slot *tot, const struct stats_slot *s)
@@ -43,6 +48,11 @@ void metrics_slot_add(struct stats_slot *tot, const struct stats_slot *s)
     for (unsigned i = 0; i < STATS_LAT_BUCKETS; i++)
         tot->lat_bucket[i] += s->lat_bucket[i];
     tot->lat_sum_ns += s->lat_sum_ns;
+    for (unsigned i = 0; i < STATS_SLO_BUCKETS; i++) {
+        tot->lat_slo[i] += s->lat_slo[i];
+        tot->reply_slo[i] += s->reply_slo[i];
+    }
+    tot->reply_sum_ns += s->reply_sum_ns;
 }
 
 static uint64_t lat_count(const struct stats_slot *s)
@@ -98,6 +108,80 @@ static uint64_t uptime_ns(const struct metrics_input *in)
     return ms > 0 ? (uint64_t)ms * 1000000u : 0;
 }
 
+/* --- health ------------------------------------------------------------------ */
+
+int metrics_live(const struct metrics_input *in, char *why, size_t len)
+{
+    for (unsigned w = 0; in->health && w < in->t->nworkers; w++) {
+        const struct worker_health *h = &in->health[w];
+        if (h->heartbeat_age_ms >= METRICS_STALL_MS) {
+            snprintf(why, len, "worker %u stalled: no loop turn for %.1fs", w,
+                     (double)h->heartbeat_age_ms / 1000);
+            return 0;
+        }
+        if (h->recent_deaths >= STATS_CRASHLOOP_DEATHS) {
+            snprintf(why, len, "worker %u crash-looping: %u deaths in %us", w,
+                     h->recent_deaths, (unsigned)(STATS_CRASHLOOP_WINDOW_MS / 1000));
+            return 0;
+        }
+        if (h->heartbeat_age_ms < 0 && h->down_ms >= METRICS_STALL_MS) {
+            snprintf(why, len, "worker %u not serving for %.1fs", w,
+                     (double)h->down_ms / 1000);
+            return 0;
+        }
+    }
+    snprintf(why, len, "ok");
+    return 1;
+}
+
+int metrics_clock_warning(const struct clock_state *c, uint64_t limit_us,
+                          char *why, size_t len)
+{
+    if (!c->known)
+        return 0;
+    if (!c->synchronized) {
+        snprintf(why, len, "clock unsynchronised (maximum error %.6fs)",
+                 c->max_error_s);
+        return 1;
+    }
+    if (c->max_error_s * 1e6 > (double)limit_us) {
+        snprintf(why, len, "clock maximum error %.6fs above --clock-max-error %.6fs",
+                 c->max_error_s, (double)limit_us / 1e6);
+        return 1;
+    }
+    return 0;
+}
+
+int metrics_ready(const struct metrics_input *in, char *why, size_t len)
+{
+    static const char *const state[] = {
+        [STATS_STARTING] = "starting", [STATS_UPGRADING] = "upgrading",
+        [STATS_DRAINING] = "draining",
+    };
+    int st = in->draining ? STATS_DRAINING : in->ready_state;
+    /* A stop or handover first: it explains everything else. */
+    if (st == STATS_DRAINING || st == STATS_UPGRADING) {
+        snprintf(why, len, "%s", state[st]);
+        return 0;
+    }
+    if (!metrics_live(in, why, len))
+        return 0;
+    if (st != STATS_READY) {
+        snprintf(why, len, "%s", st == STATS_STARTING ? state[st] : "not ready");
+        return 0;
+    }
+    for (unsigned w = 0; in->health && w < in->t->nworkers; w++)
+        if (in->health[w].heartbeat_age_ms < 0) {
+            snprintf(why, len, "worker %u not serving", w);
+            return 0;
+        }
+    if (in->o && in->o->require_synced_clock &&
+        metrics_clock_warning(&in->clock, in->o->clock_max_error_us, why, len))
+        return 0;
+    snprintf(why, len, "ok");
+    return 1;
+}
+
 /* --- Prometheus text format 0.0.4 ----------------------------------------- */
 
 static void family(struct sbuf *b, const char *name, const char *type,
@@ -106,30 +190,27 @@ static void family(struct sbuf *b, const char *name, const char *type,
     sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void prom_hist(struct sbuf *b, unsigned w, const struct stats_slot *s)
+/* One histogram series on the SLO bounds: cumulative counts per le. */
+static void prom_hist(struct sbuf *b, const char *name, unsigned w,
+                      const uint64_t *slo, uint64_t sum_ns)
 {
     char le[32], sum[32];
     uint64_t cum = 0;
-    unsigned i = 0;
 
-    for (unsigned k = METRICS_LE_FIRST_SHIFT; k <= METRICS_LE_LAST_SHIFT; k++) {
-        uint64_t bound = ((uint64_t)1 << k) - 1;
-        unsigned last = hist_index(bound, STATS_LAT_SUB_BITS);
-        for (; i <= last && i < STATS_LAT_BUCKETS; i++)
-            cum += s->lat_bucket[i];
-        metrics_fmt_seconds(le, sizeof(le), bound);
-        sbuf_printf(b,
-                    "stampd_request_duration_seconds_bucket{worker=\"%u\","
-                    "le=\"%s\"} %llu\n", w, le, (unsigned long long)cum);
+    for (unsigned i = 0; i < STATS_SLO_BOUNDS; i++) {
+        cum += slo[i];
+        metrics_fmt_seconds(le, sizeof(le), stats_slo_bound_ns(i));
+        sbuf_printf(b, "%s_bucket{worker=\"%u\",le=\"%s\"} %llu\n", name, w, le,
+                    (unsigned long long)cum);
     }
-    for (; i < STATS_LAT_BUCKETS; i++)
-        cum += s->lat_bucket[i];
-    metrics_fmt_seconds(sum, sizeof(sum), s->lat_sum_ns);
+    cum += slo[STATS_SLO_BOUNDS];
+    metrics_fmt_seconds(sum, sizeof(sum), sum_ns);
     sbuf_printf(b,
-                "stampd_request_duration_seconds_bucket{worker=\"%u\",le=\"+Inf\"} %llu\n"
-                "stampd_request_duration_seconds_sum{worker=\"%u\"} %s\n"
-                "stampd_request_duration_seconds_count{worker=\"%u\"} %llu\n",
-                w, (unsigned long long)cum, w, sum, w, (unsigned long long)cum);
+                "%s_bucket{worker=\"%u\",le=\"+Inf\"} %llu\n"
+                "%s_sum{worker=\"%u\"} %s\n"
+                "%s_count{worker=\"%u\"} %llu\n",
+                name, w, (unsigned long long)cum, name, w, sum, name, w,
+                (unsigned long long)cum);
 }
 
 /* One process_* family: the master, then each live worker.  `field`
@@ -180,6 +261,59 @@ static void prom_process(struct sbuf *b, const struct metrics_input *in,
             sbuf_printf(b, "%s{process=\"worker\",worker=\"%u\"} %s\n", name, w, v);
 }
 
+static void prom_health(struct sbuf *b, const struct metrics_input *in)
+{
+    char why[160];
+
+    family(b, "stampd_live", "gauge",
+           "1 when /healthz answers 200 (every worker's loop turns), else 0");
+    sbuf_printf(b, "stampd_live %d\n", metrics_live(in, why, sizeof(why)));
+    family(b, "stampd_ready", "gauge",
+           "1 when /readyz answers 200 (every worker serves, not draining), else 0");
+    sbuf_printf(b, "stampd_ready %d\n", metrics_ready(in, why, sizeof(why)));
+    if (!in->health)
+        return;
+    family(b, "stampd_worker_heartbeat_age_seconds", "gauge",
+           "Seconds since the worker's event loop last turned (it turns at least twice a second)");
+    for (unsigned w = 0; w < in->t->nworkers; w++)
+        if (in->health[w].heartbeat_age_ms >= 0)
+            sbuf_printf(b, "stampd_worker_heartbeat_age_seconds{worker=\"%u\"} %.3f\n",
+                        w, (double)in->health[w].heartbeat_age_ms / 1000);
+}
+
+static void prom_clock(struct sbuf *b, const struct clock_state *c)
+{
+    if (!c->known)
+        return;
+    family(b, "stampd_clock_synchronized", "gauge",
+           "1 when the kernel says the system clock is synchronised (adjtimex), else 0");
+    sbuf_printf(b, "stampd_clock_synchronized %d\n", c->synchronized ? 1 : 0);
+    family(b, "stampd_clock_max_error_seconds", "gauge",
+           "The kernel's maximum error bound of the system clock (adjtimex maxerror)");
+    sbuf_printf(b, "stampd_clock_max_error_seconds %.6f\n", c->max_error_s);
+    family(b, "stampd_clock_estimated_error_seconds", "gauge",
+           "The kernel's estimated error of the system clock (adjtimex esterror)");
+    sbuf_printf(b, "stampd_clock_estimated_error_seconds %.6f\n", c->est_error_s);
+    family(b, "stampd_clock_offset_seconds", "gauge",
+           "The clock offset the kernel is correcting (adjtimex offset)");
+    sbuf_printf(b, "stampd_clock_offset_seconds %.9f\n", c->offset_s);
+}
+
+static void prom_max_fds(struct sbuf *b, const struct metrics_input *in)
+{
+    const char *name = "process_max_fds";
+
+    family(b, name, "gauge",
+           "Maximum number of open file descriptors (the soft RLIMIT_NOFILE)");
+    if (in->master.pid > 0 && in->master_max_fds >= 0)
+        sbuf_printf(b, "%s{process=\"master\"} %lld\n", name,
+                    (long long)in->master_max_fds);
+    for (unsigned w = 0; in->workers_max_fds && w < in->t->nworkers; w++)
+        if (in->workers[w].pid > 0 && in->workers_max_fds[w] >= 0)
+            sbuf_printf(b, "%s{process=\"worker\",worker=\"%u\"} %lld\n", name, w,
+                        (long long)in->workers_max_fds[w]);
+}
+
 void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in)
 {
     const struct stats_table *t = in->t;
@@ -198,8 +332,10 @@ void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in)
     metrics_fmt_seconds(up, sizeof(up), uptime_ns(in));
     sbuf_printf(b, "stampd_uptime_seconds %s\n", up);
     family(b, "stampd_draining", "gauge",
-           "1 during a graceful stop (/healthz answers 503), else 0");
+           "1 during a graceful stop or upgrade (/readyz answers 503), else 0");
     sbuf_printf(b, "stampd_draining %d\n", in->draining ? 1 : 0);
+    prom_health(b, in);
+    prom_clock(b, &in->clock);
     family(b, "stampd_workers", "gauge", "Worker processes configured (--workers)");
     sbuf_printf(b, "stampd_workers %u\n", nw);
     family(b, "stampd_worker_up", "gauge",
@@ -231,17 +367,33 @@ void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in)
 #undef GAUGE
 #undef ROW
 
+    family(b, "stampd_max_connections", "gauge",
+           "Connections a worker accepts at most (--max-conns), the limit of stampd_connections_active");
+    for (unsigned w = 0; w < nw; w++)
+        sbuf_printf(b, "stampd_max_connections{worker=\"%u\"} %u\n", w,
+                    in->o ? in->o->max_conns : 0);
+
     family(b, "stampd_request_duration_seconds", "histogram",
-           "Request handling time inside the server, from the read to the reply queued");
+           "Time in the server from reading a request to its reply queued for "
+           "sending (the in-memory step; excludes the send, see "
+           "stampd_reply_duration_seconds)");
     for (unsigned w = 0; w < nw; w++) {
         slot_copy(&t->slot[w], &s);
-        prom_hist(b, w, &s);
+        prom_hist(b, "stampd_request_duration_seconds", w, s.lat_slo, s.lat_sum_ns);
+    }
+    family(b, "stampd_reply_duration_seconds", "histogram",
+           "Time from reading a request to the kernel accepting the last byte "
+           "of its reply (what a client feels that the server controls)");
+    for (unsigned w = 0; w < nw; w++) {
+        slot_copy(&t->slot[w], &s);
+        prom_hist(b, "stampd_reply_duration_seconds", w, s.reply_slo, s.reply_sum_ns);
     }
 
     prom_process(b, in, "process_resident_memory_bytes", "gauge",
                  "Resident memory size in bytes", PF_RSS);
     prom_process(b, in, "process_open_fds", "gauge",
                  "Number of open file descriptors", PF_FDS);
+    prom_max_fds(b, in);
     prom_process(b, in, "process_start_time_seconds", "gauge",
                  "Start time of the process since unix epoch in seconds", PF_START);
     prom_process(b, in, "process_cpu_seconds_total", "counter",
@@ -284,12 +436,15 @@ static void json_config(struct sbuf *b, const struct opts *o)
     sbuf_puts(b, "}");
 }
 
-static void json_proc(struct sbuf *b, const struct proc_info *p)
+static void json_proc(struct sbuf *b, const struct proc_info *p, int64_t max_fds)
 {
+    if (max_fds >= 0)
+        sbuf_printf(b, ",\"max_fds\":%lld", (long long)max_fds);
     if (p->rss_bytes >= 0)
         sbuf_printf(b, ",\"rss_bytes\":%lld", (long long)p->rss_bytes);
     if (p->open_fds >= 0)
         sbuf_printf(b, ",\"open_fds\":%lld", (long long)p->open_fds);
+
     if (p->start_time_s > 0)
         sbuf_printf(b, ",\"start_time_seconds\":%.2f,\"cpu_seconds\":%.2f",
                     p->start_time_s, p->cpu_seconds);
@@ -335,6 +490,33 @@ static void json_figures(struct sbuf *b, const struct stats_slot *s, int buckets
     sbuf_puts(b, "]");
 }
 
+/* "live", "ready" (with the reason when not) and the clock. */
+static void json_health(struct sbuf *b, const struct metrics_input *in)
+{
+    char why[160];
+    int live = metrics_live(in, why, sizeof(why));
+
+    sbuf_printf(b, ",\"live\":%s", live ? "true" : "false");
+    if (!live) {
+        sbuf_puts(b, ",\"live_reason\":\"");
+        sbuf_json_str(b, why);
+        sbuf_puts(b, "\"");
+    }
+    int ready = metrics_ready(in, why, sizeof(why));
+    sbuf_printf(b, ",\"ready\":%s", ready ? "true" : "false");
+    if (!ready) {
+        sbuf_puts(b, ",\"ready_reason\":\"");
+        sbuf_json_str(b, why);
+        sbuf_puts(b, "\"");
+    }
+    const struct clock_state *c = &in->clock;
+    if (c->known)
+        sbuf_printf(b, ",\"clock\":{\"synchronized\":%s,\"max_error_seconds\":%.6f,"
+                    "\"estimated_error_seconds\":%.6f,\"offset_seconds\":%.9f}",
+                    c->synchronized ? "true" : "false", c->max_error_s,
+                    c->est_error_s, c->offset_s);
+}
+
 void metrics_render_json(struct sbuf *b, const struct metrics_input *in)
 {
     const struct stats_table *t = in->t;
@@ -352,9 +534,10 @@ void metrics_render_json(struct sbuf *b, const struct metrics_input *in)
                 (int)in->master.pid, up, (long long)t->start_unix_ms,
                 in->draining ? "true" : "false");
     json_config(b, in->o);
+    json_health(b, in);
 
     sbuf_printf(b, ",\"master\":{\"pid\":%d", (int)in->master.pid);
-    json_proc(b, &in->master);
+    json_proc(b, &in->master, in->master_max_fds);
     sbuf_puts(b, "},\"workers\":[");
     for (unsigned w = 0; w < t->nworkers; w++) {
         slot_copy(&t->slot[w], &s);
@@ -362,9 +545,15 @@ void metrics_render_json(struct sbuf *b, const struct metrics_input *in)
         tot.pid += s.pid > 0;  /* the totals' pid: workers up */
         sbuf_printf(b, "%s{\"worker\":%u,\"pid\":%lld,\"up\":%s", w ? "," : "",
                     w, (long long)s.pid, s.pid > 0 ? "true" : "false");
+        if (in->health && in->health[w].heartbeat_age_ms >= 0)
+            sbuf_printf(b, ",\"heartbeat_age_seconds\":%.3f",
+                        (double)in->health[w].heartbeat_age_ms / 1000);
+        if (in->o)
+            sbuf_printf(b, ",\"max_connections\":%u", in->o->max_conns);
         if (s.pid > 0) {
             sbuf_printf(b, ",\"started_unix_ms\":%lld", (long long)s.started_unix_ms);
-            json_proc(b, &in->workers[w]);
+            json_proc(b, &in->workers[w],
+                      in->workers_max_fds ? in->workers_max_fds[w] : -1);
         }
         sbuf_puts(b, ",");
         json_figures(b, &s, 1);

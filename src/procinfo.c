@@ -1,7 +1,9 @@
 /*
  * procinfo.c - see procinfo.h.  proc(5): /proc/PID/stat fields 14-15
  * (utime, stime) and 22 (starttime) are in clock ticks, starttime since
- * boot; /proc/PID/statm field 2 is resident pages.
+ * boot; /proc/PID/statm field 2 is resident pages; /proc/PID/limits has
+ * the soft limit in the first column after the name ("unlimited" is
+ * left unknown).
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -75,3 +77,24 @@ void procinfo_read(pid_t pid, struct proc_info *pi)
         pi->open_fds = n - (pid == getpid()); /* our own opendir() fd */
     }
 }
+
+int64_t procinfo_max_fds(pid_t pid)
+{
+    static const char key[] = "Max open files";
+    char path[64], line[256];
+    int64_t max = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+    if (!(f = fopen(path, "re")))
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        long long soft;
+        if (strncmp(line, key, sizeof(key) - 1) == 0 &&
+            sscanf(line + sizeof(key) - 1, "%lld", &soft) == 1)
+            max = soft;
+    }
+    fclose(f);
+    return max;
+}
+

@@ -1,6 +1,7 @@
 """The admin port (protocol section 4): after a scripted load with known
 numbers the /stats and /metrics figures equal those numbers exactly; a
-killed worker's counters survive; /healthz turns 503 during a graceful stop;
+killed worker's counters survive; /readyz turns 503 during a graceful stop
+(/healthz stays 200);
 /metrics passes promtool; read-only methods, 404."""
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 
 from conftest import SLOW, recv_all, recv_lines, wait_for
 
@@ -236,14 +238,17 @@ def stuck_client(s):
     return c
 
 
-def test_healthz_draining(stampd):
+def test_readyz_draining(stampd):
     s = stampd("--shutdown-timeout", "20", "--max-output", "64k", workers=1)
     assert s.admin_get("/healthz") == (200, b"ok\n")
+    assert s.admin_get("/readyz") == (200, b"ok\n")
     c = stuck_client(s)
     wait_for(lambda: s.stats()["totals"]["backpressure_pauses"] >= 1, 5, "back-pressure")
     s.send_signal(signal.SIGTERM)
-    wait_for(lambda: s.admin_get("/healthz") == (503, b"draining\n"), 5,
-             "/healthz to say draining")
+    wait_for(lambda: s.admin_get("/readyz") == (503, b"draining\n"), 5,
+             "/readyz to say draining")
+    # Not ready, but alive: the worker is draining, not stuck.
+    assert s.admin_get("/healthz") == (200, b"ok\n")
     status, body = s.admin_get("/metrics")
     assert status == 200 and b"\nstampd_draining 1\n" in body
     page = s.stats()
@@ -282,4 +287,198 @@ def test_admin_routes_and_methods(stampd):
     big = raw_admin(s, b"GET /stats HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n")
     assert big.startswith(b"HTTP/1.1 4")
     assert s.admin_get("/healthz") == (200, b"ok\n")
+    assert s.stop() == 0
+
+
+# --- robustness: the admin port cannot stall supervision or lock out probes ---
+
+def admin_conn(s):
+    a = socket.create_connection(("127.0.0.1", s.admin_port), timeout=10 * SLOW)
+    return a
+
+
+def read_response(a):
+    """One HTTP response (head + Content-Length body) from a blocking socket."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = a.recv(65536)
+        assert chunk, "EOF before a response head: %r" % buf
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    n = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    while len(rest) < n:
+        chunk = a.recv(65536)
+        assert chunk, "EOF inside a body"
+        rest += chunk
+    assert len(rest) == n, "bytes after the response"
+    return int(head.split(b" ", 2)[1]), rest
+
+
+def test_idle_keepalive_slots_never_lock_out_probes(stampd):
+    """Every slot held by an idle keep-alive client (each has had one
+    answer): a health probe still gets 200, by evicting the oldest idle
+    slot, and so do the probes after it."""
+    s = stampd(workers=1)
+    held = []
+    for _ in range(64 + 8):
+        a = admin_conn(s)
+        a.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(a) == (200, b"ok\n")
+        held.append(a)
+    for _ in range(3):
+        assert s.admin_get("/healthz") == (200, b"ok\n")
+    assert s.admin_get("/readyz") == (200, b"ok\n")
+    # The oldest slots were the ones evicted: they read EOF.
+    held[0].settimeout(5 * SLOW)
+    assert held[0].recv(10) == b""
+    for a in held:
+        a.close()
+    assert s.stop() == 0
+
+
+def test_unfinished_requests_get_a_short_deadline(stampd):
+    """Connections holding a request head that never completes are evicted
+    for a probe, and closed after the request deadline (2 s), not the
+    keep-alive one (10 s)."""
+    s = stampd(workers=1)
+    held = []
+    for _ in range(64):
+        a = admin_conn(s)
+        a.sendall(b"GET /stats HTTP/1.1\r\nHost: a\r\n")
+        held.append(a)
+    assert s.admin_get("/healthz") == (200, b"ok\n")
+    last = held[-1]
+    last.settimeout(6 * SLOW)
+    t0 = time.monotonic()
+    assert last.recv(10) == b""
+    took = time.monotonic() - t0
+    assert took < 4 * SLOW, "an unfinished request held its slot %.1f s" % took
+    for a in held:
+        a.close()
+    assert s.stop() == 0
+
+
+def test_busy_is_429_after_the_request(stampd):
+    """When every slot owes a response to a client that does not read, a
+    new client's request is read and answered 429 busy (not a reset, not
+    the 503 of draining)."""
+    s = stampd(workers=1)
+    req = b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"
+    held = []
+    for _ in range(64):
+        a = socket.socket()
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        a.connect(("127.0.0.1", s.admin_port))
+        a.setblocking(False)
+        held.append(a)
+
+    def stuffed(a):
+        try:
+            a.send(req * 64)
+        except BlockingIOError:
+            pass
+        return True
+
+    # Keep feeding requests until the server has output pending everywhere:
+    # then a new client lands in a spare slot.  (A client that has sent
+    # nothing yet would be an idle slot, evicted for the probe.)
+    for a in held:
+        stuffed(a)
+
+    def refused():
+        for a in held:
+            stuffed(a)
+        status, body = s.admin_get("/healthz")
+        return status == 429 and (status, body)
+    status, body = wait_for(refused, 30, "a 429 busy answer", interval=0.05)
+    assert body == b"busy\n"
+    out = raw_admin(s, b"GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 429 Too Many Requests\r\n"), out[:100]
+    assert b"Retry-After: 1\r\n" in out and out.endswith(b"\r\n\r\nbusy\n")
+    for a in held:
+        a.close()
+    wait_for(lambda: s.admin_get("/healthz") == (200, b"ok\n"), 15,
+             "the port to serve again")
+    assert s.stop() == 0
+
+
+def flood(s, nconns, stop, counts):
+    """Pipeline GET /stats on nconns connections as fast as the server
+    answers, until stop is set; counts[i]: responses read on connection i."""
+    req = b"GET /stats HTTP/1.1\r\nHost: a\r\n\r\n" * 170
+    conns = [admin_conn(s) for _ in range(nconns)]
+    for a in conns:
+        a.setblocking(False)
+    import selectors
+    sel = selectors.DefaultSelector()
+    for i, a in enumerate(conns):
+        sel.register(a, selectors.EVENT_READ | selectors.EVENT_WRITE, i)
+    pending = [memoryview(req) for _ in conns]
+    try:
+        while not stop.is_set():
+            for key, ev in sel.select(0.1):
+                i, a = key.data, key.fileobj
+                if ev & selectors.EVENT_WRITE:
+                    try:
+                        n = a.send(pending[i])
+                        pending[i] = pending[i][n:] if n < len(pending[i]) else memoryview(req)
+                    except BlockingIOError:
+                        pass
+                if ev & selectors.EVENT_READ:
+                    try:
+                        data = a.recv(1 << 20)
+                    except BlockingIOError:
+                        continue
+                    if not data:
+                        return
+                    counts[i] += data.count(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        for a in conns:
+            a.close()
+
+
+def proc_age(pid):
+    """Seconds since pid started (proc(5): stat field 22, clock ticks since
+    boot)."""
+    with open("/proc/%d/stat" % pid) as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        up = float(f.read().split()[0])
+    return up - start / os.sysconf("SC_CLK_TCK")
+
+
+def test_respawn_within_a_second_under_an_admin_flood(stampd):
+    """Eight connections pipeline GET /stats as fast as they are answered
+    while a worker is killed: the replacement is forked within 1 s."""
+    import threading
+    s = stampd(workers=64)
+    stop = threading.Event()
+    counts = [0] * 8
+    t = threading.Thread(target=flood, args=(s, 8, stop, counts))
+    t.start()
+    times = []
+    try:
+        wait_for(lambda: sum(counts) > 500, 20, "the flood to be answered")
+        for _ in range(3):
+            before = set(s.children())
+            victim = sorted(before)[0]
+            # The respawn throttle allows one fork per slot per second of
+            # the dead worker's life: kill workers older than that.
+            wait_for(lambda: proc_age(victim) > 1.1, 10, "a worker older than 1 s")
+            t0 = time.monotonic()
+            os.kill(victim, signal.SIGKILL)
+
+            def replaced():
+                kids = set(s.children())
+                return victim not in kids and len(kids) == 64 and kids
+            wait_for(replaced, 10, "the worker to be replaced", interval=0.002)
+            times.append(time.monotonic() - t0)
+            served = sum(counts)
+            wait_for(lambda: sum(counts) > served + 200, 20, "the flood to go on")
+    finally:
+        stop.set()
+        t.join(30)
+    print("respawn under an admin flood: %s s; %d /stats answered"
+          % (["%.3f" % x for x in times], sum(counts)))
+    assert max(times) < 1.0 * SLOW, times
     assert s.stop() == 0

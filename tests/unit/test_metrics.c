@@ -90,6 +90,14 @@ static void fixed_input(struct metrics_input *in, struct stats_table *t,
     workers[0] = (struct proc_info){ 4242, 2048000, 9, 1700000000.1, 1.5 };
     workers[1] = (struct proc_info){ 0, -1, -1, 0, 0 };
     in->workers = workers;
+    static const int64_t max_fds[2] = { 1048576, -1 };
+    in->master_max_fds = 1024;
+    in->workers_max_fds = max_fds;
+    /* Worker 0 serves; worker 1 died 1.5 s ago (not ready, still live). */
+    static const struct worker_health health[2] = { { 120, 0, 0 }, { -1, 1500, 1 } };
+    in->health = health;
+    in->ready_state = STATS_READY;
+    in->clock = (struct clock_state){ 1, 1, 0.0125, 0.000250, -0.000001234 };
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -210,14 +218,16 @@ static void test_histogram_buckets(void **state)
     struct sbuf b = { 0 };
     struct stats_slot *s = &t->slot[0];
 
-    /* Each observation lands exactly on one side of a bound. */
+    /* Each observation lands exactly on one side of an SLO bound. */
     stats_latency_record(s, 0, 1);
-    stats_latency_record(s, 255, 1);             /* <= 255 ns */
-    stats_latency_record(s, 256, 1);             /* > 255 ns, <= 511 ns */
-    stats_latency_record(s, 1023, 2);            /* <= 1023 ns */
-    stats_latency_record(s, 1024, 1);            /* <= 2047 ns */
-    stats_latency_record(s, 0xffffffffull, 1);   /* the last bound */
-    stats_latency_record(s, 1ull << 40, 1);      /* clamped to it */
+    stats_latency_record(s, 1000, 1);            /* <= 1 us */
+    stats_latency_record(s, 1001, 1);            /* > 1 us, <= 2.5 us */
+    stats_latency_record(s, 1000000, 2);         /* <= 1 ms */
+    stats_latency_record(s, 1000001, 1);         /* <= 2.5 ms */
+    stats_latency_record(s, 5000000000ull, 1);   /* the last bound */
+    stats_latency_record(s, 1ull << 40, 1);      /* above every bound */
+    stats_reply_latency_record(s, 2500, 3);      /* <= 2.5 us */
+    stats_reply_latency_record(s, 2501, 1);      /* <= 5 us */
 
     fixed_opts(&o);
     memset(&in, 0, sizeof(in));
@@ -228,29 +238,130 @@ static void test_histogram_buckets(void **state)
     in.master = w[0];
     in.workers = w;
     metrics_render_prometheus(&b, &in);
-    assert_int_equal(le_count(b.buf, 0, "0.000000255"), 2);
-    assert_int_equal(le_count(b.buf, 0, "0.000000511"), 3);
-    assert_int_equal(le_count(b.buf, 0, "0.000001023"), 5);
-    assert_int_equal(le_count(b.buf, 0, "0.000002047"), 6);
-    assert_int_equal(le_count(b.buf, 0, "2.147483647"), 6);
-    assert_int_equal(le_count(b.buf, 0, "4.294967295"), 8);
+    assert_int_equal(le_count(b.buf, 0, "0.000001"), 2);
+    assert_int_equal(le_count(b.buf, 0, "0.0000025"), 3);
+    assert_int_equal(le_count(b.buf, 0, "0.001"), 5);
+    assert_int_equal(le_count(b.buf, 0, "0.0025"), 6);
+    assert_int_equal(le_count(b.buf, 0, "2.5"), 6);
+    assert_int_equal(le_count(b.buf, 0, "5"), 7);
     assert_int_equal(le_count(b.buf, 0, "+Inf"), 8);
     assert_non_null(strstr(b.buf, "stampd_request_duration_seconds_count{worker=\"0\"} 8\n"));
-    /* The sum is exact and not clamped: 255 + 256 + 2*1023 + 1024 +
-     * (2^32 - 1) + 2^40 ns. */
+    /* The sum is exact: 1000 + 1001 + 2*1e6 + 1000001 + 5e9 + 2^40 ns. */
     assert_non_null(strstr(b.buf,
-        "stampd_request_duration_seconds_sum{worker=\"0\"} 1103.806598652\n"));
-    /* Bounds are increasing and one per power of two, plus +Inf. */
+        "stampd_request_duration_seconds_sum{worker=\"0\"} 1104.514629778\n"));
+    assert_non_null(strstr(b.buf,
+        "stampd_reply_duration_seconds_bucket{worker=\"0\",le=\"0.0000025\"} 3\n"));
+    assert_non_null(strstr(b.buf,
+        "stampd_reply_duration_seconds_bucket{worker=\"0\",le=\"0.000005\"} 4\n"));
+    assert_non_null(strstr(b.buf, "stampd_reply_duration_seconds_count{worker=\"0\"} 4\n"));
+    assert_non_null(strstr(b.buf, "stampd_reply_duration_seconds_sum{worker=\"0\"} 0.000010001\n"));
+    /* One series per bound, plus +Inf, for each of the two histograms. */
     unsigned n = 0;
     for (const char *p = b.buf; (p = strstr(p, "_bucket{worker=\"0\"")); p++)
         n++;
-    assert_int_equal(n, METRICS_LE_LAST_SHIFT - METRICS_LE_FIRST_SHIFT + 2);
+    assert_int_equal(n, 2 * (STATS_SLO_BOUNDS + 1));
     sbuf_free(&b);
     free(t);
 }
 
-/* hist.h: buckets tile the integers, and every le bound in /metrics is a
- * bucket's inclusive upper end (so the cumulative counts are exact). */
+/* The SLO bounds increase, and a value sits in the first bucket whose
+ * bound is >= it. */
+static void test_slo_index(void **state)
+{
+    (void)state;
+    for (unsigned i = 0; i < STATS_SLO_BOUNDS; i++) {
+        uint64_t bound = stats_slo_bound_ns(i);
+        if (i)
+            assert_true(bound > stats_slo_bound_ns(i - 1));
+        assert_int_equal(stats_slo_index(bound), i);
+        assert_int_equal(stats_slo_index(bound + 1), i + 1);
+    }
+    assert_int_equal(stats_slo_index(0), 0);
+    assert_int_equal(stats_slo_index(UINT64_MAX), STATS_SLO_BOUNDS);
+}
+
+/* Liveness and readiness from what the admin port observed. */
+static void test_health(void **state)
+{
+    (void)state;
+    struct stats_table *t = table_new(2);
+    struct opts o;
+    struct worker_health h[2] = { { 100, 0, 0 }, { 400, 0, 1 } };
+    struct metrics_input in;
+    char why[160];
+
+    fixed_opts(&o);
+    memset(&in, 0, sizeof(in));
+    in.t = t;
+    in.o = &o;
+    in.health = h;
+    assert_true(metrics_live(&in, why, sizeof(why)));
+    assert_false(metrics_ready(&in, why, sizeof(why)));
+    assert_string_equal(why, "starting");  /* until the master says ready */
+    in.ready_state = STATS_UPGRADING;
+    assert_false(metrics_ready(&in, why, sizeof(why)));
+    assert_string_equal(why, "upgrading");
+    in.ready_state = STATS_READY;
+    assert_true(metrics_ready(&in, why, sizeof(why)));
+    assert_string_equal(why, "ok");
+
+    h[1].heartbeat_age_ms = METRICS_STALL_MS;  /* stopped or hung */
+    assert_false(metrics_live(&in, why, sizeof(why)));
+    assert_string_equal(why, "worker 1 stalled: no loop turn for 2.0s");
+    assert_false(metrics_ready(&in, why, sizeof(why)));
+
+    h[1] = (struct worker_health){ 10, 0, STATS_CRASHLOOP_DEATHS };
+    assert_false(metrics_live(&in, why, sizeof(why)));
+    assert_string_equal(why, "worker 1 crash-looping: 3 deaths in 30s");
+
+    /* Between a death and its respawn: not ready at once, not live after
+     * METRICS_STALL_MS. */
+    h[1] = (struct worker_health){ -1, 100, 1 };
+    assert_true(metrics_live(&in, why, sizeof(why)));
+    assert_false(metrics_ready(&in, why, sizeof(why)));
+    assert_string_equal(why, "worker 1 not serving");
+    h[1].down_ms = 2500;
+    assert_false(metrics_live(&in, why, sizeof(why)));
+    assert_string_equal(why, "worker 1 not serving for 2.5s");
+
+    h[1] = (struct worker_health){ 10, 0, 0 };
+    in.draining = 1;
+    assert_true(metrics_live(&in, why, sizeof(why)));
+    assert_false(metrics_ready(&in, why, sizeof(why)));
+    assert_string_equal(why, "draining");
+    in.draining = 0;
+
+    /* The clock counts for readiness only with --require-synced-clock. */
+    in.clock = (struct clock_state){ 1, 0, 16.0, 16.0, 0 };
+    assert_true(metrics_ready(&in, why, sizeof(why)));
+    o.require_synced_clock = 1;
+    assert_false(metrics_ready(&in, why, sizeof(why)));
+    assert_string_equal(why, "clock unsynchronised (maximum error 16.000000s)");
+    in.clock.known = 0;  /* unreadable: no opinion */
+    assert_true(metrics_ready(&in, why, sizeof(why)));
+    free(t);
+}
+
+static void test_clock_warning(void **state)
+{
+    (void)state;
+    char why[160];
+    struct clock_state c = { 1, 1, 0.05, 0.001, 0 };
+
+    assert_false(metrics_clock_warning(&c, 100000, why, sizeof(why)));
+    c.max_error_s = 0.1;  /* at the limit is fine */
+    assert_false(metrics_clock_warning(&c, 100000, why, sizeof(why)));
+    c.max_error_s = 0.100001;
+    assert_true(metrics_clock_warning(&c, 100000, why, sizeof(why)));
+    assert_string_equal(why,
+        "clock maximum error 0.100001s above --clock-max-error 0.100000s");
+    c.synchronized = 0;
+    assert_true(metrics_clock_warning(&c, 100000, why, sizeof(why)));
+    c.known = 0;
+    assert_false(metrics_clock_warning(&c, 100000, why, sizeof(why)));
+}
+
+/* hist.h: buckets tile the integers. */
 static void test_hist_arithmetic(void **state)
 {
     (void)state;
@@ -267,11 +378,6 @@ static void test_hist_arithmetic(void **state)
     }
     assert_int_equal(hist_index(STATS_LAT_MAX_NS, STATS_LAT_SUB_BITS) + 1,
                      STATS_LAT_BUCKETS);
-    for (unsigned k = METRICS_LE_FIRST_SHIFT; k <= METRICS_LE_LAST_SHIFT; k++) {
-        uint64_t bound = ((uint64_t)1 << k) - 1;
-        unsigned i = hist_index(bound, STATS_LAT_SUB_BITS);
-        assert_int_equal(hist_upper(i, STATS_LAT_SUB_BITS), bound);
-    }
     /* 25% resolution with sub_bits 2: width <= lower / 4. */
     for (unsigned i = 4; i < STATS_LAT_BUCKETS; i++) {
         uint64_t lo = hist_lower(i, 2), hi = hist_upper(i, 2);
@@ -320,6 +426,9 @@ int main(void)
         cmocka_unit_test(test_prometheus_golden),
         cmocka_unit_test(test_json_golden),
         cmocka_unit_test(test_histogram_buckets),
+        cmocka_unit_test(test_slo_index),
+        cmocka_unit_test(test_health),
+        cmocka_unit_test(test_clock_warning),
         cmocka_unit_test(test_hist_arithmetic),
         cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_fmt_seconds),
