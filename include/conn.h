@@ -121,6 +121,8 @@ struct worker {
     size_t shed_above;     /* --max-buffered + 1/8: shed the largest holders */
     int64_t wake_ns;       /* CLOCK_MONOTONIC when the poller last returned */
     uint64_t batch_reqs;   /* requests answered since then */
+    uint64_t pushed_reqs;  /* batch_reqs at the last conn_push() */
+    uint64_t sent_reqs;    /* requests of this batch the kernel took whole */
     long long shed_log;    /* rate limit of the shedding warning */
 
     int draining;
@@ -129,6 +131,16 @@ struct worker {
     /* The client address a PROXY header named, by fd (conn_proxy.h);
      * allocated at the first proxied connection, touched per fd in use. */
     struct conn_peer *peers;
+
+    /* Replies held in a ring, by fd: how many requests they answer and
+     * since when, for the reply-latency histogram; allocated at the first
+     * refused send, touched only by connections that hold output. */
+    struct conn_owed *owed;
+};
+
+struct conn_owed {
+    int64_t since_ns;      /* wake-up of the batch that first held replies */
+    uint64_t reqs;         /* requests whose replies wait in the ring */
 };
 
 #define TAG_LISTENER (1ull << 63)

@@ -115,6 +115,8 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
     tq_remove(&c->timer);
     ring_release(&c->out);
     line_release(&c->in);
+    if (w->owed)
+        w->owed[c->fd].reqs = 0;  /* those replies were never taken */
     account(w, rb, ib, c);
     if (c->http) {
         account_http(w, http_held(c->http), 0);
@@ -404,10 +406,42 @@ static void out_put(struct worker *w, struct conn *c, const char *msg,
 /* The end of a batch: send what is staged, then either wait for
  * writability (the ring holds bytes) or finish what an error or EOF
  * started.  c may be closed on return. */
+/* The reply latency (request read -> reply accepted by the kernel) of the
+ * requests answered since the last push: those whose replies the kernel
+ * took whole are timed with the batch (conn_batch_done); those that wait
+ * in the ring are timed when it drains, at the wake-up that drained it.
+ * No clock is read here. */
+static void reply_timing(struct worker *w, struct conn *c)
+{
+    uint64_t reqs = w->batch_reqs - w->pushed_reqs;
+    struct conn_owed *ow;
+
+    w->pushed_reqs = w->batch_reqs;
+    if (ring_empty(&c->out)) {
+        w->sent_reqs += reqs;
+        if (w->owed && w->owed[c->fd].reqs) {
+            ow = &w->owed[c->fd];
+            stats_reply_latency_record(w->st, (uint64_t)(w->wake_ns - ow->since_ns),
+                                       ow->reqs);
+            ow->reqs = 0;
+        }
+        return;
+    }
+    if (reqs == 0)
+        return;
+    if (!w->owed && !(w->owed = calloc((size_t)w->nconns, sizeof(*w->owed))))
+        return;  /* not timed: a statistic is not worth failing a reply */
+    ow = &w->owed[c->fd];
+    if (ow->reqs == 0)
+        ow->since_ns = w->wake_ns;
+    ow->reqs += reqs;
+}
+
 static void conn_push(struct worker *w, struct conn *c)
 {
     if (w->stage_len)
         (void)stage_send(w, c);
+    reply_timing(w, c);
     if (c->flags & CF_BROKEN) {
         conn_close(w, c, (enum close_reason)c->reason);
         return;
@@ -599,7 +633,8 @@ void conn_batch_done(struct worker *w)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     stats_latency_record(w->st, (uint64_t)(now - w->wake_ns), w->batch_reqs);
-    w->batch_reqs = 0;
+    stats_reply_latency_record(w->st, (uint64_t)(now - w->wake_ns), w->sent_reqs);
+    w->batch_reqs = w->pushed_reqs = w->sent_reqs = 0;
 }
 
 /* Back-pressure: keep the unframed rest of a read and stop reading until

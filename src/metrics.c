@@ -374,16 +374,18 @@ void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in)
                     in->o ? in->o->max_conns : 0);
 
     family(b, "stampd_request_duration_seconds", "histogram",
-           "Time in the server from reading a request to its reply queued for "
-           "sending (the in-memory step; excludes the send, see "
-           "stampd_reply_duration_seconds)");
+           "Time from the wake-up that read a request to the end of that batch "
+           "of events, its reply sent or queued (the server's own step; see "
+           "stampd_reply_duration_seconds for replies that waited)");
     for (unsigned w = 0; w < nw; w++) {
         slot_copy(&t->slot[w], &s);
         prom_hist(b, "stampd_request_duration_seconds", w, s.lat_slo, s.lat_sum_ns);
     }
     family(b, "stampd_reply_duration_seconds", "histogram",
-           "Time from reading a request to the kernel accepting the last byte "
-           "of its reply (what a client feels that the server controls)");
+           "Time from the wake-up that read a request to the kernel accepting "
+           "the last byte of its reply (what a client feels that the server "
+           "controls; a reply held for a slow reader counts until the wake-up "
+           "that drained it)");
     for (unsigned w = 0; w < nw; w++) {
         slot_copy(&t->slot[w], &s);
         prom_hist(b, "stampd_reply_duration_seconds", w, s.reply_slo, s.reply_sum_ns);

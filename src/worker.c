@@ -382,6 +382,7 @@ static void worker_free(struct loop *l)
     free(w->rbuf);
     free(w->stage);
     free(w->peers);
+    free(w->owed);
 }
 
 /* --- the loop ------------------------------------------------------------ */

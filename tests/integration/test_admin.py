@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from conftest import SLOW, recv_all, recv_lines, wait_for
@@ -482,3 +483,43 @@ def test_respawn_within_a_second_under_an_admin_flood(stampd):
           % (["%.3f" % x for x in times], sum(counts)))
     assert max(times) < 1.0 * SLOW, times
     assert s.stop() == 0
+
+
+def test_reply_latency_counts_every_request(stampd):
+    """stampd_reply_duration_seconds counts each request once its reply is
+    taken by the kernel: at once for a reader that keeps up, and only after
+    a slow reader drains the replies held for it."""
+    s = stampd("--reply", "echo", "--max-output", "64k")
+
+    def replies_timed():
+        m = parse_metrics(s.admin_get("/metrics")[1].decode())
+        return metric_sum(m, "stampd_reply_duration_seconds_count")
+
+    c = s.connect()
+    for i in range(50):
+        c.sendall(b"ping %d\n" % i)
+        assert recv_lines(c, 1) == [b"ping %d\n" % i]
+    wait_for(lambda: replies_timed() == 50, 10, "50 replies timed")
+
+    # A client that does not read: its replies wait in the ring (the
+    # kernel's buffers are small), so they are not timed yet.
+    slow = socket.create_connection(("127.0.0.1", s.port))
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    line = b"x" * 1000 + b"\n"
+    n = 16000   # 16 MB: more than the kernel's buffers on both sides hold
+    sender = threading.Thread(target=slow.sendall, args=(line * n,))
+    sender.start()
+    wait_for(lambda: s.stat("backpressure_pauses") >= 1, 20, "the slow reader paused")
+    assert replies_timed() < 50 + n
+    got = 0
+    slow.settimeout(10 * SLOW)
+    while got < n * len(line):
+        chunk = slow.recv(1 << 16)
+        assert chunk, "server closed early"
+        got += len(chunk)
+    assert got == n * len(line)
+    sender.join(10 * SLOW)
+    assert not sender.is_alive()
+    wait_for(lambda: replies_timed() == 50 + n, 10, "every slow reply timed")
+    c.close()
+    slow.close()
