@@ -777,9 +777,7 @@ static void start_handoff(struct master *m, int reload)
                  sig, what, (int)m->ho.pid);
         return;
     }
-    /* Not before we serve: the master we may be taking over from is
-     * still waiting for our word. */
-    if (!m->ready) {
+    if (m->ready_fd >= 0) {  /* on_signals() waits for it */
         log_warn("%s: %s ignored: not serving yet", sig, what);
         return;
     }
@@ -949,7 +947,11 @@ static void on_signals(struct master *m)
         got_usr1 = 0;
         reopen_log(m);
     }
-    if (got_hup || got_usr2) {
+    /* A successor asked to hand over before its workers serve waits until
+     * they do: its own predecessor is still waiting for its word.  (A
+     * master started on its own does not wait: a reload may be what fixes
+     * workers that cannot start.) */
+    if ((got_hup || got_usr2) && (m->ready_fd < 0 || m->stopping)) {
         int reload = got_hup != 0;
         got_hup = got_usr2 = 0;
         start_handoff(m, reload);
