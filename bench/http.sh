@@ -38,6 +38,9 @@ for tool in wrk nginx taskset; do
     command -v "$tool" >/dev/null || { echo "http.sh: $tool not installed" >&2; exit 1; }
 done
 [ -x "$STAMPD" ] || { echo "http.sh: build $STAMPD first" >&2; exit 1; }
+# Started as root, stampd runs its workers only as a user it is told.
+USER_ARGS=()
+[ "$(id -u)" = 0 ] && USER_ARGS=(--user root)
 
 TMP=$(mktemp -d /tmp/stampd-http-bench.XXXXXX)
 PIDS=()
@@ -103,7 +106,7 @@ wrk_run() {
 # --- the HTTP servers, all started first ---------------------------------------
 PORT=$(free_port)
 taskset -c 0 "$STAMPD" --workers 1 --listen 127.0.0.1:0 --http "127.0.0.1:$PORT" \
-    --admin off --max-conns 20000 2> "$TMP/stampd.log" &
+    --admin off --max-conns 20000 "${USER_ARGS[@]}" 2> "$TMP/stampd.log" &
 SPID=$!; PIDS+=("$SPID")
 wait_port "$PORT"
 SW=$(wait_child "$SPID")
@@ -179,7 +182,7 @@ udp_run() { # SERVER WORKER_PID PORT
 
 UPORT=$(free_port)
 taskset -c 0 "$STAMPD" --workers 1 --listen 127.0.0.1:0 --udp "127.0.0.1:$UPORT" \
-    --admin off 2> "$TMP/stampd-udp.log" &
+    --admin off "${USER_ARGS[@]}" 2> "$TMP/stampd-udp.log" &
 SPID=$!; PIDS+=("$SPID")
 wait_port_udp() { grep -q "listening on" "$TMP/stampd-udp.log"; }
 for i in $(seq 100); do wait_port_udp && break; sleep 0.05; done

@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 
+# Started as root, stampd runs its workers only as a user it is told.
+ROOT_USER = ["--user", "root"] if os.geteuid() == 0 else []
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 NOFILE = 20000
@@ -96,7 +98,7 @@ class Server:
             "stampd": [os.path.join(bindir, "stampd"), "--workers", str(workers),
                        "--listen", "127.0.0.1:" + p, "--admin", "off",
                        "--idle-timeout", "0", "--max-conns", "19000",
-                       "--log-level", "warn"],
+                       "--log-level", "warn"] + ROOT_USER,
             "baseline": [os.path.join(bindir, "bench-baseline"), "127.0.0.1:" + p],
             "redis": ["redis-server", "--port", p, "--bind", "127.0.0.1",
                       "--save", "", "--appendonly", "no", "--maxclients", "19000",

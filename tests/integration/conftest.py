@@ -447,5 +447,6 @@ def run_stampd(*args, timeout=10, **kw):
     e = dict(os.environ)
     e.setdefault("TZ", "UTC")
     e.update(kw.pop("env", None) or {})
-    return subprocess.run([STAMPD] + list(args), stdin=subprocess.DEVNULL,
+    return subprocess.run([STAMPD] + list(args) + root_user_args(args),
+                          stdin=subprocess.DEVNULL,
                           capture_output=True, timeout=timeout * SLOW, env=e, **kw)

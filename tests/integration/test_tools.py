@@ -225,7 +225,7 @@ def test_stampctl_stats_json_metrics(stampd):
     assert re.search(r"^  requests +line=3 http=0 udp=0$", out, re.M)
     assert re.search(r"^  connections_accepted +1$", out, re.M)
     assert re.search(r"^  connections_closed +eof=1 reset=0 timeout=0 limit=0 "
-                     r"protocol=0 shutdown=0 memory=0$", out, re.M)
+                     r"protocol=0 shutdown=0 memory=0 crash=0$", out, re.M)
     rows = re.findall(r"^ +(\d) +(\d+) +(\d+) +(\d+) ", out, re.M)
     assert sorted(int(w) for w, *_ in rows) == [0, 1]
     assert sum(int(req) for *_, req in rows) == 3
