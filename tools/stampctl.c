@@ -4,7 +4,7 @@
  *   stampctl [--admin ADDR] [--timeout S] stats     readable summary
  *   stampctl [--admin ADDR] [--json] [stats]        the raw /stats JSON
  *   stampctl [--admin ADDR] metrics                 the raw /metrics text
- *   stampctl [--admin ADDR] health                  exit 0 if serving, else 1
+ *   stampctl [--admin ADDR] health                  exit 0 if ready, else 1
  *   stampctl [--admin ADDR] top [--interval S] [--count N]
  *
  * Exit status: 0 ok, 1 the server is unreachable, unhealthy or answered
@@ -36,7 +36,7 @@ static const char usage[] =
     "  top [--interval S] [--count N]\n"
     "                         per-worker table every S seconds (default 1),\n"
     "                         N times (default: until interrupted)\n"
-    "  health                 exit 0 if the server answers /healthz with 200\n"
+    "  health                 exit 0 if the server answers /readyz with 200\n"
     "  metrics                print /metrics (Prometheus text format)\n"
     "  --json                 with stats: print the raw /stats JSON object\n"
     "  --admin ADDR           admin address (default 127.0.0.1:8010;\n"
@@ -166,6 +166,9 @@ static int cmd_raw(const char *path)
     return rc;
 }
 
+/* Readiness, the question an operator or a script asks ("may it take
+ * traffic?"): /readyz, which also fails while draining; /healthz answers
+ * only whether the processes are alive. */
 static int cmd_health(void)
 {
     struct sbuf resp = { 0 };
@@ -173,7 +176,7 @@ static int cmd_health(void)
     size_t blen;
     int status, rc = 1;
 
-    if (fetch("/healthz", &resp, &body, &blen, &status, 1) == 0) {
+    if (fetch("/readyz", &resp, &body, &blen, &status, 1) == 0) {
         printf("%d %.*s", status, (int)blen, body);
         if (blen == 0 || body[blen - 1] != '\n')
             putchar('\n');
