@@ -26,7 +26,7 @@
 #define OPTS_MAX_WORKERS 256
 #define OPTS_PATH_MAX 256       /* --config, --pid-file, --log-file */
 #define OPTS_TEXT_MAX 256       /* --greeting */
-#define OPTS_NAME_MAX 64        /* --user, --admin-token */
+#define OPTS_NAME_MAX 64        /* --user */
 #define OPTS_FILE_MAX (1u << 20)/* largest config file read */
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
@@ -72,7 +72,6 @@ struct opts {
     char log_file[OPTS_PATH_MAX];  /* "" = stderr */
     enum log_level log_level;
     int log_requests;           /* log every request (rate-limited) */
-    char admin_token[OPTS_NAME_MAX];
     uint64_t clock_max_error_us;/* warn above this kernel max error */
     int require_synced_clock;   /* /readyz fails while unsynchronised */
 };
@@ -104,7 +103,7 @@ const char *opts_usage(void);
 int opts_parse_size(const char *s, size_t min, size_t max, size_t *out);
 
 /* The effective configuration, one call per option that has a value to
- * show (secrets show as "(set)"; help, version and -t are left out).
+ * show (help, version and -t are left out).
  * `key` is the option name with '-' as '_'; `items` holds `n` values,
  * each formatted as text (n is 0 for an empty list); `kind` says how a
  * JSON or label writer should quote them. */

@@ -62,7 +62,6 @@ struct opt_def {
     const char *metavar;    /* "ADDR", "N" ...; NULL: derived from names */
     const char *help;       /* '\n' starts an indented continuation line */
     const char *section;    /* heading in --help, where it changes */
-    unsigned secret : 1;    /* shown as "(set)" in the dump */
     unsigned no_file : 1;   /* command line only */
 };
 
@@ -79,85 +78,82 @@ static const struct opt_def table[] = {
       "the default (default " DEFAULT_LISTEN ");\n"
       ",proxy: a PROXY header comes first;\n"
       ",chunk: every read is one request",
-      "Listeners", 0, 0 },
+      "Listeners", 0 },
     { "udp", 0, T_ADDRS, F(udp), F(nudp), 0, 0, 0, NULL, "ADDR",
-      "UDP listener; repeatable (default: none)", NULL, 0, 0 },
+      "UDP listener; repeatable (default: none)", NULL, 0 },
     { "http", 0, T_ADDRS, F(http), F(nhttp), 0, 0, ADDR_PROXY, NULL, "ADDR[,proxy]",
-      "HTTP/1.1 listener; repeatable (default: none)", NULL, 0, 0 },
+      "HTTP/1.1 listener; repeatable (default: none)", NULL, 0 },
     { "admin", 0, T_ADMIN, F(admin), 0, 0, 0, 0, NULL, "ADDR|off",
-      "metrics and health port (default " DEFAULT_ADMIN ")", NULL, 0, 0 },
+      "metrics and health port (default " DEFAULT_ADMIN ")", NULL, 0 },
     { "proxy-from", 0, T_CIDRS, F(proxy_from), F(nproxy_from), 0, 0, 0, NULL, "CIDR",
       "load balancer allowed to send a PROXY header;\n"
-      "repeatable, IPv4 or IPv6 (default: none)", NULL, 0, 0 },
+      "repeatable, IPv4 or IPv6 (default: none)", NULL, 0 },
 
     { "workers", 0, T_INT, F(workers), 0, 1, OPTS_MAX_WORKERS, 0, NULL, "N",
       "worker processes, 1-256 (default: the CPUs\nthis process may use)",
-      "Processes", 0, 0 },
+      "Processes", 0 },
     { "pin", 0, T_FLAG, F(pin), 0, 0, 0, 0, NULL, NULL,
-      "pin worker i to CPU i (default: off)", NULL, 0, 0 },
+      "pin worker i to CPU i (default: off)", NULL, 0 },
     { "shutdown-timeout", 0, T_SECONDS, F(shutdown_timeout), 0, 0, MAX_SHUTDOWN, 0,
-      NULL, "SECONDS", "graceful stop deadline, 0-3600 (default 10)", NULL, 0, 0 },
+      NULL, "SECONDS", "graceful stop deadline, 0-3600 (default 10)", NULL, 0 },
     { "drain-delay", 0, T_SECONDS, F(drain_delay), 0, 0, MAX_SHUTDOWN, 0, NULL,
       "SECONDS",
       "at a stop, /readyz answers 503 this long\nbefore listeners close (default 0)",
-      NULL, 0, 0 },
+      NULL, 0 },
     { "worker-timeout", 0, T_SECONDS, F(worker_timeout), 0, 0, MAX_SHUTDOWN, 1, NULL,
       "SECONDS",
       "replace a worker whose loop has not turned\nfor this long, 0 = never (default 5)",
-      NULL, 0, 0 },
+      NULL, 0 },
 
     { "reply", 0, T_ENUM, F(reply), 0, 0, 0, 0, reply_names, NULL,
-      "reply mode (default stamp)", "Replies", 0, 0 },
+      "reply mode (default stamp)", "Replies", 0 },
     { "time-format", 0, T_ENUM, F(time_format), 0, 0, 0, 0, time_names, NULL,
-      "timestamp format (default ctime)", NULL, 0, 0 },
+      "timestamp format (default ctime)", NULL, 0 },
     { "greeting", 0, T_STRING, F(greeting), 0, 0, OPTS_TEXT_MAX, 0, NULL, "TEXT",
-      "send TEXT and LF to every new connection\n(default: none)", NULL, 0, 0 },
+      "send TEXT and LF to every new connection\n(default: none)", NULL, 0 },
 
     { "max-line", 0, T_SIZE, F(max_line), 0, 1, 64 * MIB, 0, NULL, "BYTES",
       "longest line, terminator included,\n1-64m (default 64k)",
-      "Limits (per connection unless stated)", 0, 0 },
+      "Limits (per connection unless stated)", 0 },
     { "line-timeout", 0, T_SECONDS, F(line_timeout), 0, 0, MAX_TIMEOUT, 1, NULL,
       "SECONDS", "time to complete a started line, 0 = never,\nmax 86400 (default 30)",
-      NULL, 0, 0 },
+      NULL, 0 },
     { "max-conns", 0, T_UINT, F(max_conns), 0, 1, 1000000, 0, NULL, "N",
-      "connections per worker, 1-1000000 (default 10000)", NULL, 0, 0 },
+      "connections per worker, 1-1000000 (default 10000)", NULL, 0 },
     { "idle-timeout", 0, T_SECONDS, F(idle_timeout), 0, 0, MAX_TIMEOUT, 1, NULL,
-      "SECONDS", "close after no traffic, 0 = never,\nmax 86400 (default 60)", NULL, 0, 0 },
+      "SECONDS", "close after no traffic, 0 = never,\nmax 86400 (default 60)", NULL, 0 },
     { "max-output", 0, T_SIZE, F(max_output), 0, 1, GIB, 0, NULL, "BYTES",
-      "unsent reply bytes before reading pauses,\n1-1g (default 1m)", NULL, 0, 0 },
+      "unsent reply bytes before reading pauses,\n1-1g (default 1m)", NULL, 0 },
     { "max-buffered", 0, T_SIZE, F(max_buffered), 0, MIB, 64 * GIB, 0, NULL, "BYTES",
       "buffered bytes per worker (replies and held\ninput), 1m-64g (default 256m)",
-      NULL, 0, 0 },
+      NULL, 0 },
 
     { "config", 'c', T_STRING, F(config), 0, 0, OPTS_PATH_MAX, 0, NULL, "FILE",
       "read options from FILE, one per line\n(the command line overrides it)",
-      "Operation", 0, 1 },
+      "Operation", 1 },
     { "check-config", 't', T_FLAG, F(check_config), 0, 0, 0, 0, NULL, NULL,
-      "check the options, try to bind every\nlistener, then exit", NULL, 0, 1 },
+      "check the options, try to bind every\nlistener, then exit", NULL, 1 },
     { "pid-file", 0, T_STRING, F(pid_file), 0, 0, OPTS_PATH_MAX, 0, NULL, "PATH",
-      "write the master's pid to PATH (default: none)", NULL, 0, 0 },
+      "write the master's pid to PATH (default: none)", NULL, 0 },
     { "user", 0, T_STRING, F(user), 0, 0, OPTS_NAME_MAX, 0, NULL, "NAME",
       "run workers as NAME after binding (default:\n"
-      "unchanged; root must be named explicitly)", NULL, 0, 0 },
+      "unchanged; root must be named explicitly)", NULL, 0 },
     { "log-file", 0, T_STRING, F(log_file), 0, 0, OPTS_PATH_MAX, 0, NULL, "PATH",
-      "append the log to PATH, reopened on SIGUSR1\n(default: stderr)", NULL, 0, 0 },
+      "append the log to PATH, reopened on SIGUSR1\n(default: stderr)", NULL, 0 },
     { "log-level", 0, T_ENUM, F(log_level), 0, 0, 0, 0, level_names, NULL,
-      "least severe level logged (default info)", NULL, 0, 0 },
+      "least severe level logged (default info)", NULL, 0 },
     { "log-requests", 0, T_FLAG, F(log_requests), 0, 0, 0, 0, NULL, NULL,
-      "log every request with the client address\n(rate-limited)", NULL, 0, 0 },
-    { "admin-token", 0, T_STRING, F(admin_token), 0, 0, OPTS_NAME_MAX, 0, NULL, "TOKEN",
-      "token the operator console must present on a\nnon-loopback admin address",
-      NULL, 1, 0 },
+      "log every request with the client address\n(rate-limited)", NULL, 0 },
     { "clock-max-error", 0, T_DURATION, F(clock_max_error_us), 0, 1, 3600000000u, 0,
       NULL, "SECONDS",
-      "warn when the kernel's clock error bound\nexceeds this (default 0.1)", NULL, 0, 0 },
+      "warn when the kernel's clock error bound\nexceeds this (default 0.1)", NULL, 0 },
     { "require-synced-clock", 0, T_FLAG, F(require_synced_clock), 0, 0, 0, 0, NULL,
-      NULL, "/readyz fails while the clock is not\nsynchronised", NULL, 0, 0 },
+      NULL, "/readyz fails while the clock is not\nsynchronised", NULL, 0 },
 
     { "help", 'h', T_HELP, 0, 0, 0, 0, 0, NULL, NULL, "show this help and exit",
-      "Other", 0, 1 },
+      "Other", 1 },
     { "version", 'V', T_VERSION, 0, 0, 0, 0, 0, NULL, NULL,
-      "show the version and exit", NULL, 0, 1 },
+      "show the version and exit", NULL, 1 },
 };
 
 #define NOPTS ((int)(sizeof(table) / sizeof(table[0])))
@@ -1038,8 +1034,7 @@ static void visit_one(const struct opts *o, const struct opt_def *d,
         break;
     case T_STRING:
         kind = OPTS_STRING;
-        snprintf(items[0], ITEM_MAX, "%s", d->secret && *FIELD(o, d, const char)
-                                           ? "(set)" : FIELD(o, d, const char));
+        snprintf(items[0], ITEM_MAX, "%s", FIELD(o, d, const char));
         break;
     default:
         return;
