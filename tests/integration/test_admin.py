@@ -504,10 +504,9 @@ def test_reply_latency_counts_every_request(stampd):
     # A client that does not read: its replies wait in the ring (the
     # kernel's buffers are small), so they are not timed yet.
     slow = socket.create_connection(("127.0.0.1", s.port))
-    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     line = b"x" * 1000 + b"\n"
-    n = 16000   # 16 MB: more than the kernel's buffers on both sides hold
-    sender = threading.Thread(target=slow.sendall, args=(line * n,))
+    n = 24000   # 24 MB: more than the kernel's buffers on both sides hold
+    sender = threading.Thread(target=slow.sendall, args=(line * n,), daemon=True)
     sender.start()
     wait_for(lambda: s.stat("backpressure_pauses") >= 1, 20, "the slow reader paused")
     assert replies_timed() < 50 + n
