@@ -452,7 +452,7 @@ def test_respawn_within_a_second_under_an_admin_flood(stampd):
     """Eight connections pipeline GET /stats as fast as they are answered
     while a worker is killed: the replacement is forked within 1 s."""
     import threading
-    s = stampd(workers=64)
+    s = stampd(workers=64, expect_deaths=[r"killed by signal 9"])
     stop = threading.Event()
     counts = [0] * 8
     t = threading.Thread(target=flood, args=(s, 8, stop, counts))

@@ -72,7 +72,7 @@ def test_hung_worker_is_replaced_and_health_recovers(stampd):
     master kills and replaces the silent worker after 3 s, and /healthz
     and /readyz are 200 again with the new worker."""
     import time
-    s = stampd("--worker-timeout", "3", workers=2)
+    s = stampd("--worker-timeout", "3", workers=2, expect_deaths=[r"killed by signal 9"])
     victim = s.worker_pids()[0]
     os.kill(victim, signal.SIGSTOP)
     t0 = time.monotonic()
@@ -90,7 +90,7 @@ def test_hung_worker_is_replaced_and_health_recovers(stampd):
 def test_repeated_deaths_are_a_crash_loop(stampd):
     """A slot whose worker dies again and again (killed as soon as each
     replacement serves) makes /healthz and /readyz say crash-looping."""
-    s = stampd(workers=1)
+    s = stampd(workers=1, expect_deaths=[r"killed by signal 9"])
     assert probe(s, "/healthz") == (200, b"ok\n")
     killed = 0
     while killed < 3:

@@ -367,7 +367,7 @@ def test_process_group_term_is_a_stop_without_respawns(stampd):
 # --- supervision ---------------------------------------------------------------------
 
 def test_stopped_worker_is_killed_and_replaced(stampd):
-    s = stampd("--worker-timeout", "1", workers=2)
+    s = stampd("--worker-timeout", "1", workers=2, expect_deaths=[r"killed by signal 9"])
     victim = s.worker_pids()[0]
     os.kill(victim, signal.SIGSTOP)
     t0 = time.monotonic()
@@ -392,7 +392,7 @@ def test_stopped_worker_is_killed_and_replaced(stampd):
 
 
 def test_connections_of_a_killed_worker_are_counted_closed(stampd):
-    s = stampd(workers=1)
+    s = stampd(workers=1, expect_deaths=[r"killed by signal 9"])
     conns = []
     for i in range(100):
         c = s.connect()
@@ -514,7 +514,7 @@ def test_group_hup_and_usr2_are_one_reload_and_one_upgrade(stampd, tmp_path,
 def test_crash_loop_is_reported_once(stampd):
     """A slot whose worker dies 3 times within 30 s is crash-looping (the
     state /healthz reports); the master says so once."""
-    s = stampd(workers=2)
+    s = stampd(workers=2, expect_deaths=[r"killed by signal 9"])
     for n in range(4):
         victim = wait_for(lambda: s.worker_pids()[1], 5, "worker 1")
         os.kill(victim, signal.SIGKILL)
