@@ -114,8 +114,9 @@ def test_worker_dying_at_start_is_not_live(stampd, monkeypatch):
     while /readyz never says ready."""
     monkeypatch.setattr(conftest, "STAMPD", FAULT_BIN)
     env = dict(ASAN, STAMPD_FAULT_EXIT_AT_START="1")
-    s = stampd(env=env, ready=False,
-               expect_errors=[r"fault injection: exiting at start-up"])
+    s = stampd(env=env, ready=False, expect_exit=1,
+               expect_errors=[r"fault injection: exiting at start-up"],
+               expect_deaths=[r"exited with status 3"])
     wait_for(lambda: "listening on" in s.log(), 10, "listening")
     s.admin = re.search(r"admin (\S+) ", s.log()).group(1)
     status, body = wait_for(lambda: (lambda r: r[0] == 503 and r)(probe(s, "/healthz")),
