@@ -11,10 +11,22 @@
  * connection that was closed earlier in the same batch (and whose fd may
  * already belong to a new connection) is recognised and dropped.
  *
+ * The send path (conn.c): the replies of one read are built in the worker's
+ * staging buffer and leave in one send() right after the read; only bytes
+ * the kernel refuses are copied into the connection's ring `out`, and while
+ * the ring holds bytes every later reply is appended behind them and the
+ * ring is flushed on writability (send, or sendmsg with two iovecs when it
+ * wraps).  So a connection whose client keeps up never owns an output buffer.
+ *
  * Life of a connection:
- *   open ------ read, framed, replies appended to `out`, flushed once per loop
- *    |  \------ PAUSED: output above --max-output, reading stopped, the rest
- *    |          of the read kept in `in` until the ring drains below half
+ *   open ------ read, framed, replies staged and sent (the rest to `out`)
+ *    |  \------ PAUSED: unsent output above --max-output, reading stopped,
+ *    |          the rest of the read kept in `in` until the ring drains
+ *    |          below half
+ *    |-- memory: the worker holds more than --max-buffered in rings and
+ *    |          input buffers: a connection holding output is not read
+ *    |          (PAUSED until its ring drains); past 1/8 more, the largest
+ *    |          holders are dropped with "ERR out of memory"
  *    |-- EOF: the client half-closed; answer everything, flush, close
  *    |-- CLOSING: an error; owed replies + "ERR ..." are queued, input is
  *    |           read and discarded; once flushed: shutdown(SHUT_WR) and
@@ -42,7 +54,7 @@ enum conn_flag {
     CF_CLOSING   = 1u << 3,  /* error line queued; discard input */
     CF_LINGER    = 1u << 4,  /* SHUT_WR done; waiting for the client's close */
     CF_REFUSED   = 1u << 5,  /* over --max-conns: not counted as active */
-    CF_PENDING   = 1u << 6,  /* in the worker's flush list */
+    CF_BROKEN    = 1u << 6,  /* a send failed mid-batch: close, `reason` says why */
     CF_UNIX      = 1u << 7,  /* AF_UNIX: no TCP options */
 };
 
@@ -54,6 +66,7 @@ enum close_reason {
     CLOSE_LIMIT,
     CLOSE_PROTOCOL,
     CLOSE_SHUTDOWN,
+    CLOSE_MEMORY,   /* shed to bring the worker back under --max-buffered */
 };
 
 struct conn {
@@ -86,14 +99,21 @@ struct worker {
     struct tqueue line_q;  /* connections holding a partial line */
     struct tqueue linger_q;/* half-closed after an error, draining input */
 
-    int *pending;          /* fds with output to flush this iteration */
-    int npending, cap_pending;
-
     char *rbuf;            /* the one read buffer */
     size_t rbuf_size;
-    char *scratch;         /* a reply that does not fit the ring's tail */
-    size_t ring_limit;     /* power of two >= max_output + one reply + ERR */
+    /* The staging buffer: replies of the connection being served, built
+     * here and sent at once.  It holds bytes only while that connection's
+     * ring is empty, so it doubles as scratch space for a reply that does
+     * not fit a ring's contiguous tail.  Empty between events. */
+    char *stage;
+    size_t stage_cap;      /* conn_stage_size() */
+    size_t stage_len;
+    int stage_dst;         /* where the reply being built goes (conn.c) */
+    size_t ring_limit;     /* max_output + one reply + an error line */
     size_t resume_below;   /* max_output / 2 */
+    size_t buffered;       /* bytes held in rings and input buffers */
+    size_t shed_above;     /* --max-buffered + 1/8: shed the largest holders */
+    long long shed_log;    /* rate limit of the shedding warning */
 
     int draining;
     int cut;               /* connections were cut at the shutdown deadline */
@@ -115,8 +135,11 @@ struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
 void conn_refuse(struct worker *w, int fd, int is_unix);
 /* Dispatch a poller event for a connection. */
 void conn_event(struct worker *w, struct conn *c, unsigned mask);
-/* Flush the connections queued by this iteration. */
-void conn_flush_pending(struct worker *w);
+/* The staging buffer's size for these options: room for a batch of
+ * replies, and always for the largest single reply. */
+size_t conn_stage_size(const struct opts *o);
+/* Set w's output limits (ring_limit, resume_below) from w->o. */
+void conn_limits(struct worker *w);
 /* Timer expiries. */
 void conn_idle_expired(struct worker *w, struct conn *c);
 void conn_line_expired(struct worker *w, struct conn *c);

@@ -1,16 +1,22 @@
 /*
- * ring.h - the per-connection output ring.
+ * ring.h - the per-connection output ring: the back-pressure path.
  *
- * A power-of-two byte ring with free-running 32-bit indexes: `head` is where
- * the next byte to send is, `tail` where the next byte produced goes; the
- * used count is always tail - head (unsigned wrap-around does the rest) and
- * an index is reduced with `& (cap - 1)` only when memory is touched.
+ * Replies normally never touch a ring: conn.c writes them straight from the
+ * worker's staging buffer.  Only the bytes the kernel refuses are copied
+ * here, and while a ring holds bytes every later reply of its connection is
+ * appended behind them, so order holds.
  *
- * The buffer exists only while bytes are pending: ring_reserve() allocates or
- * grows it on demand (doubling, so capacities stay on allocator size
- * classes), and ring_consume() frees it when the last byte has been sent, so
- * an idle connection owns no output memory.  Pure memory code, no I/O: the
- * caller turns ring_iov() into one writev().
+ * Layout: `head` is the offset of the next byte to send (0 <= head < cap),
+ * `len` the number of pending bytes, which run from head to the end of the
+ * buffer and continue at offset 0.  The capacity need not be a power of two:
+ * the limit a caller passes (--max-output plus one reply) is the most the
+ * ring may ever allocate, not a figure rounded up to the next power of two.
+ *
+ * The buffer exists only while bytes are pending: ring_reserve() allocates
+ * or grows it on demand (doubling from RING_MIN_CAP, clamped to the limit),
+ * and ring_consume() frees it when the last byte has been sent, so an idle
+ * connection owns no output memory.  Pure memory code, no I/O: the caller
+ * turns ring_iov() into one send() or sendmsg().
  */
 #ifndef STAMPD_RING_H
 #define STAMPD_RING_H
@@ -20,21 +26,24 @@
 #include <sys/uio.h>
 
 #define RING_MIN_CAP 4096u
+/* The largest capacity (and limit) a ring accepts. */
+#define RING_MAX_CAP (1u << 31)
 
 struct ring {
     char *buf;     /* NULL while empty */
-    uint32_t cap;  /* 0 or a power of two */
-    uint32_t head; /* consumer index (free-running) */
-    uint32_t tail; /* producer index (free-running) */
+    uint32_t cap;  /* bytes allocated, 0 while empty */
+    uint32_t head; /* offset of the oldest pending byte, < cap */
+    uint32_t len;  /* pending bytes, <= cap */
 };
 
-static inline uint32_t ring_used(const struct ring *r) { return r->tail - r->head; }
-static inline uint32_t ring_free_space(const struct ring *r) { return r->cap - ring_used(r); }
-static inline int ring_empty(const struct ring *r) { return r->tail == r->head; }
+static inline uint32_t ring_used(const struct ring *r) { return r->len; }
+static inline uint32_t ring_free_space(const struct ring *r) { return r->cap - r->len; }
+static inline int ring_empty(const struct ring *r) { return r->len == 0; }
 
-/* Make room for n more bytes, growing to the next power of two that fits.
- * Fails with -ENOBUFS if that capacity would exceed `limit` (which must be
- * a power of two), -ENOMEM if allocation fails; the ring is unchanged then. */
+/* Make room for n more bytes.  Growth doubles the capacity (at least
+ * RING_MIN_CAP) until used + n fits, but never past `limit`: the last step
+ * allocates exactly `limit` bytes.  Fails with -ENOBUFS if used + n exceeds
+ * `limit`, -ENOMEM if allocation fails; the ring is unchanged then. */
 int ring_reserve(struct ring *r, size_t n, size_t limit);
 
 /* Pointer to n contiguous free bytes at the tail, or NULL if the free space
@@ -56,8 +65,5 @@ void ring_consume(struct ring *r, size_t n);
 
 /* Free the buffer and forget the contents. */
 void ring_release(struct ring *r);
-
-/* Smallest power of two >= n (n <= 2^31); 0 maps to 1. */
-uint32_t ring_pow2(size_t n);
 
 #endif

@@ -43,6 +43,7 @@
     X(closed_limit,     "connections_closed", "reason", "limit", "Connections closed, by reason") \
     X(closed_protocol,  "connections_closed", "reason", "protocol", "Connections closed, by reason") \
     X(closed_shutdown,  "connections_closed", "reason", "shutdown", "Connections closed, by reason") \
+    X(closed_memory,    "connections_closed", "reason", "memory", "Connections closed, by reason") \
     X(requests_line,    "requests", "protocol", "line", "Requests answered, by protocol") \
     X(requests_http,    "requests", "protocol", "http", "Requests answered, by protocol") \
     X(requests_udp,     "requests", "protocol", "udp", "Requests answered, by protocol") \
@@ -54,15 +55,16 @@
     X(err_max_conns,    "enforcements", "action", "max_conns", "Limit enforcements, by action") \
     X(err_shutdown_cut, "enforcements", "action", "shutdown_cut", "Limit enforcements, by action") \
     X(err_nomem,        "enforcements", "action", "out_of_memory", "Limit enforcements, by action") \
+    X(err_max_buffered, "enforcements", "action", "max_buffered", "Limit enforcements, by action") \
     X(backpressure_pauses, "backpressure_pauses", NULL, NULL, "Times a connection stopped being read because of --max-output") \
+    X(budget_pauses,    "budget_pauses", NULL, NULL, "Times a connection holding output stopped being read because the worker was over --max-buffered") \
     X(accept_pauses,    "accept_pauses", NULL, NULL, "Times accepting paused because descriptors ran out (EMFILE/ENFILE)") \
     X(accept_errors,    "accept_errors", NULL, NULL, "accept() failures other than EAGAIN") \
     X(udp_drops,        "udp_drops", NULL, NULL, "UDP datagrams dropped (failed sends, receive-queue overflows)") \
     X(loop_iterations,  "loop_iterations", NULL, NULL, "Event loop iterations") \
     X(loop_events,      "loop_events", NULL, NULL, "Events returned by the poller") \
-    X(writes,           "writes", NULL, NULL, "write()/writev() calls on client sockets") \
-    X(worker_restarts,  "worker_restarts", NULL, NULL, "Times this worker slot was re-forked after a death") \
-    X(heap_trims,       "heap_trims", NULL, NULL, "Times an idle worker returned freed heap memory to the kernel")
+    X(writes,           "writes", NULL, NULL, "send()/sendmsg() calls on client sockets") \
+    X(worker_restarts,  "worker_restarts", NULL, NULL, "Times this worker slot was re-forked after a death")
 
 #define STATS_GAUGES(X) \
     X(conns_active,     "connections_active", NULL, NULL, "Connections open now (accepted and not yet closed)") \

@@ -3,14 +3,18 @@
  * error and close paths of the protocol (see conn.h for the life cycle).
  *
  * Policy in one place:
- *  - One read() of up to rbuf_size per readable event: with level-triggered
+ *  - One recv() of up to rbuf_size per readable event: with level-triggered
  *    readiness a busy connection comes back next iteration, after everybody
  *    else had their turn.
- *  - Replies go straight from the framer's sink into the output ring; the
- *    ring is flushed once per loop iteration, so every reply produced by one
- *    read leaves in one writev().
- *  - Write interest is registered only while the ring holds bytes the
- *    kernel did not take.
+ *  - Replies are built in the worker's staging buffer and sent with one
+ *    send() when the read is framed (earlier only if the stage fills up or
+ *    holds more than --max-output), so the replies of one read leave in one
+ *    system call and nothing is allocated for them.
+ *  - Only what the kernel refuses is copied into the connection's ring; from
+ *    then on every reply goes behind it until it drains (order), and the
+ *    ring is written when the socket becomes writable, never retried at
+ *    once after a short write.
+ *  - Write interest is registered only while the ring holds bytes.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,6 +33,7 @@
 #include "reply.h"
 
 #define LINGER_READS 16  /* reads per event while discarding input */
+#define STAGE_BATCH (64 * 1024) /* staged reply bytes that force a send */
 
 static const char ERR_TOO_LONG[] = "ERR line too long\n";
 static const char ERR_LINE_TIMEOUT[] = "ERR line timeout\n";
@@ -47,36 +52,43 @@ static void set_interest(struct worker *w, struct conn *c, unsigned mask)
     c->mask = (uint8_t)mask;
 }
 
-static void queue_flush(struct worker *w, struct conn *c)
-{
-    if (c->flags & CF_PENDING)
-        return;
-    if (w->npending == w->cap_pending) {
-        int ncap = w->cap_pending ? w->cap_pending * 2 : 256;
-        int *np = realloc(w->pending, (size_t)ncap * sizeof(*np));
-        if (!np) { /* flushed on its next writable event instead */
-            set_interest(w, c, c->mask | POLLER_WRITE);
-            return;
-        }
-        w->pending = np;
-        w->cap_pending = ncap;
-    }
-    w->pending[w->npending++] = c->fd;
-    c->flags |= CF_PENDING;
-}
-
-/* Gauges follow allocation changes of the ring and the input buffer. */
+/* Gauges and the worker's buffered total follow allocation changes of the
+ * ring and the input buffer (rare: a ring exists only while the kernel
+ * refuses output, an input buffer only for a partial line or held input). */
 static void account(struct worker *w, uint32_t ring_before, uint32_t in_before,
                     const struct conn *c)
 {
     if (c->out.cap != ring_before) {
         STAT_ADD(w->st, ring_bytes, c->out.cap);
         STAT_SUB(w->st, ring_bytes, ring_before);
+        w->buffered += c->out.cap;
+        w->buffered -= ring_before;
     }
     if (c->in.cap != in_before) {
         STAT_ADD(w->st, input_bytes, c->in.cap);
         STAT_SUB(w->st, input_bytes, in_before);
+        w->buffered += c->in.cap;
+        w->buffered -= in_before;
     }
+}
+
+/* After framing: the ring accounts for itself as it changes (out_reserve,
+ * stage_send), so only the input buffer is compared here. */
+static void account_in(struct worker *w, uint32_t in_before,
+                       const struct conn *c)
+{
+    account(w, c->out.cap, in_before, c);
+}
+
+/* The same for the HTTP handler's buffers (a long request-target or body). */
+static void account_http(struct worker *w, size_t before, size_t after)
+{
+    if (after == before)
+        return;
+    STAT_ADD(w->st, input_bytes, after);
+    STAT_SUB(w->st, input_bytes, before);
+    w->buffered += after;
+    w->buffered -= before;
 }
 
 static void count_close(struct worker *w, enum close_reason r)
@@ -88,6 +100,7 @@ static void count_close(struct worker *w, enum close_reason r)
     case CLOSE_LIMIT:    STAT_INC(w->st, closed_limit); break;
     case CLOSE_PROTOCOL: STAT_INC(w->st, closed_protocol); break;
     case CLOSE_SHUTDOWN: STAT_INC(w->st, closed_shutdown); break;
+    case CLOSE_MEMORY:   STAT_INC(w->st, closed_memory); break;
     }
 }
 
@@ -101,12 +114,14 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
     line_release(&c->in);
     account(w, rb, ib, c);
     if (c->http) {
-        STAT_SUB(w->st, input_bytes, http_held(c->http));
+        account_http(w, http_held(c->http), 0);
         http_free(c->http);
         c->http = NULL;
     }
-    /* close() removes the fd from the poller.  Entries in the pending list
-     * are recognised as stale by the cleared CF_OPEN flag. */
+    /* The stage only ever holds the bytes of the connection being served:
+     * if that one closes (a failed send), they go with it. */
+    w->stage_len = 0;
+    /* close() removes the fd from the poller. */
     close(c->fd);
     if (c->flags & CF_REFUSED) {
         w->refused_lingering--;
@@ -170,8 +185,8 @@ struct conn *conn_open(struct worker *w, int fd, enum listener_kind kind,
         return NULL;
     }
     if (!is_unix) {
-        /* Replies are small and written once per iteration: do not let
-         * Nagle hold them back waiting for the client's delayed ACK. */
+        /* Replies are small and sent once per read: do not let Nagle
+         * hold them back waiting for the client's delayed ACK. */
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
@@ -231,28 +246,189 @@ void conn_refuse(struct worker *w, int fd, int is_unix)
     enter_linger(w, c);
 }
 
+/* --- output ------------------------------------------------------------ */
+
+size_t conn_stage_size(const struct opts *o)
+{
+    /* The largest reply: an HTTP response head and a body of a whole
+     * --max-line request with its stamp; a line reply is smaller. */
+    return STAGE_BATCH + o->max_line + CLOCK_PREFIX_LEN + 8 + HTTP_RESPONSE_HEAD_MAX;
+}
+
+void conn_limits(struct worker *w)
+{
+    const struct opts *o = w->o;
+    /* Output is paused as soon as the unsent bytes exceed --max-output, so
+     * the ring never needs more than that, the one reply that crossed the
+     * limit and the error response or line queued after it. */
+    w->ring_limit = o->max_output + o->max_line + CLOCK_PREFIX_LEN + 8 +
+                    2 * HTTP_RESPONSE_HEAD_MAX;
+    w->resume_below = o->max_output / 2;
+    w->shed_above = o->max_buffered + o->max_buffered / 8;
+}
+
+/* Where out_reserve() put the reply being built. */
+enum { DST_STAGE, DST_RING, DST_SPILL };
+
+/* Mark c for closing after a failed send; the framer is stopped and the
+ * caller closes it when control returns (conn_broken()). */
+static void conn_break(struct conn *c, enum close_reason reason)
+{
+    c->flags |= CF_BROKEN;
+    c->reason = (uint8_t)reason;
+}
+
+/* One send() of the staged bytes; what the kernel refuses goes into the
+ * ring.  0, or -1 with c marked broken (the socket failed, or no memory for
+ * the ring). */
+static int stage_send(struct worker *w, struct conn *c)
+{
+    size_t len = w->stage_len;
+    ssize_t r;
+
+    w->stage_len = 0;
+    do
+        r = send(c->fd, w->stage, len, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    STAT_INC(w->st, writes);
+    if (r < 0) {
+        if (errno != EAGAIN) { /* EPIPE, ECONNRESET: replies are lost */
+            conn_break(c, CLOSE_RESET);
+            return -1;
+        }
+        r = 0;
+    }
+    STAT_ADD(w->st, bytes_out, r);
+    if ((size_t)r == len)
+        return 0;
+    /* The ring is empty while the stage is in use, and the stage holds at
+     * most --max-output plus one reply: this fits the ring's limit. */
+    uint32_t rb = c->out.cap;
+    if (ring_reserve(&c->out, len - (size_t)r, w->ring_limit) != 0) {
+        STAT_INC(w->st, err_nomem);
+        conn_break(c, CLOSE_LIMIT);
+        return -1;
+    }
+    ring_append(&c->out, w->stage + r, len - (size_t)r);
+    account(w, rb, c->in.cap, c);
+    return 0;
+}
+
+/* Room for an n-byte reply (n <= the largest reply): at the end of the
+ * stage while c's ring is empty, else at the ring's tail, or in the (then
+ * unused) stage when the ring's free space wraps.  NULL when c broke or the
+ * ring cannot grow. */
+static char *out_reserve(struct worker *w, struct conn *c, size_t n)
+{
+    if (c->flags & CF_BROKEN)
+        return NULL;
+    if (ring_empty(&c->out)) {
+        if (w->stage_len + n > w->stage_cap && stage_send(w, c) != 0)
+            return NULL;
+        if (ring_empty(&c->out)) {
+            w->stage_dst = DST_STAGE;
+            return w->stage + w->stage_len;
+        }
+    }
+    uint32_t rb = c->out.cap;
+    if (ring_reserve(&c->out, n, w->ring_limit) != 0)
+        return NULL;
+    account(w, rb, c->in.cap, c);
+    char *dst = ring_tail_contig(&c->out, n);
+    w->stage_dst = dst ? DST_RING : DST_SPILL;
+    return dst ? dst : w->stage;
+}
+
+/* Commit the n bytes written at out_reserve()'s pointer.  Returns LINE_PAUSE
+ * once the bytes the kernel has not taken exceed --max-output (or c broke),
+ * else LINE_OK. */
+static int out_commit(struct worker *w, struct conn *c, size_t n)
+{
+    switch (w->stage_dst) {
+    case DST_STAGE:
+        w->stage_len += n;
+        /* Staged bytes are not refused yet: send before they could make a
+         * ring grow past --max-output. */
+        if (w->stage_len > w->o->max_output && stage_send(w, c) != 0)
+            return LINE_PAUSE;
+        break;
+    case DST_RING:
+        ring_produce(&c->out, n);
+        break;
+    default:
+        ring_append(&c->out, w->stage, n);
+        break;
+    }
+    return ring_used(&c->out) > w->o->max_output ? LINE_PAUSE : LINE_OK;
+}
+
+/* Queue raw bytes (an error line) behind the replies owed. */
+static void out_put(struct worker *w, struct conn *c, const char *msg,
+                    size_t len)
+{
+    char *dst = len ? out_reserve(w, c, len) : NULL;
+    if (dst) {
+        memcpy(dst, msg, len);
+        (void)out_commit(w, c, len);
+    }
+}
+
+/* The end of a batch: send what is staged, then either wait for
+ * writability (the ring holds bytes) or finish what an error or EOF
+ * started.  c may be closed on return. */
+static void conn_push(struct worker *w, struct conn *c)
+{
+    if (w->stage_len)
+        (void)stage_send(w, c);
+    if (c->flags & CF_BROKEN) {
+        conn_close(w, c, (enum close_reason)c->reason);
+        return;
+    }
+    if (!ring_empty(&c->out)) {
+        set_interest(w, c, c->mask | POLLER_WRITE);
+        return;
+    }
+    set_interest(w, c, c->mask & ~POLLER_WRITE);
+    if (c->flags & CF_CLOSING) {
+        if (c->flags & CF_EOF)
+            conn_close(w, c, (enum close_reason)c->reason);
+        else
+            enter_linger(w, c);
+    } else if (c->flags & CF_EOF) {
+        conn_close(w, c, CLOSE_EOF);
+    }
+}
+
+/* A send failed while the framer ran: close now.  True if it did. */
+static int conn_broken(struct worker *w, struct conn *c)
+{
+    if (!(c->flags & CF_BROKEN))
+        return 0;
+    conn_close(w, c, (enum close_reason)c->reason);
+    return 1;
+}
+
 /* --- the error path ---------------------------------------------------- */
 
 /* Queue `msg` after the replies already owed, stop framing input, and close
- * once it is flushed (conn_flush -> enter_linger). */
+ * once it is sent (conn_push -> enter_linger). */
 static void conn_fail(struct worker *w, struct conn *c, const char *msg,
                       size_t len, enum close_reason reason)
 {
-    uint32_t rb = c->out.cap, ib = c->in.cap;
+    uint32_t ib = c->in.cap;
 
     c->flags |= CF_CLOSING;
     c->flags &= (uint16_t)~CF_PAUSED;
     c->reason = (uint8_t)reason;
     tq_remove(&c->timer);
     line_release(&c->in);
+    account_in(w, ib, c);
     /* The ring limit leaves room for one error line past --max-output. */
-    if (ring_reserve(&c->out, len, w->ring_limit) == 0)
-        ring_append(&c->out, msg, len);
-    account(w, rb, ib, c);
+    out_put(w, c, msg, len);
     /* Keep reading (and discarding) so that a client still sending cannot
      * deadlock against replies it is not reading yet. */
     set_interest(w, c, c->mask | POLLER_READ);
-    queue_flush(w, c);
+    conn_push(w, c);
 }
 
 /* --- framing and replies ----------------------------------------------- */
@@ -262,32 +438,24 @@ struct sink_ctx {
     struct conn *c;
 };
 
-/* The framer's sink: append one reply.  Pauses the framer once the bytes
- * the kernel has not taken exceed --max-output. */
+/* The framer's sink: build one reply where out_reserve() says.  Pauses the
+ * framer once the bytes the kernel has not taken exceed --max-output. */
 static int reply_sink(void *ctx, const char *payload, size_t len, int crlf)
 {
     struct sink_ctx *s = ctx;
     struct worker *w = s->w;
     struct conn *c = s->c;
     const struct opts *o = w->o;
-    const char *prefix = clock_prefix(&w->clock, o->time_format);
     const char *term = crlf ? "\r\n" : "\n";
     size_t tlen = crlf ? 2 : 1;
     size_t n = reply_size(o->reply, CLOCK_PREFIX_LEN, len, tlen);
 
-    if (ring_reserve(&c->out, n, w->ring_limit) != 0)
-        return LINE_FAIL;
-    char *dst = ring_tail_contig(&c->out, n);
-    if (dst) {
-        reply_build(dst, o->reply, prefix, CLOCK_PREFIX_LEN, payload, len,
-                    term, tlen);
-        ring_produce(&c->out, n);
-    } else {
-        reply_build(w->scratch, o->reply, prefix, CLOCK_PREFIX_LEN, payload,
-                    len, term, tlen);
-        ring_append(&c->out, w->scratch, n);
-    }
-    return ring_used(&c->out) > o->max_output ? LINE_PAUSE : LINE_OK;
+    char *dst = out_reserve(w, c, n);
+    if (!dst)
+        return c->flags & CF_BROKEN ? LINE_PAUSE : LINE_FAIL;
+    reply_build(dst, o->reply, clock_prefix(&w->clock, o->time_format),
+                CLOCK_PREFIX_LEN, payload, len, term, tlen);
+    return out_commit(w, c, n);
 }
 
 static uint64_t now_ns(void)
@@ -300,11 +468,11 @@ static uint64_t now_ns(void)
 /* Back-pressure: keep the unframed rest of a read and stop reading until
  * the ring drains (conn_flush -> conn_resume).  0, or -1 after failing c. */
 static int conn_hold(struct worker *w, struct conn *c, const char *rest,
-                     size_t n, uint32_t rb, uint32_t ib)
+                     size_t n, uint32_t ib)
 {
     tq_remove(&c->timer);
     if (line_stash(&c->in, rest, n) != 0) {
-        account(w, rb, ib, c);
+        account_in(w, ib, c);
         STAT_INC(w->st, err_nomem);
         conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);
         return -1;
@@ -315,63 +483,47 @@ static int conn_hold(struct worker *w, struct conn *c, const char *rest,
     return 0;
 }
 
-/* The HTTP handler's sink: a response goes into the ring like a line reply
- * (built in place when the ring's tail is contiguous, else in scratch). */
-struct http_ctx {
-    struct worker *w;
-    struct conn *c;
-    int spill;
-};
-
+/* The HTTP handler's sink: a response is built like a line reply. */
 static char *http_reserve(void *ctx, size_t n)
 {
-    struct http_ctx *x = ctx;
-    if (ring_reserve(&x->c->out, n, x->w->ring_limit) != 0)
-        return NULL;
-    char *dst = ring_tail_contig(&x->c->out, n);
-    x->spill = dst == NULL;
-    return dst ? dst : x->w->scratch;
+    struct sink_ctx *s = ctx;
+    return out_reserve(s->w, s->c, n);
 }
 
 static int http_commit(void *ctx, size_t n)
 {
-    struct http_ctx *x = ctx;
-    if (x->spill)
-        ring_append(&x->c->out, x->w->scratch, n);
-    else
-        ring_produce(&x->c->out, n);
-    return ring_used(&x->c->out) > x->w->o->max_output;
+    struct sink_ctx *s = ctx;
+    return out_commit(s->w, s->c, n) == LINE_PAUSE;
 }
 
-/* HTTP counterpart of the framing below: every response of one read lands
- * in the ring and leaves in one writev; errors and Connection: close take
- * the same conn_fail path as the line protocol (owed responses first, then
+/* HTTP counterpart of the framing below: every response of one read is
+ * staged and leaves in one send; errors and Connection: close take the
+ * same conn_fail path as the line protocol (owed responses first, then
  * half-close and linger). */
 static void http_input(struct worker *w, struct conn *c, const char *data,
                        size_t n, uint64_t t0)
 {
     const struct opts *o = w->o;
-    struct http_ctx x = { w, c, 0 };
+    struct sink_ctx x = { w, c };
     const struct http_sink sink = { http_reserve, http_commit, &x };
     const struct http_env env = {
         o->reply, clock_prefix(&w->clock, o->time_format), CLOCK_PREFIX_LEN,
         w->clock.http_date, CLOCK_HTTP_LEN, o->max_line,
     };
-    uint32_t rb = c->out.cap, ib = c->in.cap;
+    uint32_t ib = c->in.cap;
     size_t consumed = 0, reqs = 0;
 
     int had_partial = http_partial(c->http);
     size_t held = http_held(c->http);
     int rc = http_feed(c->http, &env, data, n, &sink, &consumed, &reqs);
     /* A large request-target or body lives in the handler's buffer. */
-    STAT_ADD(w->st, input_bytes, http_held(c->http));
-    STAT_SUB(w->st, input_bytes, held);
+    account_http(w, held, http_held(c->http));
     if (reqs) {
         STAT_ADD(w->st, requests_http, reqs);
         stats_latency_record(w->st, now_ns() - t0, reqs);
     }
-    if (!ring_empty(&c->out))
-        queue_flush(w, c); /* also a lone 100 Continue */
+    if (conn_broken(w, c))
+        return;
     switch (rc) {
     case HTTP_OK:
         /* --line-timeout bounds an unfinished request as it bounds an
@@ -382,29 +534,28 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
             tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
         break;
     case HTTP_PAUSE:
-        if (conn_hold(w, c, data + consumed, n - consumed, rb, ib) != 0)
+        if (conn_hold(w, c, data + consumed, n - consumed, ib) != 0)
             return;
         break;
     case HTTP_CLOSE:
-        account(w, rb, ib, c);
         conn_fail(w, c, "", 0, CLOSE_EOF);
         return;
     case HTTP_ERR_LIMIT:
     case HTTP_ERR_PROTOCOL:
-        account(w, rb, ib, c);
         conn_fail(w, c, "", 0,
                   rc == HTTP_ERR_LIMIT ? CLOSE_LIMIT : CLOSE_PROTOCOL);
         return;
     default: /* HTTP_NOMEM: no room even for an error response */
-        account(w, rb, ib, c);
         STAT_INC(w->st, err_nomem);
         conn_fail(w, c, "", 0, CLOSE_LIMIT);
         return;
     }
-    account(w, rb, ib, c);
+    account_in(w, ib, c);
+    conn_push(w, c); /* also a lone 100 Continue */
 }
 
-/* Frame `data` (just read, or held while paused) and queue the replies. */
+/* Frame `data` (just read, or held while paused), answer every complete
+ * line and send the replies. */
 static void conn_input(struct worker *w, struct conn *c, const char *data,
                        size_t n, uint64_t t0)
 {
@@ -413,7 +564,7 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
         return;
     }
     struct sink_ctx s = { w, c };
-    uint32_t rb = c->out.cap, ib = c->in.cap;
+    uint32_t ib = c->in.cap;
     int had_partial = c->in.len > 0;
     size_t consumed = 0, lines = 0;
 
@@ -421,9 +572,12 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
                        &consumed, &lines);
     if (lines) {
         STAT_ADD(w->st, requests_line, lines);
-        queue_flush(w, c);
         stats_latency_record(w->st, now_ns() - t0, lines);
     }
+    account_in(w, ib, c);
+    ib = c->in.cap;
+    if (conn_broken(w, c))
+        return;
     switch (rc) {
     case LINE_OK:
         /* The line timeout runs from the first byte of a partial line: a
@@ -435,48 +589,50 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
             tq_remove(&c->timer);
         break;
     case LINE_PAUSE:
-        if (conn_hold(w, c, data + consumed, n - consumed, rb, ib) != 0)
+        if (conn_hold(w, c, data + consumed, n - consumed, ib) != 0)
             return;
         break;
     case LINE_TOO_LONG:
-        account(w, rb, ib, c);
+        account_in(w, ib, c);
         STAT_INC(w->st, err_line_too_long);
         conn_fail(w, c, ERR_TOO_LONG, sizeof(ERR_TOO_LONG) - 1, CLOSE_LIMIT);
         return;
     default: /* LINE_NOMEM, LINE_FAIL: out of memory */
-        account(w, rb, ib, c);
+        account_in(w, ib, c);
         STAT_INC(w->st, err_nomem);
         conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);
         return;
     }
-    account(w, rb, ib, c);
+    account_in(w, ib, c);
+    conn_push(w, c);
 }
 
 /* The client half-closed: a final fragment is a request ending in LF. */
 static void conn_eof(struct worker *w, struct conn *c)
 {
     struct sink_ctx s = { w, c };
-    uint32_t rb = c->out.cap, ib = c->in.cap;
+    uint32_t ib = c->in.cap;
     int had = c->in.len > 0;
 
     c->flags |= CF_EOF;
     tq_remove(&c->timer);
+    set_interest(w, c, c->mask & ~POLLER_READ);
     if (c->http) { /* an unfinished HTTP request is not answered */
-        set_interest(w, c, c->mask & ~POLLER_READ);
-        queue_flush(w, c);
+        conn_push(w, c);
         return;
     }
     int rc = line_finish(&c->in, reply_sink, &s);
+    account_in(w, ib, c);
+    if (conn_broken(w, c))
+        return;
     if (had && rc != LINE_FAIL)
         STAT_INC(w->st, requests_line);
-    account(w, rb, ib, c);
-    set_interest(w, c, c->mask & ~POLLER_READ);
     if (rc == LINE_FAIL) {
         STAT_INC(w->st, err_nomem);
         conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);
         return;
     }
-    queue_flush(w, c);
+    conn_push(w, c);
 }
 
 /* Paused and the ring has drained below half: frame what was held. */
@@ -489,9 +645,12 @@ static void conn_resume(struct worker *w, struct conn *c)
     c->flags &= (uint16_t)~CF_PAUSED;
     line_take(&c->in, &held, &n);
     STAT_SUB(w->st, input_bytes, ib);
+    w->buffered -= ib;
     set_interest(w, c, c->mask | POLLER_READ);
     if (n)
         conn_input(w, c, held, n, now_ns());
+    else
+        conn_push(w, c);
     free(held);
 }
 
@@ -500,7 +659,7 @@ static void conn_resume(struct worker *w, struct conn *c)
 static void conn_discard(struct worker *w, struct conn *c)
 {
     for (int i = 0; i < LINGER_READS; i++) {
-        ssize_t r = read(c->fd, w->rbuf, w->rbuf_size);
+        ssize_t r = recv(c->fd, w->rbuf, w->rbuf_size, 0);
         if (r > 0) {
             STAT_ADD(w->st, bytes_in, r);
             continue;
@@ -528,10 +687,19 @@ static void conn_read(struct worker *w, struct conn *c)
     }
     if (c->flags & (CF_PAUSED | CF_EOF))
         return; /* a hang-up reported without read interest */
+    if (w->buffered > w->o->max_buffered && !ring_empty(&c->out)) {
+        /* Over the worker's budget, a connection that already holds output
+         * would only add to it: leave its requests in the kernel until its
+         * ring drains (conn_flush -> conn_resume). */
+        c->flags |= CF_PAUSED;
+        STAT_INC(w->st, budget_pauses);
+        set_interest(w, c, c->mask & ~POLLER_READ);
+        return;
+    }
 
     ssize_t r;
     do
-        r = read(c->fd, w->rbuf, w->rbuf_size);
+        r = recv(c->fd, w->rbuf, w->rbuf_size, 0);
     while (r < 0 && errno == EINTR);
 
     if (r > 0) {
@@ -553,72 +721,112 @@ static void conn_read(struct worker *w, struct conn *c)
     }
 }
 
-/* Write what the ring holds with one writev (two iovecs when it wraps). */
+/* Writable: send what the ring holds in one call (two iovecs when it
+ * wraps), resume a paused connection below half the limit, and finish an
+ * error or EOF once everything is out. */
 static void conn_flush(struct worker *w, struct conn *c)
 {
     struct iovec iov[2];
     int cnt = ring_iov(&c->out, iov);
+    ssize_t r;
 
-    if (cnt > 0) {
-        ssize_t r;
-        do
-            r = writev(c->fd, iov, cnt);
-        while (r < 0 && errno == EINTR);
-        STAT_INC(w->st, writes);
-        if (r < 0) {
-            if (errno != EAGAIN) { /* EPIPE, ECONNRESET: replies are lost */
-                conn_close(w, c, CLOSE_RESET);
-                return;
-            }
+    do {
+        if (cnt == 1) {
+            r = send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
         } else {
-            uint32_t rb = c->out.cap;
-            ring_consume(&c->out, (size_t)r);
-            account(w, rb, c->in.cap, c);
-            STAT_ADD(w->st, bytes_out, r);
-            if (!(c->flags & CF_LINGER))
-                tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+            struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+            r = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
         }
+    } while (r < 0 && errno == EINTR);
+    STAT_INC(w->st, writes);
+    if (r < 0) {
+        if (errno != EAGAIN) { /* EPIPE, ECONNRESET: replies are lost */
+            conn_close(w, c, CLOSE_RESET);
+            return;
+        }
+    } else {
+        uint32_t rb = c->out.cap;
+        ring_consume(&c->out, (size_t)r);
+        account(w, rb, c->in.cap, c);
+        STAT_ADD(w->st, bytes_out, r);
+        tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
     }
-
-    if (!ring_empty(&c->out)) {
-        set_interest(w, c, c->mask | POLLER_WRITE);
-        if ((c->flags & CF_PAUSED) && ring_used(&c->out) < w->resume_below)
-            conn_resume(w, c);
-        return;
-    }
-    set_interest(w, c, c->mask & ~POLLER_WRITE);
-    if (c->flags & CF_PAUSED) {
+    if ((c->flags & CF_PAUSED) && ring_used(&c->out) < w->resume_below)
         conn_resume(w, c);
-        return;
-    }
-    if (c->flags & CF_CLOSING) {
-        if (c->flags & CF_EOF)
-            conn_close(w, c, (enum close_reason)c->reason);
-        else
-            enter_linger(w, c);
-    } else if (c->flags & CF_EOF) {
-        conn_close(w, c, CLOSE_EOF);
-    }
+    else
+        conn_push(w, c);
 }
 
-void conn_flush_pending(struct worker *w)
+/* --- the memory budget --------------------------------------------------- */
+
+/* Bytes c holds that count against --max-buffered. */
+static size_t held_bytes(const struct conn *c)
 {
-    /* conn_resume() may queue more: walk until the list is empty, but flush
-     * each connection at most once per iteration. */
-    int n = w->npending;
-    for (int i = 0; i < n; i++) {
-        struct conn *c = &w->conns[w->pending[i]];
-        if (!(c->flags & CF_OPEN) || !(c->flags & CF_PENDING))
-            continue;
-        c->flags &= (uint16_t)~CF_PENDING;
-        conn_flush(w, c);
+    return (size_t)c->out.cap + c->in.cap + (c->http ? http_held(c->http) : 0);
+}
+
+static unsigned size_class(size_t n)
+{
+    return 63u - (unsigned)__builtin_clzll((unsigned long long)n);
+}
+
+/* Drop what c holds and close it, telling a line-protocol client
+ * "ERR out of memory" if its socket takes the line at once (a client that
+ * stopped reading has a full socket and just sees the close).  The replies
+ * it owed are lost: its client was not reading them. */
+static void conn_shed(struct worker *w, struct conn *c)
+{
+    uint32_t rb = c->out.cap, ib = c->in.cap;
+
+    STAT_INC(w->st, err_max_buffered);
+    tq_remove(&c->timer);
+    ring_release(&c->out);
+    line_release(&c->in);
+    account(w, rb, ib, c);
+    if (c->http || (c->flags & CF_LINGER) ||
+        send(c->fd, ERR_NOMEM, sizeof(ERR_NOMEM) - 1,
+             MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(ERR_NOMEM) - 1) {
+        conn_close(w, c, CLOSE_MEMORY);
+        return;
     }
-    /* Whatever resuming queued waits for the next iteration (the loop does
-     * not block while the list is non-empty). */
-    if (w->npending > n)
-        memmove(w->pending, w->pending + n,
-                (size_t)(w->npending - n) * sizeof(*w->pending));
-    w->npending -= n;
+    STAT_ADD(w->st, bytes_out, sizeof(ERR_NOMEM) - 1);
+    c->flags = (uint16_t)((c->flags & ~CF_PAUSED) | CF_CLOSING);
+    c->reason = CLOSE_MEMORY;
+    enter_linger(w, c);
+}
+
+/* Over --max-buffered by more than an eighth: shed the largest holders
+ * until the worker is back under the budget.  Two passes over the table
+ * (a histogram of holders by power-of-two size, then the closing), which
+ * the eighth of slack amortises: each run frees at least that much. */
+static void conn_shed_largest(struct worker *w)
+{
+    size_t budget = w->o->max_buffered;
+    size_t excess = w->buffered - budget;
+    size_t by_class[64] = { 0 };
+
+    for (int fd = 0; fd < w->nconns; fd++) {
+        const struct conn *c = &w->conns[fd];
+        size_t h = (c->flags & CF_OPEN) ? held_bytes(c) : 0;
+        if (h)
+            by_class[size_class(h)] += h;
+    }
+    /* Every holder above class k goes; those of class k as needed. */
+    unsigned k = 63;
+    size_t above = 0;
+    while (k > 0 && above + by_class[k] < excess)
+        above += by_class[k--];
+    for (int pass = 0; pass < 2 && w->buffered > budget; pass++) {
+        for (int fd = 0; fd < w->nconns && w->buffered > budget; fd++) {
+            struct conn *c = &w->conns[fd];
+            size_t h = (c->flags & CF_OPEN) ? held_bytes(c) : 0;
+            if (h && (pass ? size_class(h) == k : size_class(h) > k))
+                conn_shed(w, c);
+        }
+    }
+    log_ratelimited(LOG_WARN, &w->shed_log, 10000,
+                    "over --max-buffered (%zu bytes): closed the largest "
+                    "holders, %zu bytes held now", budget, w->buffered);
 }
 
 void conn_event(struct worker *w, struct conn *c, unsigned mask)
@@ -628,10 +836,11 @@ void conn_event(struct worker *w, struct conn *c, unsigned mask)
     if (mask & POLLER_READ)
         conn_read(w, c);
     /* The read may have closed (and even reused) the slot. */
-    if (!(c->flags & CF_OPEN) || c->gen != gen)
-        return;
-    if ((mask & POLLER_WRITE) && !ring_empty(&c->out))
-        queue_flush(w, c);
+    if ((c->flags & CF_OPEN) && c->gen == gen && (mask & POLLER_WRITE) &&
+        !ring_empty(&c->out))
+        conn_flush(w, c);
+    if (w->buffered > w->shed_above)
+        conn_shed_largest(w);
 }
 
 /* --- timers ---------------------------------------------------------------- */

@@ -4,10 +4,10 @@
  * conn.c's business.
  *
  * One loop iteration:
- *   wait (timeout: the nearest timer, 0 if flushes are pending)
+ *   wait (timeout: the nearest timer)
  *   -> update the cached clock once
- *   -> dispatch every event (accepts, reads; replies go into rings)
- *   -> flush every connection that got output (one writev each)
+ *   -> dispatch every event (accepts; reads, whose replies are sent at
+ *      once; writes of rings that held back-pressured output)
  *   -> expire timers from the heads of the timeout queues
  */
 #include <errno.h>
@@ -19,12 +19,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#if defined(USE_JEMALLOC)
-#include <jemalloc/jemalloc.h>
-#elif defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "compat.h"
 #include "conn.h"
@@ -39,7 +33,6 @@
 #define READ_BUFFER (64 * 1024)
 #define LINGER_MS 2000
 #define DRAIN_QUIET_MS 100
-#define TRIM_IDLE_MS 1000       /* quiet time before freed memory goes back */
 
 struct loop {
     struct worker w;
@@ -49,8 +42,6 @@ struct loop {
     int64_t accept_resume_at;   /* 0 unless accepting is paused */
     int64_t drain_deadline;
     long long emfile_log;
-    int64_t busy_ms;            /* last wake-up with events */
-    int trim_due;               /* events since the last heap trim */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -285,8 +276,6 @@ static int next_timeout(const struct loop *l)
     const struct worker *w = &l->w;
     int64_t now = w->clock.mono_ms, t;
 
-    if (w->npending)
-        return 0;
     t = tq_next_ms(&w->idle_q, now);
     t = min_timeout(t, tq_next_ms(&w->line_q, now));
     t = min_timeout(t, tq_next_ms(&w->linger_q, now));
@@ -300,38 +289,6 @@ static int next_timeout(const struct loop *l)
      * live loop even when nothing happens. */
     t = min_timeout(t, STATS_HEARTBEAT_MS);
     return (int)(t > STATS_HEARTBEAT_MS ? STATS_HEARTBEAT_MS : t + 1);
-}
-
-/* --- returning memory -------------------------------------------------- */
-
-/* Every reply briefly owns a ring, so a burst over many connections frees
- * megabytes of rings at once.  The allocator keeps such pages for reuse and
- * gives them back only as it is called again (jemalloc's decay runs on
- * allocator calls, glibc trims the top of the heap only), so a worker that
- * goes quiet after a burst would hold them for good: its RSS would say more
- * about the last burst than about its connections.  Once the loop has seen
- * no event for TRIM_IDLE_MS, hand them back; a busy worker never pays. */
-static void heap_trim(struct worker *w)
-{
-#if defined(USE_JEMALLOC)
-    char name[48];
-    snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
-    (void)mallctl(name, NULL, NULL, NULL, 0);
-#elif defined(__GLIBC__)
-    (void)malloc_trim(0);
-#endif
-    STAT_INC(w->st, heap_trims);
-}
-
-/* The poller timeout, shortened so that a quiet worker wakes to trim. */
-static int trim_timeout(const struct loop *l, int timeout)
-{
-    if (!l->trim_due)
-        return timeout;
-    int64_t left = l->busy_ms + TRIM_IDLE_MS - l->w.clock.mono_ms;
-    if (left < 0)
-        left = 0;
-    return timeout >= 0 && timeout <= left ? timeout : (int)left + 1;
 }
 
 /* --- set-up -------------------------------------------------------------- */
@@ -362,13 +319,10 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
     w->conns = calloc((size_t)w->nconns, sizeof(*w->conns));
     w->rbuf_size = READ_BUFFER;
     w->rbuf = malloc(w->rbuf_size);
-    /* HTTP responses carry a head: room for it, and for an error response
-     * queued past a full ring. */
-    w->scratch = malloc(o->max_line + CLOCK_PREFIX_LEN + 8 + HTTP_RESPONSE_HEAD_MAX);
-    w->ring_limit = ring_pow2(o->max_output + o->max_line + 128 +
-                              3 * HTTP_RESPONSE_HEAD_MAX);
-    w->resume_below = o->max_output / 2;
-    if (!w->conns || !w->rbuf || !w->scratch)
+    w->stage_cap = conn_stage_size(o);
+    w->stage = malloc(w->stage_cap);
+    conn_limits(w);
+    if (!w->conns || !w->rbuf || !w->stage)
         return -ENOMEM;
 
     tq_init(&w->idle_q, (int64_t)o->idle_timeout * 1000);
@@ -419,8 +373,7 @@ static void worker_free(struct loop *l)
     signal_fd = -1;
     free(w->conns);
     free(w->rbuf);
-    free(w->scratch);
-    free(w->pending);
+    free(w->stage);
 }
 
 /* --- the loop ------------------------------------------------------------ */
@@ -474,8 +427,7 @@ int worker_main(const struct worker_cfg *cfg)
     log_debug("serving (pid %d)", (int)getpid());
 
     for (;;) {
-        int n = poller_wait(w->poller, events, MAX_EVENTS,
-                            trim_timeout(&l, next_timeout(&l)));
+        int n = poller_wait(w->poller, events, MAX_EVENTS, next_timeout(&l));
         clock_update(&w->clock);
         stats_heartbeat(w->st, w->clock.mono_ms);
         if (n < 0 && n != -EINTR) {
@@ -483,19 +435,11 @@ int worker_main(const struct worker_cfg *cfg)
             w->cut = 1;
             break;
         }
-        if (n > 0) {
-            l.busy_ms = w->clock.mono_ms;
-            l.trim_due = 1;
-        } else if (l.trim_due && w->clock.mono_ms - l.busy_ms >= TRIM_IDLE_MS) {
-            l.trim_due = 0;
-            heap_trim(w);
-        }
         STAT_INC(w->st, loop_iterations);
         if (n > 0)
             STAT_ADD(w->st, loop_events, n);
         for (int i = 0; i < n; i++)
             dispatch(&l, &events[i]);
-        conn_flush_pending(w);
         expire_timers(&l);
 
         if (stop_requested && !w->draining)

@@ -3,15 +3,21 @@
  * reference for what the kernel costs on this machine.
  *
  * It does the same work as stampd's line protocol and nothing more: one
- * thread, level-triggered epoll, every complete line answered with
- * "[" ctime "] " payload and the request's own terminator (LF or CRLF),
- * pipelined lines answered in order with one write per read, partial lines
- * kept until their LF, the stamp string rebuilt only when the second changes
- * (read once per wakeup, after epoll_wait).  A short write keeps the rest
- * and waits for EPOLLOUT without reading more.  No limits beyond a 64 KiB
- * line, no timeouts, no statistics: that is what makes it the floor.
+ * thread, level-triggered epoll, one recv() per readable event, every
+ * complete line answered with "[" ctime "] " payload and the request's own
+ * terminator (LF or CRLF), pipelined lines answered in order with one send()
+ * per read, partial lines kept until their LF, the stamp string rebuilt
+ * only when the second changes (the clock is read once per wakeup, after
+ * epoll_wait).  A short send keeps the rest and waits for EPOLLOUT without
+ * reading more.  No limits beyond a 64 KiB line, no timeouts, no
+ * statistics: that is what makes it the floor.
  *
- *   bench-baseline HOST:PORT|unix:PATH     (IPv4 literal)
+ * With --workers N it forks N such processes, each with its own
+ * SO_REUSEPORT listener (the kernel spreads connections over them, as it
+ * does over stampd's workers); a unix socket is shared instead.  The parent
+ * only waits, and passes TERM/INT on.
+ *
+ *   bench-baseline [--workers N] HOST:PORT|unix:PATH     (IPv4 literal)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,15 +84,17 @@ static void conn_close(int ep, int fd)
     memset(&conns[fd], 0, sizeof(conns[fd]));
 }
 
-/* Send out[] (0 when all gone, 1 when some remains, -1 on error). */
+/* Writable: send the rest of out[] once (0 when all gone, 1 when some
+ * remains, -1 on error). */
 static int conn_flush(int fd, struct bconn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t w = write(fd, c->out + c->out_off, c->out_len - c->out_off);
-        if (w < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
-        c->out_off += (size_t)w;
-    }
+    ssize_t w = send(fd, c->out + c->out_off, c->out_len - c->out_off,
+                     MSG_NOSIGNAL);
+    if (w < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+    c->out_off += (size_t)w;
+    if (c->out_off < c->out_len)
+        return 1;
     c->out_off = c->out_len = 0;
     return 0;
 }
@@ -123,7 +132,7 @@ static int conn_read(int ep, int fd, struct bconn *c, char *rbuf)
     static size_t out_cap;
     size_t out_len = 0;
 
-    ssize_t n = read(fd, rbuf, RBUF);
+    ssize_t n = recv(fd, rbuf, RBUF, 0);
     if (n < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     const char *p = rbuf, *end = rbuf + n;
@@ -169,16 +178,10 @@ static int conn_read(int ep, int fd, struct bconn *c, char *rbuf)
         p = nl + 1;
     }
     if (out_len) {
-        size_t off = 0;
-        while (off < out_len) {
-            ssize_t w = write(fd, out + off, out_len - off);
-            if (w < 0) {
-                if (errno != EAGAIN && errno != EWOULDBLOCK)
-                    return -1;
-                break;
-            }
-            off += (size_t)w;
-        }
+        ssize_t w = send(fd, out, out_len, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        size_t off = w < 0 ? 0 : (size_t)w;
         if (off < out_len) {
             c->out = malloc(out_len - off);
             if (!c->out)
@@ -194,7 +197,7 @@ static int conn_read(int ep, int fd, struct bconn *c, char *rbuf)
     return n == 0 && !c->out_len ? -1 : 0;
 }
 
-static int listen_on(const char *spec)
+static int listen_on(const char *spec, int reuseport)
 {
     int fd;
     if (strncmp(spec, "unix:", 5) == 0) {
@@ -220,6 +223,9 @@ static int listen_on(const char *spec)
         if (fd < 0)
             return -1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (reuseport &&
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+            return -1;
         if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
             return -1;
     }
@@ -228,17 +234,8 @@ static int listen_on(const char *spec)
     return fd;
 }
 
-int main(int argc, char **argv)
+static int serve(int lfd)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: bench-baseline HOST:PORT|unix:PATH\n");
-        return 2;
-    }
-    int lfd = listen_on(argv[1]);
-    if (lfd < 0) {
-        perror("bench-baseline: listen");
-        return 1;
-    }
     nconns_max = (int)sysconf(_SC_OPEN_MAX);
     conns = calloc((size_t)nconns_max, sizeof(*conns));
     int ep = epoll_create1(0);
@@ -247,9 +244,6 @@ int main(int argc, char **argv)
         perror("bench-baseline");
         return 1;
     }
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
-    signal(SIGPIPE, SIG_IGN);
     static char rbuf[RBUF];
     struct epoll_event evs[512];
     while (!stop) {
@@ -293,4 +287,101 @@ int main(int argc, char **argv)
         }
     }
     return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench-baseline [--workers N] HOST:PORT|unix:PATH\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *spec = NULL;
+    int workers = 1;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+            workers = atoi(argv[++i]);
+            if (workers < 1 || workers > 1024)
+                usage();
+        } else if (!spec && argv[i][0] != '-') {
+            spec = argv[i];
+        } else {
+            usage();
+        }
+    }
+    if (!spec)
+        usage();
+    /* No SA_RESTART: the parent's waitpid() must return to pass the
+     * signal on. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int is_unix = strncmp(spec, "unix:", 5) == 0;
+    int shared = -1;
+    if (workers == 1 || is_unix) {
+        /* One listener, in this process or shared by the forked ones. */
+        shared = listen_on(spec, 0);
+        if (shared < 0) {
+            perror("bench-baseline: listen");
+            return 1;
+        }
+        if (workers == 1)
+            return serve(shared);
+    }
+    /* The children's listeners are bound before any of them serves, so
+     * the port is fully open once the parent's first child is up; each
+     * child binds its own (SO_REUSEPORT) to get its share of the
+     * connections. */
+    pid_t *pids = calloc((size_t)workers, sizeof(*pids));
+    int *lfds = calloc((size_t)workers, sizeof(*lfds));
+    if (!pids || !lfds)
+        return 1;
+    for (int i = 0; i < workers; i++) {
+        lfds[i] = is_unix ? -1 : listen_on(spec, 1);
+        if (!is_unix && lfds[i] < 0) {
+            perror("bench-baseline: listen");
+            return 1;
+        }
+    }
+    for (int i = 0; i < workers; i++) {
+        pids[i] = fork();
+        if (pids[i] < 0) {
+            perror("bench-baseline: fork");
+            return 1;
+        }
+        if (pids[i] == 0) {
+            for (int j = 0; j < workers; j++)
+                if (j != i && lfds[j] >= 0)
+                    close(lfds[j]);
+            _exit(serve(is_unix ? shared : lfds[i]));
+        }
+    }
+    for (int i = 0; i < workers; i++)
+        if (lfds[i] >= 0)
+            close(lfds[i]);
+    int status = 0, left = workers, forwarded = 0;
+    while (left > 0) {
+        int st;
+        pid_t p = waitpid(-1, &st, 0);
+        if (p < 0) {
+            if (errno != EINTR)
+                break;
+            if (stop && !forwarded) {
+                for (int i = 0; i < workers; i++)
+                    kill(pids[i], SIGTERM);
+                forwarded = 1;
+            }
+            continue;
+        }
+        left--;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            status = 1;
+    }
+    return status;
 }

@@ -1,10 +1,11 @@
 /*
  * fuzz_conn.c - one whole connection through the real reactor code: the
  * input is written in random pieces into a socketpair whose other end is a
- * connection opened by conn_open(); the real poller, conn_event() and
- * conn_flush_pending() run it exactly as the worker loop does (minus
- * accept and timers), with a small --max-output so back-pressure pauses and
- * resumes happen, and a small read buffer so lines straddle reads.
+ * connection opened by conn_open(); the real poller and conn_event() run
+ * it exactly as the worker loop does (minus accept and timers), with a
+ * small --max-output so staged replies are sent early, output is held in
+ * the ring and back-pressure pauses and resumes happen, and a small read
+ * buffer so lines straddle reads.
  *
  * Input layout: byte 0 picks max_line (1..256), byte 1 max_output
  * (64..16384), byte 2 the read buffer size (1..256), byte 3 seeds the
@@ -48,9 +49,11 @@ static void setup(void)
     w.nconns = 4096;
     w.conns = calloc((size_t)w.nconns, sizeof(*w.conns));
     w.rbuf = malloc(256);
-    w.scratch = malloc(256 + CLOCK_PREFIX_LEN + 8);
+    opts.max_line = 256;  /* the largest the input can pick */
+    w.stage_cap = conn_stage_size(&opts);
+    w.stage = malloc(w.stage_cap);
     w.poller = poller_create(16);
-    if (!w.conns || !w.rbuf || !w.scratch || !w.poller)
+    if (!w.conns || !w.rbuf || !w.stage || !w.poller)
         abort();
     tq_init(&w.idle_q, 0);
     tq_init(&w.line_q, 0);
@@ -76,7 +79,6 @@ static void iterate(void)
             continue;
         conn_event(&w, c, ev[i].mask);
     }
-    conn_flush_pending(&w);
 }
 
 static int drain(int fd, struct fbuf *got)
@@ -109,8 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts.max_line = (size_t)data[0] + 1;
     opts.max_output = 64 + (size_t)data[1] * 64;
     w.rbuf_size = 1 + (size_t)data[2];
-    w.ring_limit = ring_pow2(opts.max_output + opts.max_line + 128);
-    w.resume_below = opts.max_output / 2;
+    conn_limits(&w);
     uint32_t rng = data[3];
     const char *in = (const char *)data + 4;
     size_t n = size - 4;
@@ -165,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     if (w.active != 0 || slot.conns_active != 0 || slot.ring_bytes != 0 ||
-        slot.input_bytes != 0)
+        slot.input_bytes != 0 || w.buffered != 0 || w.stage_len != 0)
         abort();
     free(got.p);
     free(want.p);

@@ -110,7 +110,7 @@ def _scenario(stampd, tmp_path, syscall, inject, fatal=0, **kw):
     # A connection hit by a fatal fault may have lost replies (a read fault
     # on the final EOF read loses none); every other one has all of them,
     # in order.
-    assert len(broken) == fatal or (len(broken) < fatal and syscall == "read"), broken
+    assert len(broken) == fatal or (len(broken) < fatal and syscall == "recvfrom"), broken
     d = delta(b0, w, KEYS)
     assert d["conns_accepted"] == len(results)
     assert d["closed_reset"] == fatal and d["closed_eof"] == len(results) - fatal
@@ -129,19 +129,21 @@ def test_accept4_faults(stampd, tmp_path, err):
 
 
 @pytest.mark.parametrize("err", ["EAGAIN", "EINTR"])
-def test_writev_transient_faults(stampd, tmp_path, err):
-    _scenario(stampd, tmp_path, "writev", "error=%s:when=1+2" % err)
+def test_send_transient_faults(stampd, tmp_path, err):
+    """send() (the sendto system call) carries every reply that is not held
+    back by a slow client: refused sends keep the replies in the ring."""
+    _scenario(stampd, tmp_path, "sendto", "error=%s:when=1+2" % err)
 
 
-def test_writev_epipe_with_sigpipe(stampd, tmp_path):
-    """The 5th writev fails with EPIPE and the worker gets a SIGPIPE:
+def test_send_epipe_with_sigpipe(stampd, tmp_path):
+    """The 5th send fails with EPIPE and the worker gets a SIGPIPE:
     that one connection is closed as a reset, the worker lives on."""
-    _scenario(stampd, tmp_path, "writev", "error=EPIPE:signal=SIGPIPE:when=5",
+    _scenario(stampd, tmp_path, "sendto", "error=EPIPE:signal=SIGPIPE:when=5",
               fatal=1)
 
 
 def test_write_fault_on_the_signal_pipe(stampd, tmp_path):
-    """Replies go out with writev; the worker's only write() is the signal
+    """Replies go out with send; the worker's only write() is the signal
     handler's wake-up byte.  With every write() failing, SIGTERM must still
     stop the worker gracefully (the signal interrupts epoll_wait anyway):
     the owed reply is delivered and the exit status is 0."""
@@ -161,7 +163,7 @@ def test_write_fault_on_the_signal_pipe(stampd, tmp_path):
     assert st.injected() >= 1
 
 
-def test_read_econnreset(stampd, tmp_path):
-    """The 7th read fails with ECONNRESET: exactly one connection is closed
-    as a reset, the others are whole."""
-    _scenario(stampd, tmp_path, "read", "error=ECONNRESET:when=7", fatal=1)
+def test_recv_econnreset(stampd, tmp_path):
+    """The 7th recv (the recvfrom system call) fails with ECONNRESET:
+    exactly one connection is closed as a reset, the others are whole."""
+    _scenario(stampd, tmp_path, "recvfrom", "error=ECONNRESET:when=7", fatal=1)
