@@ -202,3 +202,88 @@ uint64_t sb_hist_quantile(const struct sb_hist *h, double q)
     }
     return h->max;
 }
+
+void sb_hist_json(struct sbuf *b, const struct sb_hist *h)
+{
+    const char *sep = "";
+    sbuf_printf(b, "{\"unit\":\"ns\",\"sub_bits\":%u,\"count\":%llu,"
+                "\"min\":%llu,\"max\":%llu,\"sum\":%.0f,\"buckets\":[",
+                SB_HIST_SUB_BITS, (unsigned long long)h->count,
+                (unsigned long long)(h->count ? h->min : 0),
+                (unsigned long long)h->max, h->sum);
+    for (unsigned i = 0; i < SB_HIST_BUCKETS; i++) {
+        if (!h->b[i])
+            continue;
+        sbuf_printf(b, "%s[%llu,%llu,%llu]", sep,
+                    (unsigned long long)hist_lower(i, SB_HIST_SUB_BITS),
+                    (unsigned long long)hist_upper(i, SB_HIST_SUB_BITS),
+                    (unsigned long long)h->b[i]);
+        sep = ",";
+    }
+    sbuf_puts(b, "]}");
+}
+
+/* Samples in buckets 0..i, for the TotalCount column. */
+static uint64_t count_through(const struct sb_hist *h, uint64_t value)
+{
+    unsigned last = hist_index(value, SB_HIST_SUB_BITS);
+    uint64_t n = 0;
+    for (unsigned i = 0; i <= last; i++)
+        n += h->b[i];
+    return n;
+}
+
+static double hist_stddev(const struct sb_hist *h)
+{
+    /* From bucket midpoints, as HdrHistogram computes it from its own
+     * (equivalent-value) buckets: no per-sample squares are kept. */
+    double mean = h->sum / (double)h->count, acc = 0;
+    for (unsigned i = 0; i < SB_HIST_BUCKETS; i++) {
+        if (!h->b[i])
+            continue;
+        double mid = ((double)hist_lower(i, SB_HIST_SUB_BITS) +
+                      (double)hist_upper(i, SB_HIST_SUB_BITS)) / 2;
+        acc += (mid - mean) * (mid - mean) * (double)h->b[i];
+    }
+    return sqrt(acc / (double)h->count);
+}
+
+static void hdr_line(struct sbuf *b, const struct sb_hist *h, double scale,
+                     double q)
+{
+    uint64_t v = sb_hist_quantile(h, q);
+    sbuf_printf(b, "%12.3f %12f %12llu ", (double)v / scale, q,
+                (unsigned long long)count_through(h, v));
+    if (q < 1)
+        sbuf_printf(b, "%12.2f\n", 1 / (1 - q));
+    else
+        sbuf_printf(b, "%12s\n", "inf");
+}
+
+void sb_hist_hdr_text(struct sbuf *b, const struct sb_hist *h, double scale,
+                      int ticks)
+{
+    sbuf_printf(b, "%12s %12s %12s %12s\n\n", "Value", "Percentile",
+                "TotalCount", "1/(1-Percentile)");
+    if (h->count) {
+        /* Levels as HdrHistogram's percentile iterator steps: `ticks` per
+         * halving of the distance to 100%, until a level's rank is the
+         * last sample (nothing finer can be told apart); then 100%. */
+        double pct = 0;
+        for (int lines = 0; lines < 10000; lines++) {
+            hdr_line(b, h, scale, pct / 100);
+            if ((uint64_t)ceil(pct / 100 * (double)h->count) >= h->count)
+                break;
+            double halvings = floor(log2(100 / (100 - pct))) + 1;
+            pct += 100 / ((double)ticks * pow(2, halvings));
+        }
+        hdr_line(b, h, scale, 1.0);
+    }
+    double mean = h->count ? h->sum / (double)h->count : 0;
+    sbuf_printf(b, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n"
+                "#[Max     = %12.3f, Total count    = %12llu]\n"
+                "#[Buckets = %12u, SubBuckets     = %12u]\n",
+                mean / scale, h->count ? hist_stddev(h) / scale : 0.0,
+                (double)h->max / scale, (unsigned long long)h->count,
+                SB_HIST_BUCKETS >> SB_HIST_SUB_BITS, 1u << SB_HIST_SUB_BITS);
+}

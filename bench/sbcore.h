@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "hist.h"
+#include "sbuf.h"
 
 #define SB_HIST_SUB_BITS 7u   /* under 1% bucket width */
 #define SB_HIST_BUCKETS  (((64u - SB_HIST_SUB_BITS) + 1u) << SB_HIST_SUB_BITS)
@@ -109,5 +110,23 @@ void sb_hist_merge(struct sb_hist *into, const struct sb_hist *from);
 /* The value at quantile q (0..1): the upper bound of the bucket holding the
  * ceil(q * count)-th sample, clamped to the maximum seen; 0 when empty. */
 uint64_t sb_hist_quantile(const struct sb_hist *h, double q);
+
+/* The histogram as a JSON object, so that runs of several processes can be
+ * merged (bench/suite.py merge_latency):
+ *   {"unit":"ns","sub_bits":7,"count":N,"min":A,"max":B,"sum":S,
+ *    "buckets":[[lower,upper,count],...]}
+ * with the non-empty buckets in increasing order, bounds inclusive.  The
+ * quantile rule of sb_hist_quantile applies to the merged buckets. */
+void sb_hist_json(struct sbuf *b, const struct sb_hist *h);
+
+/* The percentile distribution in HdrHistogram's text format (what wrk2
+ * --latency prints and HdrHistogram's plotter reads): a header line
+ * "Value Percentile TotalCount 1/(1-Percentile)", one line per reporting
+ * level, `ticks` levels per halving of the distance to 100%, values in
+ * nanoseconds divided by `scale` (1e6: milliseconds, as wrk2), then the
+ * "#[Mean ...]" footer.  An empty histogram gives the header and the
+ * footer only. */
+void sb_hist_hdr_text(struct sbuf *b, const struct sb_hist *h, double scale,
+                      int ticks);
 
 #endif

@@ -35,6 +35,7 @@
 #include "poller.h"
 #include "sbcore.h"
 #include "sbuf.h"
+#include "version.h"
 
 enum phase { PH_CONNECT = 0, PH_WARMUP, PH_MEASURE, PH_DONE };
 
@@ -50,6 +51,7 @@ struct options {
     size_t size;
     double duration, warmup, rate, connect_timeout;
     int crlf, json, connect_only;
+    const char *hist_out;       /* --hist-out FILE, or NULL */
     enum sb_mode mode;
     int fmt;                    /* -1: detect from the first reply */
     const char *request, *expect;
@@ -94,6 +96,12 @@ struct thread {
     int connected, connect_failed, connecting, next_connect;
     int64_t first_connect_ns, last_connect_ns;
     uint64_t progress_requests;      /* relaxed-atomic copy for the ticker */
+    /* The progress line's view of this thread: copied by the thread when
+     * g_snap_gen moves on, read by the main thread, both under the lock. */
+    pthread_mutex_t snap_lock;
+    struct sb_hist *snap;            /* NULL: no progress line */
+    uint64_t snap_errors;
+    int snap_gen;
     int done_connecting;             /* relaxed-atomic flag */
     int64_t wall_off;                /* wall - mono, refreshed per wakeup */
     int measuring;                   /* phase is MEASURE, per wakeup */
@@ -104,6 +112,7 @@ struct thread {
 
 static int g_phase;
 static int g_reports;
+static int g_snap_gen;    /* bumped by the main thread once a second */
 
 static int64_t now_ns(clockid_t id)
 {
@@ -367,7 +376,8 @@ static void conn_read(struct thread *t, struct conn *c, int ph)
 {
     const struct options *o = t->o;
     size_t keep = c->part_len;
-    memcpy(t->rbuf, c->part, keep);
+    if (keep)   /* part is NULL until a reply is first split */
+        memcpy(t->rbuf, c->part, keep);
     ssize_t n = read(c->fd, t->rbuf + keep, RBUF_SIZE - keep);
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -418,7 +428,8 @@ static void conn_read(struct thread *t, struct conn *c, int ph)
         c->part = q;
         c->part_cap = (uint32_t)rest;
     }
-    memmove(c->part, p, rest);
+    if (rest)
+        memmove(c->part, p, rest);
     c->part_len = (uint32_t)rest;
     if (done && o->rate <= 0 && (ph == PH_WARMUP || ph == PH_MEASURE))
         conn_send(t, c, done, now, now);
@@ -565,6 +576,20 @@ static int open_loop_tick(struct thread *t, int64_t now, int ph)
     }
 }
 
+/* Copy the histogram for the progress line when the main thread asks
+ * (about once a second: a 58 KiB copy, off the per-request path). */
+static void snapshot(struct thread *t)
+{
+    int gen = __atomic_load_n(&g_snap_gen, __ATOMIC_RELAXED);
+    if (!t->snap || gen == t->snap_gen || !t->measuring)
+        return;
+    pthread_mutex_lock(&t->snap_lock);
+    memcpy(t->snap, &t->lat, sizeof(*t->snap));
+    t->snap_errors = t->c.errors + t->c.mismatches;
+    pthread_mutex_unlock(&t->snap_lock);
+    t->snap_gen = gen;
+}
+
 static void *thread_main(void *arg)
 {
     struct thread *t = arg;
@@ -612,6 +637,7 @@ static void *thread_main(void *arg)
         }
         __atomic_store_n(&t->progress_requests, t->c.requests,
                          __ATOMIC_RELAXED);
+        snapshot(t);
     }
     return NULL;
 }
@@ -640,12 +666,17 @@ static void usage(FILE *f)
 "      --expect TEXT      line mode: the exact reply (default: any line)\n"
 "      --connect-only     open and hold the connections idle for -d seconds\n"
 "      --connect-timeout SEC   give up connecting after SEC (default 30)\n"
-"      --json             one JSON object on stdout\n"
+"      --json             one JSON object on stdout, with the latency\n"
+"                         histogram's buckets (mergeable across processes)\n"
+"      --hist-out FILE    write the latency percentile distribution to FILE\n"
+"                         in HdrHistogram's text format (as wrk2), in ms\n"
 "  -h, --help\n"
+"  -V, --version\n"
 "\n"
 "Exit status: 0 when every reply verified and nothing failed, 1 otherwise,\n"
 "2 for invalid options.  Markers '#connected', '#start', '#end' go to\n"
-"stderr as the phases change, for scripts sampling the server.\n");
+"stderr as the phases change, for scripts sampling the server.  On a\n"
+"terminal, stderr also shows a progress line once a second.\n");
 }
 
 static int num(const char *s, double min, double max, double *out)
@@ -662,7 +693,7 @@ static int num(const char *s, double min, double max, double *out)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     enum { O_CRLF = 256, O_SRC, O_MODE, O_FMT, O_REQ, O_EXP, O_CONLY, O_CTO,
-           O_JSON };
+           O_JSON, O_HIST };
     static const struct option longs[] = {
         { "connections", 1, 0, 'c' }, { "threads", 1, 0, 't' },
         { "pipeline", 1, 0, 'P' }, { "size", 1, 0, 's' },
@@ -672,7 +703,8 @@ static int parse_options(struct options *o, int argc, char **argv)
         { "time-format", 1, 0, O_FMT }, { "request", 1, 0, O_REQ },
         { "expect", 1, 0, O_EXP }, { "connect-only", 0, 0, O_CONLY },
         { "connect-timeout", 1, 0, O_CTO }, { "json", 0, 0, O_JSON },
-        { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+        { "hist-out", 1, 0, O_HIST }, { "help", 0, 0, 'h' },
+        { "version", 0, 0, 'V' }, { 0, 0, 0, 0 },
     };
     double v;
     int ch;
@@ -681,7 +713,7 @@ static int parse_options(struct options *o, int argc, char **argv)
                            .size = 32, .duration = 5, .warmup = 1,
                            .connect_timeout = 30, .fmt = -1,
                            .request = "PING" };
-    while ((ch = getopt_long(argc, argv, "c:t:P:s:d:w:R:h", longs, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:t:P:s:d:w:R:hV", longs, NULL)) != -1) {
         const char *bad = NULL;
         switch (ch) {
         case 'c': if (num(optarg, 1, 1000000, &v)) bad = "-c"; o->conns = (int)v; break;
@@ -708,7 +740,9 @@ static int parse_options(struct options *o, int argc, char **argv)
         case O_CONLY: o->connect_only = 1; break;
         case O_CTO: if (num(optarg, 0.1, 3600, &v)) bad = "--connect-timeout"; o->connect_timeout = v; break;
         case O_JSON: o->json = 1; break;
+        case O_HIST: o->hist_out = optarg; break;
         case 'h': usage(stdout); exit(0);
+        case 'V': printf("stampbench %s\n", STAMPD_VERSION); exit(0);
         default: usage(stderr); return -1;
         }
         if (bad) {
@@ -754,11 +788,76 @@ static void lat_json(struct sbuf *b, const char *name, const struct sb_hist *h)
 {
     sbuf_printf(b, "\"%s\":{\"count\":%llu,\"mean_us\":%.2f,\"p50_us\":%.2f,"
                 "\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,"
-                "\"max_us\":%.2f}", name, (unsigned long long)h->count,
+                "\"max_us\":%.2f,\"histogram\":", name, (unsigned long long)h->count,
                 h->count ? h->sum / (double)h->count / 1e3 : 0.0,
                 sb_hist_quantile(h, 0.5) / 1e3, sb_hist_quantile(h, 0.9) / 1e3,
                 sb_hist_quantile(h, 0.99) / 1e3,
                 sb_hist_quantile(h, 0.999) / 1e3, h->max / 1e3);
+    /* The buckets, so that runs of several processes can be merged. */
+    sb_hist_json(b, h);
+    sbuf_puts(b, "}");
+}
+
+/* The progress line on a terminal: what the threads' snapshots say. */
+static void progress(struct thread *th, int n, double secs, uint64_t *prev)
+{
+    static struct sb_hist sum;
+    uint64_t total = 0, errors = 0;
+    sb_hist_reset(&sum);
+    for (int i = 0; i < n; i++) {
+        total += __atomic_load_n(&th[i].progress_requests, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&th[i].snap_lock);
+        sb_hist_merge(&sum, th[i].snap);
+        errors += th[i].snap_errors;
+        pthread_mutex_unlock(&th[i].snap_lock);
+    }
+    char p99[32] = "-";
+    if (sum.count)
+        snprintf(p99, sizeof(p99), "%.1f us", sb_hist_quantile(&sum, 0.99) / 1e3);
+    fprintf(stderr, "\r%5.0f s  requests %llu  rate %.0f/s  errors %llu  p99 %s\033[K",
+            secs, (unsigned long long)total, (double)(total - *prev),
+            (unsigned long long)errors, p99);
+    fflush(stderr);
+    *prev = total;
+}
+
+static FILE *open_hist_out(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "stampbench: --hist-out %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static int write_hist_out(FILE *f, const char *path, const struct sb_hist *h)
+{
+    struct sbuf b = { 0 };
+    sb_hist_hdr_text(&b, h, 1e6, 5);   /* ms, 5 ticks: as wrk2 --latency */
+    int ok = !sbuf_failed(&b) && fwrite(b.buf, 1, b.len, f) == b.len;
+    ok &= fclose(f) == 0;
+    sbuf_free(&b);
+    if (!ok)
+        fprintf(stderr, "stampbench: --hist-out %s: write failed\n", path);
+    return ok ? 0 : -1;
+}
+
+/* Everything the threads held, after they are joined (so that a leak
+ * checker sees only real leaks). */
+static void free_threads(struct thread *th, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct thread *t = &th[i];
+        for (int k = 0; k < t->nconns; k++)
+            conn_kill(t, &t->conns[k], 0);
+        poller_destroy(t->poller);
+        pthread_mutex_destroy(&t->snap_lock);
+        free(t->conns);
+        free(t->rbuf);
+        free(t->wbuf);
+        free(t->expect_buf);
+        free(t->snap);
+    }
+    free(th);
 }
 
 int main(int argc, char **argv)
@@ -766,6 +865,11 @@ int main(int argc, char **argv)
     struct options o;
     if (parse_options(&o, argc, argv) != 0)
         return 2;
+    /* Opened first: a path that cannot be written fails before the run. */
+    FILE *hist_out = o.hist_out ? open_hist_out(o.hist_out) : NULL;
+    if (o.hist_out && !hist_out)
+        return 2;
+    int tty = isatty(STDERR_FILENO) && !o.connect_only;
 
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -794,6 +898,13 @@ int main(int argc, char **argv)
         }
         sb_hist_reset(&t->lat);
         sb_hist_reset(&t->conn_lat);
+        pthread_mutex_init(&t->snap_lock, NULL);
+        if (tty && !(t->snap = malloc(sizeof(*t->snap)))) {
+            fprintf(stderr, "stampbench: out of memory\n");
+            return 1;
+        }
+        if (t->snap)
+            sb_hist_reset(t->snap);
         for (int k = 0; k < t->nconns; k++) {
             t->conns[k].fd = -1;
             t->conns[k].index = k * o.threads + i;
@@ -818,7 +929,6 @@ int main(int argc, char **argv)
         sleep_until(now_ns(CLOCK_MONOTONIC) + 5000000);
     }
     marker("connected");
-    int tty = isatty(1) && !o.json;
     __atomic_store_n(&g_phase, o.connect_only ? PH_MEASURE : PH_WARMUP,
                      __ATOMIC_RELEASE);
     if (!o.connect_only) {
@@ -829,21 +939,27 @@ int main(int argc, char **argv)
     int64_t t0 = now_ns(CLOCK_MONOTONIC);
     int64_t t_end = t0 + (int64_t)(o.duration * 1e9);
     uint64_t prev = 0;
+    int drawn = 0;
     for (int sec = 1; now_ns(CLOCK_MONOTONIC) < t_end; sec++) {
         int64_t tick = t0 + (int64_t)sec * 1000000000;
-        sleep_until(tick < t_end ? tick : t_end);
+        if (tick >= t_end) {
+            sleep_until(t_end);
+            break;
+        }
+        /* Ask for the threads' histograms 100 ms early: each copies its
+         * own at its next wakeup (at most 50 ms away). */
+        sleep_until(tick - 100000000);
+        __atomic_store_n(&g_snap_gen, sec, __ATOMIC_RELAXED);
+        sleep_until(tick);
         if (tty) {
-            uint64_t total = 0;
-            for (int i = 0; i < o.threads; i++)
-                total += __atomic_load_n(&th[i].progress_requests,
-                                         __ATOMIC_RELAXED);
-            printf("%3d s  %10.0f req/s\n", sec, (double)(total - prev));
-            fflush(stdout);
-            prev = total;
+            progress(th, o.threads, (double)sec, &prev);
+            drawn = 1;
         }
     }
     __atomic_store_n(&g_phase, PH_DONE, __ATOMIC_RELEASE);
     double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+    if (drawn)
+        fputs("\r\033[K", stderr);   /* the final report replaces it */
     marker("end");
     for (int i = 0; i < o.threads; i++)
         pthread_join(th[i].tid, NULL);
@@ -950,8 +1066,10 @@ int main(int argc, char **argv)
     if (b.len)
         fwrite(b.buf, 1, b.len, stdout);
     sbuf_free(&b);
-    int ok = sum.errors == 0 && sum.mismatches == 0 && sum.late == 0 &&
+    int hist_failed = hist_out && write_hist_out(hist_out, o.hist_out, &lat) != 0;
+    int ok = !hist_failed && sum.errors == 0 && sum.mismatches == 0 && sum.late == 0 &&
              (!o.connect_only || held == o.conns) &&
              (o.connect_only || sum.requests > 0);
+    free_threads(th, o.threads);
     return ok ? 0 : 1;
 }

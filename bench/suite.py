@@ -18,6 +18,7 @@ latency.png.
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import resource
@@ -214,6 +215,58 @@ def run_client(build, server, args, cpu="1", on_start=None, on_connected=None,
     return data, rc, "\n".join(errs[:20]), samples
 
 
+# --- stampbench output -------------------------------------------------------
+
+
+def hist_quantile(hist, q):
+    """The value (ns) at quantile q of a stampbench histogram object, by
+    stampbench's own rule (sb_hist_quantile): the upper bound of the bucket
+    holding the ceil(q * count)-th sample, clamped to the maximum seen."""
+    count = hist["count"]
+    if count == 0:
+        return 0
+    rank = max(1, math.ceil(q * count))
+    seen = 0
+    for lower, upper, n in hist["buckets"]:
+        seen += n
+        if seen >= rank:
+            return min(upper, hist["max"])
+    return hist["max"]
+
+
+def merge_hists(hists):
+    """One histogram holding every sample of `hists` (stampbench --json
+    "histogram" objects of the same resolution)."""
+    if len({h["sub_bits"] for h in hists}) > 1:
+        raise ValueError("histograms of different resolutions")
+    counts = {}
+    for h in hists:
+        for lower, upper, n in h["buckets"]:
+            counts[(lower, upper)] = counts.get((lower, upper), 0) + n
+    nonempty = [h for h in hists if h["count"]]
+    return {"unit": "ns", "sub_bits": hists[0]["sub_bits"],
+            "count": sum(h["count"] for h in hists),
+            "min": min((h["min"] for h in nonempty), default=0),
+            "max": max((h["max"] for h in hists), default=0),
+            "sum": sum(h["sum"] for h in hists),
+            "buckets": [[lo, hi, n] for (lo, hi), n in sorted(counts.items())]}
+
+
+def merge_latency(parts):
+    """The "latency" summary of several stampbench processes' --json
+    objects as if one process had made every request: percentiles of the
+    merged histogram (the p99 of all requests, not the largest of the
+    processes' p99s)."""
+    h = merge_hists([p["latency"]["histogram"] for p in parts])
+    us = lambda ns: round(ns / 1e3, 2)
+    return {"count": h["count"],
+            "mean_us": us(h["sum"] / h["count"]) if h["count"] else 0.0,
+            "p50_us": us(hist_quantile(h, 0.5)), "p90_us": us(hist_quantile(h, 0.9)),
+            "p99_us": us(hist_quantile(h, 0.99)),
+            "p999_us": us(hist_quantile(h, 0.999)), "max_us": us(h["max"]),
+            "histogram": h}
+
+
 def one_run(build, server, scen, args, quick):
     d, w = ("2", "0.5") if quick else ("5", "1")
     data, rc, errs, s = run_client(build, server,
@@ -222,8 +275,10 @@ def one_run(build, server, scen, args, quick):
     if data is None or "start" not in s or "end" not in s:
         r["error"] = errs or "no result"
         return r
+    # The buckets stay out of results.json; the summary is kept.
+    lat = {k: v for k, v in data["latency"].items() if k != "histogram"}
     r.update(rps=data["rps"], requests=data["requests"], errors=data["errors"],
-             mismatches=data["mismatches"], latency=data["latency"],
+             mismatches=data["mismatches"], latency=lat,
              mb_in_s=data["mb_in_s"], mb_out_s=data["mb_out_s"])
     cpu_ns = s["end"][0] - s["start"][0]
     r["cpu_s"] = cpu_ns / 1e9
@@ -334,9 +389,10 @@ def run_scale(build, quick):
                 errors=sum(p["errors"] for p in parts),
                 mismatches=sum(p["mismatches"] for p in parts),
                 late=sum(p["late"] for p in parts),
-                p99_us=max(p["latency"]["p99_us"] for p in parts),
-                max_us=max(p["latency"]["max_us"] for p in parts),
                 rcs=[o[1] for o in outs])
+            lat = merge_latency(parts)
+            res.update(p50_us=lat["p50_us"], p99_us=lat["p99_us"],
+                       p999_us=lat["p999_us"], max_us=lat["max_us"])
         log("scale  %s" % json.dumps(res))
     finally:
         srv.stop()

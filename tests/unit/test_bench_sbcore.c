@@ -138,12 +138,117 @@ static void test_hist(void **state)
     assert_int_equal(sb_hist_quantile(&h, 1.0), 100000000);
 }
 
+/* The p99 of several processes is the p99 of all their requests, which the
+ * merged buckets give and the largest per-process p99 does not. */
+static void test_hist_merge_quantiles(void **state)
+{
+    (void)state;
+    static struct sb_hist fast, slow, all;
+    sb_hist_reset(&fast);
+    sb_hist_reset(&slow);
+    sb_hist_reset(&all);
+    for (int i = 0; i < 1000; i++) {
+        sb_hist_add(&fast, 100);              /* 100 ns: its own bucket */
+        sb_hist_add(&all, 100);
+    }
+    for (int i = 0; i < 10; i++) {
+        sb_hist_add(&slow, 5000000);          /* 5 ms */
+        sb_hist_add(&all, 5000000);
+    }
+    assert_int_equal(sb_hist_quantile(&fast, 0.99), 100);
+    assert_int_equal(sb_hist_quantile(&slow, 0.99), 5000000);
+    static struct sb_hist merged;
+    sb_hist_reset(&merged);
+    sb_hist_merge(&merged, &slow);
+    sb_hist_merge(&merged, &fast);
+    assert_memory_equal(&merged, &all, sizeof(all));
+    /* rank ceil(0.99 * 1010) = 1000: the last fast request. */
+    assert_int_equal(sb_hist_quantile(&merged, 0.99), 100);
+    /* rank 1001: the first slow one, reported as its bucket's upper bound
+     * (5 ms falls in [4980736, 5013503] at sub_bits 7), clamped to max. */
+    assert_int_equal(sb_hist_quantile(&merged, 0.991), 5000000);
+    assert_int_equal(merged.min, 100);
+    assert_int_equal(merged.max, 5000000);
+    /* Edge ranks: q 0 is the first sample, q 1 the last. */
+    assert_int_equal(sb_hist_quantile(&merged, 0), 100);
+    assert_int_equal(sb_hist_quantile(&merged, 1), 5000000);
+    /* Merging an empty histogram changes nothing. */
+    static struct sb_hist empty;
+    sb_hist_reset(&empty);
+    sb_hist_merge(&merged, &empty);
+    assert_memory_equal(&merged, &all, sizeof(all));
+}
+
+static void test_hist_json(void **state)
+{
+    (void)state;
+    static struct sb_hist h;
+    struct sbuf b = { 0 };
+    sb_hist_reset(&h);
+    sb_hist_json(&b, &h);
+    sbuf_puts(&b, "");
+    assert_string_equal(b.buf, "{\"unit\":\"ns\",\"sub_bits\":7,\"count\":0,"
+                        "\"min\":0,\"max\":0,\"sum\":0,\"buckets\":[]}");
+    sbuf_reset(&b);
+    sb_hist_add(&h, 5);
+    sb_hist_add(&h, 5);
+    sb_hist_add(&h, 1000);      /* bucket [1000, 1007]: 8-wide at 2^9 */
+    sb_hist_json(&b, &h);
+    sbuf_puts(&b, "");
+    assert_string_equal(b.buf, "{\"unit\":\"ns\",\"sub_bits\":7,\"count\":3,"
+                        "\"min\":5,\"max\":1000,\"sum\":1010,"
+                        "\"buckets\":[[5,5,2],[1000,1003,1]]}");
+    sbuf_free(&b);
+}
+
+static void test_hist_hdr_text(void **state)
+{
+    (void)state;
+    static struct sb_hist h;
+    struct sbuf b = { 0 };
+    sb_hist_reset(&h);
+    sb_hist_hdr_text(&b, &h, 1e6, 5);
+    sbuf_puts(&b, "");
+    assert_string_equal(b.buf,
+        "       Value   Percentile   TotalCount 1/(1-Percentile)\n\n"
+        "#[Mean    =        0.000, StdDeviation   =        0.000]\n"
+        "#[Max     =        0.000, Total count    =            0]\n"
+        "#[Buckets =           58, SubBuckets     =          128]\n");
+    /* 1..100 us, one request each. */
+    for (uint64_t v = 1; v <= 100; v++)
+        sb_hist_add(&h, v * 1000);
+    sbuf_reset(&b);
+    sb_hist_hdr_text(&b, &h, 1e3, 1);
+    sbuf_puts(&b, "");
+    /* ticks 1: 0%, 50%, 75%, 87.5%, ... until the rank reaches the last
+     * sample, then 100%.  Values in us (scale 1e3), bucket upper bounds
+     * clamped to the max; TotalCount is the samples up to that value. */
+    assert_string_equal(b.buf,
+        "       Value   Percentile   TotalCount 1/(1-Percentile)\n\n"
+        "       1.003     0.000000            1         1.00\n"
+        "      50.175     0.500000           50         2.00\n"
+        "      75.263     0.750000           75         4.00\n"
+        "      88.063     0.875000           88         8.00\n"
+        "      94.207     0.937500           94        16.00\n"
+        "      97.279     0.968750           97        32.00\n"
+        "      99.327     0.984375           99        64.00\n"
+        "     100.000     0.992188          100       128.00\n"
+        "     100.000     1.000000          100          inf\n"
+        "#[Mean    =       50.500, StdDeviation   =       28.863]\n"
+        "#[Max     =      100.000, Total count    =          100]\n"
+        "#[Buckets =           58, SubBuckets     =          128]\n");
+    sbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_ctime), cmocka_unit_test(test_parse_iso),
         cmocka_unit_test(test_fresh),       cmocka_unit_test(test_payload),
         cmocka_unit_test(test_check),       cmocka_unit_test(test_hist),
+        cmocka_unit_test(test_hist_merge_quantiles),
+        cmocka_unit_test(test_hist_json),
+        cmocka_unit_test(test_hist_hdr_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
