@@ -13,7 +13,7 @@ Every server is started by this script and stopped by its PID; every wait is
 bounded.  Results: bench/results/results.{json,md}, throughput.png,
 latency.png.
 
-    suite.py --build build [--quick] [--smoke] [--only S1,S2,...,idle,scale]
+    suite.py --build build [--quick] [--smoke] [--only S1,S2,...,idle,scale,saturation]
 """
 import argparse
 import datetime
@@ -639,7 +639,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--reps", type=int)
-    ap.add_argument("--only", default="S1,S2,S3,L1,L1000,idle,scale,http")
+    ap.add_argument("--only", default="S1,S2,S3,L1,L1000,idle,scale,saturation,http")
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--render", action="store_true",
                     help="only rebuild results.md and the plots from results.json")
@@ -663,6 +663,9 @@ def main():
     res["summary"] = summarise(res["runs"])
     res["idle"] = run_idle(a.build, a.quick) if "idle" in only else None
     res["scale"] = run_scale(a.build, a.quick) if "scale" in only else None
+    if "saturation" in only:    # results in bench/results/saturation/
+        import saturation
+        res["saturation"] = saturation.run_scenario(a.build, a.quick)
     http = os.path.join(ROOT, "bench", "http.sh")
     if "http" in only and os.path.exists(http):
         env = dict(os.environ, OUT=a.out)
