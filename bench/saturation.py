@@ -5,7 +5,8 @@ each), 40,000 connections from 3 stampbench processes over 4 source
 addresses, open-loop (latency counted from each request's intended send
 time).
 
-  1. Steps: the total rate rises (20,000, 40,000, ... requests/s); at each
+  1. Steps: the total rate rises (20,000, 30,000, ... requests/s, 12 s each,
+     5 s with --quick); at each
      step both servers run in turn, a fresh server and fresh connections
      each, until the baseline's p99 passes 50 ms (and stampd's too, or the
      last step).  p50/p99 are those of every request of the 3 processes
@@ -114,9 +115,9 @@ def knee(points):
 
 
 def run_scenario(build, quick=False, out=OUT, steps=None, max_rate=400000):
-    step_s, warm = (5, 1) if quick else (15, 2)
+    step_s, warm = (5, 1) if quick else (12, 2)
     hb_s = 15 if quick else 60
-    rates = steps or list(range(20000, max_rate + 1, 20000))
+    rates = steps or list(range(20000, max_rate + 1, 10000))
     res = {"connections": CONNS, "clients": CLIENTS, "workers": WORKERS,
            "step_s": step_s, "heartbeat_s": hb_s, "quick": quick,
            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

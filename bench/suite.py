@@ -189,6 +189,11 @@ def run_client(build, server, args, cpu="1", on_start=None, on_connected=None,
     killer = threading.Timer(timeout, proc.kill)
     killer.start()
     samples, errs = {}, []
+    # stdout in its own thread: a --json report with many histogram buckets
+    # outgrows a pipe, and the client would block before closing stderr.
+    out_chunks = []
+    out_reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()))
+    out_reader.start()
     try:
         for raw in proc.stderr:
             line = raw.decode(errors="replace").rstrip("\n")
@@ -204,8 +209,9 @@ def run_client(build, server, args, cpu="1", on_start=None, on_connected=None,
                                   time.monotonic())
             else:
                 errs.append(line)
-        out = proc.stdout.read().decode()
         rc = proc.wait()
+        out_reader.join()
+        out = b"".join(out_chunks).decode()
     finally:
         killer.cancel()
     try:
