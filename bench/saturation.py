@@ -8,11 +8,12 @@ time).
   1. Steps: the total rate rises (20,000, 30,000, ... requests/s, 12 s each,
      5 s with --quick); at each
      step both servers run in turn, a fresh server and fresh connections
-     each, until the baseline's p99 passes 50 ms (and stampd's too, or the
-     last step).  p50/p99 are those of every request of the 3 processes
+     each, until both servers' p99 has been past 50 ms at two steps in a
+     row (or the last step).  p50/p99 are those of every request of the 3 processes
      (their histograms merged).  The knee of a server is the rate at which
-     its p99 crosses 50 ms, interpolated linearly between the two steps
-     around the crossing; the knee ratio is stampd's knee / the baseline's.
+     its p99 crosses 50 ms for good (the last crossing from below, so that
+     one noisy step does not decide), interpolated linearly between the two
+     steps around it; the knee ratio is stampd's knee / the baseline's.
   2. Heartbeat: one line per connection per second (40,000 requests/s)
      for 60 s (--quick: 15 s), both servers; the ratio of the p99s.
 
@@ -101,17 +102,23 @@ def one(build, name, rate, dur, warmup):
 
 
 def knee(points):
-    """The rate at which p99 first crosses KNEE_US (linear between steps),
-    None when it never does, 0.0 when it is past it at the first step."""
-    prev = None
+    """The rate at which p99 crosses KNEE_US for good: the last crossing
+    from below (linear between the two steps around it), so that one noisy
+    step does not decide; 0.0 when every step is past it, None when p99
+    stays below."""
+    k, prev = None, None
     for rate, p99 in points:
-        if p99 is None or p99 >= KNEE_US:
+        above = p99 is None or p99 >= KNEE_US
+        if above and (prev is None or prev[1] < KNEE_US):
             if prev is None:
-                return 0.0
-            r0, q0 = prev
-            return r0 + (rate - r0) * (KNEE_US - q0) / (p99 - q0)
-        prev = (rate, p99)
-    return None
+                k = 0.0
+            else:
+                r0, q0 = prev
+                k = r0 + (rate - r0) * (KNEE_US - q0) / (p99 - q0) if p99 else float(r0)
+        elif not above:
+            k = None
+        prev = (rate, p99 if p99 is not None else float("inf"))
+    return k
 
 
 def run_scenario(build, quick=False, out=OUT, steps=None, max_rate=400000):
@@ -122,7 +129,7 @@ def run_scenario(build, quick=False, out=OUT, steps=None, max_rate=400000):
            "step_s": step_s, "heartbeat_s": hb_s, "quick": quick,
            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "load_before": os.getloadavg(), "steps": []}
-    crossed = {"stampd": False, "baseline": False}
+    above = {"stampd": 0, "baseline": 0}   # consecutive steps past 50 ms
     for rate in rates:
         # Alternate which server goes first, so that drifting noise spreads.
         order = ["stampd", "baseline"] if len(res["steps"]) % 4 == 0 else \
@@ -130,9 +137,9 @@ def run_scenario(build, quick=False, out=OUT, steps=None, max_rate=400000):
         for name in order:
             r = one(build, name, rate, step_s, warm)
             res["steps"].append(r)
-            if (r.get("p99_us") or 0) >= KNEE_US or "error" in r:
-                crossed[name] = True
-        if crossed["baseline"] and crossed["stampd"]:
+            past = "error" in r or (r.get("p99_us") or 0) >= KNEE_US
+            above[name] = above[name] + 1 if past else 0
+        if above["baseline"] >= 2 and above["stampd"] >= 2:
             break
     pts = {n: [(r["rate"], r.get("p99_us")) for r in res["steps"] if r["server"] == n]
            for n in ("stampd", "baseline")}
@@ -199,8 +206,8 @@ plot '%s' u 1:4 w lp lw 2 pt 7 t 'stampd p99', \\
                     r["p99_us"] / 1e3, r["errors"] + r["mismatches"], r["late"]))
             else:
                 f.write("| %d | %s | failed | | | | |\n" % (r["rate"], r["server"]))
-        f.write("\nA knee of 0 means past 50 ms at the first step; None, never "
-                "crossed.  Achieved below the offered rate: the requests "
+        f.write("\nThe knee: the last crossing of 50 ms from below.  0 means past "
+                "50 ms from the first step; None, never crossed.  Achieved below the offered rate: the requests "
                 "waited (in the server, the kernel or the client).\n")
         f.write("\nKnee (p99 = 50 ms): stampd %s req/s, baseline %s req/s, ratio %s\n\n"
                 % (res["knee_rate"]["stampd"], res["knee_rate"]["baseline"],
