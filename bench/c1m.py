@@ -539,7 +539,7 @@ def main():
                     help="client duration past --hold (the stop happens in it)")
     ap.add_argument("--connect-timeout", type=float, default=180)
     ap.add_argument("--shutdown-timeout", type=float, default=120,
-                    help="stampd's; on 2 CPUs about 15,000 connections close a second")
+                    help="stampd's; a million connections take up to a minute to close on 2 CPUs")
     ap.add_argument("--sample", type=float, default=5)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "c1m"))
     a = ap.parse_args()
