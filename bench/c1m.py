@@ -263,9 +263,25 @@ class Client:
 # --- the run --------------------------------------------------------------------
 
 
+def mem_available():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+MEM_FLOOR = 2 << 30     # below this much available memory the run is aborted
+
+
 class Sampler(threading.Thread):
-    def __init__(self, admin_port, workers, clients, every):
+    """Samples every `every` seconds; kills the server and the clients (by
+    PID) if the machine runs short of memory."""
+
+    def __init__(self, admin_port, workers, clients, every, server=None):
         super().__init__(daemon=True)
+        self.server = server
+        self.aborted = False
         self.admin_port, self.workers, self.clients = admin_port, workers, clients
         self.every = every
         self.rows = []
@@ -288,7 +304,14 @@ class Sampler(threading.Thread):
                "clients_loaded": len(prog)}
         row.update(sockstat())
         row.update(netstat_counters())
+        row["mem_available"] = mem_available()
         self.rows.append(row)
+        if row["mem_available"] < MEM_FLOOR and not self.aborted:
+            self.aborted = True
+            log("ABORT: %d MiB of memory available" % (row["mem_available"] >> 20))
+            for p in [self.server] + [c.proc for c in self.clients]:
+                if p is not None and p.poll() is None:
+                    p.kill()
         return row
 
     def run(self):
@@ -345,7 +368,7 @@ def run(a):
         res["worker_rss_idle"] = rss(wpids)
         res["stats_ms_idle"] = round(get_stats(aport)[0] * 1e3, 2)
         net0 = netstat_counters()
-        sampler = Sampler(aport, wpids, clients, a.sample)
+        sampler = Sampler(aport, wpids, clients, a.sample, srv)
         t_start = time.monotonic()
         for i in range(nclients):
             c = n // nclients + (i < n % nclients)
@@ -410,6 +433,9 @@ def run(a):
         net1 = netstat_counters()
         res["netstat_delta"] = {k: net1.get(k, 0) - net0.get(k, 0) for k in NETSTAT_KEYS}
         res["samples"] = sampler.rows
+        res["aborted_low_memory"] = sampler.aborted
+        res["mem_available_min"] = min((r["mem_available"] for r in sampler.rows),
+                                       default=None)
         loaded = res["worker_rss_loaded"] - res["worker_rss_idle"]
         res["rss_bytes_per_conn"] = round(loaded / max(1, before["conns"] or 1), 1)
         # /stats while the connections are open; during the stop, apart.
