@@ -471,6 +471,9 @@ def targets(r):
     add("every connection established", "%d of %d (%.0f/s over %.1f s)" % (
         r.get("connected", 0), r["connections"], r.get("connect_rate", 0),
         r.get("connect_phase_s", 0)), r.get("connected") == r["connections"])
+    bs = (r.get("before_stop") or {}).get("conns")
+    add("every connection still open at the stop", "%s of %d" % (bs, r["connections"]),
+        bs == r["connections"])
     add("0 errors (before the stop)", r.get("errors"), r.get("errors") == 0)
     add("0 mismatches", r.get("mismatches"), r.get("mismatches") == 0)
     add("every connection answered (requests >= connections, none late)",
@@ -561,8 +564,10 @@ def main():
     ap.add_argument("--hold", type=float, default=125,
                     help="seconds of heartbeat load every client measures")
     ap.add_argument("--warmup", type=float, default=2)
-    ap.add_argument("--tail", type=float, default=25,
-                    help="client duration past --hold (the stop happens in it)")
+    ap.add_argument("--tail", type=float, default=90,
+                    help="client duration past --hold: the stop comes --hold after the "
+                    "last client started measuring, so this must exceed the spread of "
+                    "the clients' connect phases")
     ap.add_argument("--connect-timeout", type=float, default=180)
     ap.add_argument("--shutdown-timeout", type=float, default=120,
                     help="stampd's; a million connections take up to a minute to close on 2 CPUs")
