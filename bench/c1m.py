@@ -89,8 +89,8 @@ def kernel_plan(conns):
     if int(sysctl_get("net.ipv4.tcp_max_syn_backlog")) < 65535:
         want["net.ipv4.tcp_max_syn_backlog"] = "65535"
     fmax = int(sysctl_get("fs.file-max"))
-    if fmax < 2 * conns + 200000:
-        want["fs.file-max"] = str(2 * conns + 400000)
+    if fmax < 2 * conns + 600000:       # room for everything else running
+        want["fs.file-max"] = str(2 * conns + 800000)
     # TCP memory (pages): an idle loopback pair costs a few KiB of socket
     # buffers, more while they close; allow 2 pages a socket at the upper
     # limit (16 GiB for a million pairs).
