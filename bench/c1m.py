@@ -263,12 +263,16 @@ class Client:
 # --- the run --------------------------------------------------------------------
 
 
-def mem_available():
+def meminfo_field(name):
     with open("/proc/meminfo") as f:
         for line in f:
-            if line.startswith("MemAvailable:"):
+            if line.startswith(name):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def mem_available():
+    return meminfo_field("MemAvailable:")
 
 
 MEM_FLOOR = 2 << 30     # below this much available memory the run is aborted
@@ -290,9 +294,10 @@ class Sampler(threading.Thread):
         self.phase = "load"     # "stop" once SIGTERM is sent
 
     def sample(self):
+        t = round(time.monotonic() - self.t0, 2)     # when the sample began
         dt, conns = get_stats(self.admin_port)
         prog = [c.progress for c in self.clients if c.progress]
-        row = {"t": round(time.monotonic() - self.t0, 2), "phase": self.phase,
+        row = {"t": t, "phase": self.phase,
                "stats_ms": round(dt * 1e3, 2), "conns": conns,
                "worker_conns_min_max": get_stats.last_spread,
                "worker_rss": rss(self.workers),
@@ -305,6 +310,7 @@ class Sampler(threading.Thread):
         row.update(sockstat())
         row.update(netstat_counters())
         row["mem_available"] = mem_available()
+        row["slab"] = meminfo_field("Slab:")
         self.rows.append(row)
         if row["mem_available"] < MEM_FLOOR and not self.aborted:
             self.aborted = True
@@ -501,27 +507,31 @@ def write_outputs(res, out):
     rows = res.get("samples", [])
     dat = os.path.join(out, "c1m.dat")
     with open(dat, "w") as f:
-        f.write("# t conns worker_rss_mib tcp_mem_mib rate p99_ms stats_ms\n")
+        f.write("# t conns worker_rss_mib tcp_mem_mib rate p99_ms stats_ms run_mem_mib\n")
+        base = res.get("mem_available_before", 0)
         for r in rows:
-            f.write("%s %s %.1f %.1f %d %s %.2f\n" % (
+            f.write("%s %s %.1f %.1f %d %s %.2f %.0f\n" % (
                 r["t"], r["conns"] if r["conns"] is not None else "NaN",
                 r["worker_rss"] / 2**20, r.get("tcp_mem_pages", 0) * 4096 / 2**20,
                 r["rate"], "%.3f" % (r["p99_us_max"] / 1e3)
-                if r["p99_us_max"] is not None else "NaN", r["stats_ms"]))
+                if r["p99_us_max"] is not None else "NaN", r["stats_ms"],
+                (base - r.get("mem_available", base)) / 2**20))
     script = """set terminal pngcairo size 1000,900 font ",9"
 set output '%s'
 set multiplot layout 3,1 title "stampd: %d connections, %d workers (%s)"
 set xlabel "seconds"
 set key left top
 set ylabel "connections"
-set yrange [0:*]
+set yrange [0:%d]
 set y2range [0:*]
+set key left top
 set y2label "MiB"
 set y2tics
 set ytics nomirror
 plot '%s' u 1:2 w l lw 2 t 'connections (admin /stats)', \\
      '' u 1:3 w l axes x1y2 t 'worker RSS (MiB)', \\
-     '' u 1:4 w l axes x1y2 t 'kernel TCP memory (MiB)'
+     '' u 1:4 w l axes x1y2 t 'kernel TCP buffer memory, sockstat (MiB)', \\
+     '' u 1:8 w l axes x1y2 t 'memory taken since the start, MemAvailable (MiB)'
 unset y2label
 unset y2tics
 set autoscale y
@@ -533,7 +543,7 @@ set logscale y
 plot '%s' u 1:6 w l lw 2 t 'p99 so far (worst client)', '' u 1:7 w lp t 'GET /stats'
 unset multiplot
 """ % (os.path.join(out, "c1m.png"), res["connections"], res["workers"],
-       res["started"], dat, dat, dat)
+       res["started"], res["connections"] * 1.6, dat, dat, dat)
     if res.get("stop_at_t"):    # the SIGTERM, on every panel
         script = script.replace('set xlabel "seconds"\n', 'set xlabel "seconds (dashed: '
                                 'SIGTERM)"\nset arrow 1 from %s, graph 0 to %s, graph 1 '
