@@ -671,7 +671,8 @@ def main():
     res["scale"] = run_scale(a.build, a.quick) if "scale" in only else None
     if "saturation" in only:    # results in bench/results/saturation/
         import saturation
-        res["saturation"] = saturation.run_scenario(a.build, a.quick)
+        res["saturation"] = saturation.run_scenario(
+            a.build, a.quick, os.path.join(a.out, "saturation"))
     http = os.path.join(ROOT, "bench", "http.sh")
     if "http" in only and os.path.exists(http):
         env = dict(os.environ, OUT=a.out)
