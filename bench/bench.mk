@@ -6,6 +6,8 @@
 #   make bench            the suite (< 20 min): results in bench/results/
 #   make bench-quick      one short repetition of everything (a few minutes)
 #   make bench-scale      40,000 connections, a line per second each, 60 s
+#   make bench-c1m        1,000,000 connections (C1M_CONNS=N for fewer)
+#   make bench-saturation the tail at saturation against the baseline
 # Include-d by the top Makefile, which defines CC, CFLAGS, BUILD, LIB, PURE_LIB.
 
 BENCH_OBJ = $(BUILD)/bench/sbcore.o
@@ -64,3 +66,15 @@ bench-smoke: all bench-bin
 TEST_TARGETS += bench-smoke
 
 -include $(wildcard $(BUILD)/bench/*.d $(BUILD)/bench/baseline/*.d)
+
+# One million concurrent connections (< 10 min; needs about 7 GiB of free
+# memory and root for the kernel settings it raises and restores):
+#   make bench-c1m                 results in bench/results/c1m/
+#   C1M_CONNS=100000 make bench-c1m    a smaller run
+# The tail at saturation, stampd against the baseline (4 workers each,
+# 40,000 connections, rising open-loop rate): bench/results/saturation/.
+.PHONY: bench-c1m bench-saturation
+bench-c1m: all bench-bin
+	$(PYTHON) bench/c1m.py --build $(BUILD)
+bench-saturation: all bench-bin
+	$(PYTHON) bench/saturation.py --build $(BUILD)

@@ -13,7 +13,7 @@ Every server is started by this script and stopped by its PID; every wait is
 bounded.  Results: bench/results/results.{json,md}, throughput.png,
 latency.png.
 
-    suite.py --build build [--quick] [--smoke] [--only S1,S2,...,idle,scale]
+    suite.py --build build [--quick] [--smoke] [--only S1,S2,...,idle,scale,saturation]
 """
 import argparse
 import datetime
@@ -191,6 +191,11 @@ def run_client(build, server, args, cpu="1", on_start=None, on_connected=None,
     killer = threading.Timer(timeout, proc.kill)
     killer.start()
     samples, errs = {}, []
+    # stdout in its own thread: a --json report with many histogram buckets
+    # outgrows a pipe, and the client would block before closing stderr.
+    out_chunks = []
+    out_reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()))
+    out_reader.start()
     try:
         for raw in proc.stderr:
             line = raw.decode(errors="replace").rstrip("\n")
@@ -206,8 +211,9 @@ def run_client(build, server, args, cpu="1", on_start=None, on_connected=None,
                                   time.monotonic())
             else:
                 errs.append(line)
-        out = proc.stdout.read().decode()
         rc = proc.wait()
+        out_reader.join()
+        out = b"".join(out_chunks).decode()
     finally:
         killer.cancel()
     try:
@@ -641,7 +647,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--reps", type=int)
-    ap.add_argument("--only", default="S1,S2,S3,L1,L1000,idle,scale,http")
+    ap.add_argument("--only", default="S1,S2,S3,L1,L1000,idle,scale,saturation,http")
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--render", action="store_true",
                     help="only rebuild results.md and the plots from results.json")
@@ -665,6 +671,10 @@ def main():
     res["summary"] = summarise(res["runs"])
     res["idle"] = run_idle(a.build, a.quick) if "idle" in only else None
     res["scale"] = run_scale(a.build, a.quick) if "scale" in only else None
+    if "saturation" in only:    # results in bench/results/saturation/
+        import saturation
+        res["saturation"] = saturation.run_scenario(
+            a.build, a.quick, os.path.join(a.out, "saturation"))
     http = os.path.join(ROOT, "bench", "http.sh")
     if "http" in only and os.path.exists(http):
         env = dict(os.environ, OUT=a.out)
