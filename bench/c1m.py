@@ -362,7 +362,8 @@ def run(a):
         [os.path.join(ROOT, a.build, "stampd"), "--workers", str(workers),
          "--listen", "127.0.0.1:%d" % port, "--admin", "127.0.0.1:%d" % aport,
          "--max-conns", str(PER_WORKER), "--idle-timeout", "0",
-         "--shutdown-timeout", str(a.shutdown_timeout), "--log-level", "warn"],
+         "--shutdown-timeout", str(a.shutdown_timeout), "--log-level", "warn"]
+        + suite.ROOT_USER,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=suite.limit_fds)
     clients, sampler = [], None
     try:
