@@ -173,6 +173,7 @@ TEST_DEPS = \
   procps \
   python3 \
   python3-pytest \
+  systemd \
   tzdata \
   wrk \
   $(EXTRA_DEPS)
