@@ -338,6 +338,14 @@ int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,
     s->pid = (int64_t)json_u64(&j, json_get(&j, 0, "pid"));
     s->uptime_s = json_num(&j, json_get(&j, 0, "uptime_seconds"), 0);
     s->draining = json_true(&j, json_get(&j, 0, "draining"));
+    int clk = json_get(&j, 0, "clock");
+    s->clock_known = clk >= 0 && json_get(&j, clk, "synchronized") >= 0;
+    if (s->clock_known) {
+        s->clock_synced = json_true(&j, json_get(&j, clk, "synchronized"));
+        s->clock_max_error_s = json_num(&j, json_get(&j, clk, "max_error_seconds"), 0);
+        s->clock_est_error_s = json_num(&j, json_get(&j, clk, "estimated_error_seconds"), 0);
+        s->clock_offset_s = json_num(&j, json_get(&j, clk, "offset_seconds"), 0);
+    }
     int cfg = json_get(&j, 0, "config");
     s->max_conns = (int64_t)json_u64(&j, json_get(&j, cfg, "max_conns"));
     read_listeners(&j, cfg, s);
@@ -431,13 +439,47 @@ static uint64_t errors(const struct stats_slot *s)
            s->accept_errors;
 }
 
+/* A signed duration in seconds as ctl_fmt_ns() writes it. */
+static void fmt_seconds(char *out, size_t len, double s)
+{
+    double a = s < 0 ? -s : s;
+
+    out[0] = '\0';
+    if (s < 0 && len > 1) {
+        out[0] = '-';
+        out++;
+        len--;
+    }
+    ctl_fmt_ns(out, len, (uint64_t)(a * 1e9 + 0.5));
+}
+
+void ctl_fmt_clock(char *out, size_t len, const struct ctl_snap *s)
+{
+    char maxe[32], este[32], off[32];
+
+    if (!s->clock_known) {
+        if (len)
+            out[0] = '\0';
+        return;
+    }
+    fmt_seconds(maxe, sizeof(maxe), s->clock_max_error_s);
+    fmt_seconds(este, sizeof(este), s->clock_est_error_s);
+    fmt_seconds(off, sizeof(off), s->clock_offset_s);
+    snprintf(out, len, "clock %s, max error %s, estimated %s, offset %s",
+             s->clock_synced ? "synchronised" : "UNSYNCHRONISED", maxe, este, off);
+}
+
 void ctl_render_stats(struct sbuf *b, const struct ctl_snap *s)
 {
+    char clk[160];
     struct stats_slot tot;
     const char *prev = "";
 
     sum_workers(s, &tot);
     title(b, s);
+    ctl_fmt_clock(clk, sizeof(clk), s);
+    if (clk[0])
+        sbuf_printf(b, "%s\n", clk);
     sbuf_puts(b, "\nlisteners:\n");
     for (int i = 0; i < s->nlisteners; i++)
         sbuf_printf(b, "  %-6s %s\n", s->l[i].kind, s->l[i].addr);
@@ -526,6 +568,8 @@ void ctl_render_top(struct sbuf *b, const struct ctl_snap *prev,
 
     if (dt_s <= 0)
         dt_s = 1e-9;
+    char clk[160];
+
     title(b, cur);
     sbuf_printf(b, "%s%sinterval %.1fs; pauses and errs are counts in the interval\n",
                 clock, *clock ? "  " : "", dt_s);
@@ -554,4 +598,7 @@ void ctl_render_top(struct sbuf *b, const struct ctl_snap *prev,
     for (int i = 0; i < cur->nlisteners; i++)
         sbuf_printf(b, "  %s %s", cur->l[i].kind, cur->l[i].addr);
     sbuf_puts(b, cur->nlisteners ? "\n" : "  (none)\n");
+    ctl_fmt_clock(clk, sizeof(clk), cur);
+    if (clk[0])
+        sbuf_printf(b, "%s\n", clk);
 }

@@ -89,7 +89,15 @@ struct ctl_snap {
     int nlisteners;
     struct ctl_listener l[CTL_MAX_LISTENERS];
     int64_t max_conns;
+    /* The kernel's clock discipline, as the master last read it: */
+    int clock_known;            /* /stats had a "clock" object */
+    int clock_synced;
+    double clock_max_error_s, clock_est_error_s, clock_offset_s;
 };
+
+/* "clock synchronised, max error 12.5ms, estimated 250us, offset -1us" or
+ * "clock UNSYNCHRONISED, ..." (no newline); "" when unknown. */
+void ctl_fmt_clock(char *out, size_t len, const struct ctl_snap *s);
 
 /* Fill *s from a /stats body.  0, or -1 with a reason in err. */
 int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,

@@ -309,7 +309,11 @@ def test_stampctl_top(stampd):
         assert [l.split()[0] for l in lines[3:6]] == ["0", "1", "total"]
         assert re.match(r"req/s by protocol  line \d+  http 0  udp 0$", lines[6])
         assert lines[7].split() == ["listeners", "line", s.addr(), "admin", s.admin]
-        assert len(lines) == 8
+        # The kernel's clock discipline, as /stats has it.
+        synced = s.stats()["clock"]["synchronized"]
+        assert re.match(r"clock %s, max error \S+, estimated \S+, offset \S+$"
+                        % ("synchronised" if synced else "UNSYNCHRONISED"), lines[8]), lines
+        assert len(lines) == 9
     # Somebody was served in the sampled intervals: a non-zero rate and a
     # latency figure on the total line of at least one screen.
     tot = [scr.strip("\n").split("\n")[5].split() for scr in screens]

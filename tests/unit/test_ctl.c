@@ -214,6 +214,39 @@ static void test_formats(void **state)
     assert_string_equal(s, "3d04h05m");
 }
 
+/* The clock line comes from /stats's "clock" object, and says nothing
+ * when there is none. */
+static void test_clock_line(void **state)
+{
+    (void)state;
+    static struct ctl_snap snap;
+    char err[128], line[160];
+    static const char with[] =
+        "{\"version\":\"1\",\"poller\":\"epoll\",\"pid\":7,\"workers\":[],"
+        "\"clock\":{\"synchronized\":true,\"max_error_seconds\":0.0125,"
+        "\"estimated_error_seconds\":0.00025,\"offset_seconds\":-0.000001234}}";
+    static const char unsynced[] =
+        "{\"version\":\"1\",\"poller\":\"epoll\",\"pid\":7,\"workers\":[],"
+        "\"clock\":{\"synchronized\":false,\"max_error_seconds\":16,"
+        "\"estimated_error_seconds\":16,\"offset_seconds\":0}}";
+    static const char without[] =
+        "{\"version\":\"1\",\"poller\":\"epoll\",\"pid\":7,\"workers\":[]}";
+
+    assert_int_equal(ctl_snap_parse(&snap, with, sizeof(with) - 1, err, sizeof(err)), 0);
+    ctl_fmt_clock(line, sizeof(line), &snap);
+    assert_string_equal(line, "clock synchronised, max error 12.5ms, estimated 250.0us, "
+                              "offset -1.2us");
+    assert_int_equal(ctl_snap_parse(&snap, unsynced, sizeof(unsynced) - 1, err,
+                                    sizeof(err)), 0);
+    ctl_fmt_clock(line, sizeof(line), &snap);
+    assert_string_equal(line, "clock UNSYNCHRONISED, max error 16.00s, estimated 16.00s, "
+                              "offset 0ns");
+    assert_int_equal(ctl_snap_parse(&snap, without, sizeof(without) - 1, err,
+                                    sizeof(err)), 0);
+    ctl_fmt_clock(line, sizeof(line), &snap);
+    assert_string_equal(line, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_snap_round_trip),
         cmocka_unit_test(test_top_screen),
         cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_clock_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
