@@ -28,9 +28,23 @@ KQ_EMU_FLAGS    = EXTRA_CFLAGS="-Itests/kqueue/include" \
 #  - test_rss_per_idle_connection, whose figure the emulation distorts (it
 #    keeps each fd's kevents in the process, ~100 bytes a connection, where a
 #    kernel keeps them out of the RSS).
-# Narrow or widen with e.g. `make test-kqueue KQ_PYTEST_ARGS="-k smoke"`.
-KQ_PYTEST_ARGS ?= --ignore-glob='*/test_rel_*' \
-                  -k "not test_rss_per_idle_connection"
+# Narrow or widen with e.g. `make test-kqueue KQ_PYTEST_ARGS="tests/integration -k smoke"`.
+# By default in make test: the suites that drive the poller hardest (the
+# protocols, limits, listeners, processes, the admin port and the system
+# call faults); `make test-kqueue KQ_PYTEST_ARGS=tests/integration` runs
+# every suite but the memory figures.
+KQ_PYTEST_ARGS ?= tests/integration/test_smoke.py \
+                  tests/integration/test_line_protocol.py \
+                  tests/integration/test_limits.py \
+                  tests/integration/test_http.py \
+                  tests/integration/test_udp.py \
+                  tests/integration/test_chunk.py \
+                  tests/integration/test_proxy.py \
+                  tests/integration/test_listeners.py \
+                  tests/integration/test_processes.py \
+                  tests/integration/test_admin.py \
+                  tests/integration/test_fault_syscalls.py \
+                  -k "not test_rss_per_idle"
 # The macOS fallbacks (accept + fcntl, socket/pipe + fcntl, one listener
 # shared by all workers) forced on Linux with -DCOMPAT_PORTABLE, over the
 # emulated kqueue: the process, line-protocol and smoke tests (~20 s).
@@ -85,7 +99,7 @@ test-kqueue: test-poller
 	  $(BENCH_BIN:$(BUILD)/%=$(KQ_EPOLL_BUILD)/%)
 	STAMPD_BIN=$(CURDIR)/$(KQ_BUILD)/stampd STAMPD_POLLER=kqueue \
 	  STAMPBENCH_BIN=$(CURDIR)/$(KQ_EPOLL_BUILD)/stampbench \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(KQ_PYTEST_ARGS)
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(KQ_PYTEST_ARGS)
 	$(MAKE) --no-print-directory BUILD=$(KQ_PORTABLE_BUILD) POLLER=kqueue \
 	  EXTRA_CFLAGS="-Itests/kqueue/include -DCOMPAT_PORTABLE" \
 	  EXTRA_OBJS=$(KQ_PORTABLE_BUILD)/kqueue_emu.o $(KQ_PORTABLE_BUILD)/stampd
