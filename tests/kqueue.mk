@@ -22,17 +22,14 @@ KQ_BUILD       ?= build-kq
 KQ_EPOLL_BUILD ?= build-kq-epoll
 KQ_EMU_FLAGS    = EXTRA_CFLAGS="-Itests/kqueue/include" \
                   EXTRA_OBJS=$(KQ_BUILD)/kqueue_emu.o
-# The integration suite runs against the emulated build, less
-#  - the load/reliability files test_rel_*.py (10k connections, p99 limits:
-#    minutes of a shared 2-core box; tests/reliability.mk runs them), and
-#  - test_rss_per_idle_connection, whose figure the emulation distorts (it
-#    keeps each fd's kevents in the process, ~100 bytes a connection, where a
-#    kernel keeps them out of the RSS).
-# Narrow or widen with e.g. `make test-kqueue KQ_PYTEST_ARGS="tests/integration -k smoke"`.
-# By default in make test: the suites that drive the poller hardest (the
-# protocols, limits, listeners, processes, the admin port and the system
-# call faults); `make test-kqueue KQ_PYTEST_ARGS=tests/integration` runs
-# every suite but the memory figures.
+# Integration suites run against the emulated build.  By default (in make
+# test): the suites that drive the poller hardest (the protocols, limits,
+# listeners, processes, the admin port and the system call faults), less
+# the idle-memory figures, which the emulation distorts (it keeps each fd's
+# kevents in the process, ~100 bytes a connection, where a kernel keeps
+# them out of the RSS).  Widen or narrow with e.g.
+# `make test-kqueue KQ_PYTEST_ARGS="tests/integration -k 'not rss_per_idle'"`;
+# the load files test_rel_*.py have their own target (test-kqueue-rel).
 KQ_PYTEST_ARGS ?= tests/integration/test_smoke.py \
                   tests/integration/test_line_protocol.py \
                   tests/integration/test_limits.py \
