@@ -3,15 +3,19 @@
  *
  * Each event loop calls clock_update() once per wakeup, right after the
  * poller returns (as nginx does after epoll_wait); everything handled in that
- * iteration uses the cached values.  The formatted strings are rebuilt only
+ * iteration uses the cached values, with one exception: a worker reads the
+ * wall clock once more after each client read (one vDSO call), and rebuilds
+ * the cache only when the shown second (or millisecond, for ISO stamps)
+ * changed, because a busy iteration can cross a second boundary between
+ * the wakeup and a read (conn.c clock_refresh).  The formatted strings are
+ * rebuilt only
  * when their resolution ticks over: the ctime string and the HTTP date once
  * a second, the ISO string's milliseconds once a millisecond (the rest of it
  * once a second).  Never ctime() per reply.
  *
- * Freshness: data that is handled in an iteration arrived before the poller
- * returned, and the clock is read after that, so the stamp is never older
- * than the request; it is read before the reply is written, so it is never
- * newer than the reply.
+ * Freshness: the wall clock is read after the read that returned the
+ * request, so the stamp is never older than the request; it is read before
+ * the reply is written, so it is never newer than the reply.
  *
  * Wall time (CLOCK_REALTIME) is only for display; all timeouts run on
  * mono_ms (CLOCK_MONOTONIC) so that clock steps do not stretch or cut them.

@@ -62,15 +62,11 @@ enum conn_flag {
 };
 
 /* Why a connection was closed; indexes the closed_* counters. */
-enum close_reason {
-    CLOSE_EOF = 0,
-    CLOSE_RESET,
-    CLOSE_TIMEOUT,
-    CLOSE_LIMIT,
-    CLOSE_PROTOCOL,
-    CLOSE_SHUTDOWN,
-    CLOSE_MEMORY,   /* shed to bring the worker back under --max-buffered */
-};
+/* Why a connection was closed: the reasons of stats.h, each counted in
+ * its closed_<label> counter. */
+#define CONN_CLOSE_ENUM(X, name, label) CLOSE_##name,
+enum close_reason { STATS_CLOSE_REASONS(CONN_CLOSE_ENUM, _) };
+#undef CONN_CLOSE_ENUM
 
 struct conn {
     struct ring out;       /* replies not yet accepted by the kernel */

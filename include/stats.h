@@ -68,17 +68,28 @@ enum stats_ready_state {
                            * the workers finish what they hold and exit */
 };
 
+/* Why a connection was closed: R(X, NAME, label).  Each reason is one
+ * closed_<label> counter below (connections_closed{reason="<label>"}) and
+ * one CLOSE_<NAME> of enum close_reason (conn.h).
+ *   eof       the client's EOF, or Connection: close
+ *   reset     a socket error or reset
+ *   timeout   idle or line timeout
+ *   limit     max-line, 413, 431
+ *   protocol  400, 501, 505, a bad PROXY header
+ *   shutdown  closed by a graceful stop
+ *   memory    shed to bring the worker back under --max-buffered
+ *   crash     open when its worker died (counted by the master) */
+#define STATS_CLOSE_REASONS(R, X) \
+    R(X, EOF, eof) R(X, RESET, reset) R(X, TIMEOUT, timeout) R(X, LIMIT, limit) \
+    R(X, PROTOCOL, protocol) R(X, SHUTDOWN, shutdown) R(X, MEMORY, memory) \
+    R(X, CRASH, crash)
+#define STATS_CLOSE_ROW(X, name, label) \
+    X(closed_##label, "connections_closed", "reason", #label, "Connections closed, by reason")
+
 #define STATS_COUNTERS(X) \
     X(conns_accepted,   "connections_accepted", NULL, NULL, "Connections accepted") \
     X(conns_refused,    "connections_refused", NULL, NULL, "Connections refused by --max-conns") \
-    X(closed_eof,       "connections_closed", "reason", "eof", "Connections closed, by reason") \
-    X(closed_reset,     "connections_closed", "reason", "reset", "Connections closed, by reason") \
-    X(closed_timeout,   "connections_closed", "reason", "timeout", "Connections closed, by reason") \
-    X(closed_limit,     "connections_closed", "reason", "limit", "Connections closed, by reason") \
-    X(closed_protocol,  "connections_closed", "reason", "protocol", "Connections closed, by reason") \
-    X(closed_shutdown,  "connections_closed", "reason", "shutdown", "Connections closed, by reason") \
-    X(closed_memory,    "connections_closed", "reason", "memory", "Connections closed, by reason") \
-    X(closed_crash,     "connections_closed", "reason", "crash", "Connections closed, by reason") \
+    STATS_CLOSE_REASONS(STATS_CLOSE_ROW, X) \
     X(requests_line,    "requests", "protocol", "line", "Requests answered, by protocol") \
     X(requests_http,    "requests", "protocol", "http", "Requests answered, by protocol") \
     X(requests_udp,     "requests", "protocol", "udp", "Requests answered, by protocol") \

@@ -97,13 +97,10 @@ static void account_http(struct worker *w, size_t before, size_t after)
 static void count_close(struct worker *w, enum close_reason r)
 {
     switch (r) {
-    case CLOSE_EOF:      STAT_INC(w->st, closed_eof); break;
-    case CLOSE_RESET:    STAT_INC(w->st, closed_reset); break;
-    case CLOSE_TIMEOUT:  STAT_INC(w->st, closed_timeout); break;
-    case CLOSE_LIMIT:    STAT_INC(w->st, closed_limit); break;
-    case CLOSE_PROTOCOL: STAT_INC(w->st, closed_protocol); break;
-    case CLOSE_SHUTDOWN: STAT_INC(w->st, closed_shutdown); break;
-    case CLOSE_MEMORY:   STAT_INC(w->st, closed_memory); break;
+#define COUNT_CASE(X, name, label) \
+    case CLOSE_##name: STAT_INC(w->st, closed_##label); break;
+    STATS_CLOSE_REASONS(COUNT_CASE, _)
+#undef COUNT_CASE
     }
 }
 

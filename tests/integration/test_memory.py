@@ -12,7 +12,7 @@ import socket
 from conftest import SANITIZED, recv_exact, rss_kb, wait_for
 
 N = 10_000
-TARGET = 256  # bytes of user-space memory per idle connection (issue 2)
+TARGET = 128  # bytes of user-space memory per idle connection at most
 WARM = 600
 
 

@@ -26,7 +26,7 @@ def table():
     rows = {}
     for line in body.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 4 or cells[0] in ("seed server", "---"):
+        if len(cells) != 4 or cells[0] in ("tutorial server", "---"):
             continue
         m = re.fullmatch(r"`(stampd .*)`", cells[2])
         rows[cells[0].replace("`", "")] = m.group(1) if m else None
