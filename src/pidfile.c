@@ -11,18 +11,27 @@
 
 #include "pidfile.h"
 
-/* The pid the file names, 0 if none can be read. */
-static pid_t read_pid(const char *path)
+/* The start of a small file, NUL-terminated; 0 if nothing could be read. */
+static int read_start(const char *path, char *buf, size_t len)
 {
-    char buf[32];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd == -1)
         return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    ssize_t n = read(fd, buf, len - 1);
     close(fd);
     if (n <= 0)
         return 0;
     buf[n] = '\0';
+    return 1;
+}
+
+/* The pid the file names, 0 if none can be read. */
+static pid_t read_pid(const char *path)
+{
+    char buf[32];
+
+    if (!read_start(path, buf, sizeof(buf)))
+        return 0;
     long v = strtol(buf, NULL, 10);
     return v > 0 ? (pid_t)v : 0;
 }
@@ -35,14 +44,8 @@ static int is_stampd(pid_t pid)
     if (kill(pid, 0) == -1 && errno == ESRCH)
         return 0;
     snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
+    if (!read_start(path, buf, sizeof(buf)))
         return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     const char *base = strrchr(buf, '/');
     base = base ? base + 1 : buf;
     return strncmp(base, "stampd", 6) == 0;
