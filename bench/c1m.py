@@ -163,7 +163,7 @@ def rss(pids):
 
 
 def get_stats(admin_port, timeout=15.0):
-    """(seconds the GET /stats took, conns_active summed over workers) or
+    """(seconds the GET /stats took, connections_active summed over workers) or
     (seconds, None) when it failed.  get_stats.last_spread holds the
     fewest and most connections any one worker had."""
     t0 = time.monotonic()
@@ -173,7 +173,7 @@ def get_stats(admin_port, timeout=15.0):
             body = r.read()
         dt = time.monotonic() - t0
         st = json.loads(body)
-        per = [w.get("conns_active", 0) for w in st.get("workers", [])]
+        per = [w.get("connections_active", 0) for w in st.get("workers", [])]
         get_stats.last_spread = (min(per, default=0), max(per, default=0))
         return dt, sum(per)
     except (OSError, ValueError):

@@ -35,6 +35,12 @@ struct addr {
                                 * (the address only, no suffixes) */
 };
 
+/* A client's address as stampd names it: "127.0.0.1:5000", "[::1]:5000",
+ * "unix" (a unix-socket client); "?" for anything else.  ADDR_PEER_MAX
+ * holds any of them. */
+#define ADDR_PEER_MAX 64
+void addr_peer_text(char *buf, size_t size, const struct sockaddr *sa);
+
 /* 0 on success; -1 with a message in err (without the option name). */
 int addr_parse(struct addr *a, const char *s, char *err, size_t errlen);
 

@@ -26,7 +26,7 @@
 
 #define CLIENTLOG_ENFORCE_PER_S 10
 #define CLIENTLOG_REQUESTS_PER_S 100
-#define CLIENTLOG_ADDR_MAX 64     /* "[v6]:port", NUL included */
+#define CLIENTLOG_ADDR_MAX ADDR_PEER_MAX
 #define CLIENTLOG_PAYLOAD_MAX 200 /* request bytes shown, escaped */
 
 enum clientlog_kind { CLIENTLOG_ENFORCE = 0, CLIENTLOG_REQUEST };
@@ -37,9 +37,6 @@ enum clientlog_kind { CLIENTLOG_ENFORCE = 0, CLIENTLOG_REQUEST };
  * suppressed line costs no system call; then call exactly one of the two
  * functions below. */
 int clientlog_allow(enum clientlog_kind kind);
-
-/* "127.0.0.1:5000", "[::1]:5000", "unix"; "?" for anything else. */
-void clientlog_addr(char *buf, size_t size, const struct sockaddr *sa);
 
 /* One enforcement: "WHAT: client ADDR on LISTENER" (after
  * clientlog_allow(CLIENTLOG_ENFORCE)). */

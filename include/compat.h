@@ -44,6 +44,9 @@ struct mmsghdr {
 
 /* accept() a connection as a non-blocking, close-on-exec socket. */
 int compat_accept(int lfd);
+/* The same, with the peer's address into *peer (ss_family AF_UNSPEC when
+ * the kernel gave none). */
+int compat_accept_peer(int lfd, struct sockaddr_storage *peer);
 
 /* socket(2) with close-on-exec, and O_NONBLOCK if `nonblock`.  Like
  * socket(2): the fd, or -1 and errno. */

@@ -47,7 +47,8 @@ int conn_proxy_trusted(const struct worker *w, int fd);
 /* Feed data[0..n) to a connection whose header is not complete.  On
  * CPROXY_OK the bytes after the header are (*rest, *nrest), inside data or
  * inside *owned (then the caller frees *owned after using them; else
- * *owned is NULL), and the client address is recorded.  *why gets a short
+ * *owned is NULL), and the client address is recorded (also as the
+ * listener's last client).  *why gets a short
  * reason on CPROXY_BAD. */
 enum proxy_verdict conn_proxy_feed(struct worker *w, struct conn *c,
                                    const char *data, size_t n,
@@ -59,7 +60,18 @@ enum proxy_verdict conn_proxy_feed(struct worker *w, struct conn *c,
 int conn_client_addr(const struct worker *w, const struct conn *c,
                      struct sockaddr_storage *ss);
 
-/* Rate-limited info lines (clientlog.h) naming c's client and listener. */
+/* A socket accepted on listener lidx from *peer (the socket's own peer),
+ * before conn_open() or, when refused by --max-conns, conn_refuse():
+ * records it as the listener's last client (not on ,proxy listeners: the
+ * header names the client), or counts the refusal as the listener's
+ * enforcement and *peer as its last enforced client (stats.h). */
+void conn_client_accepted(const struct worker *w, int lidx,
+                          const struct sockaddr_storage *peer, int refused);
+
+/* Rate-limited info lines (clientlog.h) naming c's client and listener.
+ * conn_log_enforce() is called at every enforcement against a connection:
+ * it also counts it on the listener and records the client as the
+ * listener's last enforced one, logged or not. */
 void conn_log_enforce(const struct worker *w, const struct conn *c,
                       const char *what);
 void conn_log_request(const struct worker *w, const struct conn *c,

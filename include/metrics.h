@@ -90,8 +90,26 @@ void metrics_render_json(struct sbuf *b, const struct metrics_input *in);
 uint64_t metrics_quantile(const uint64_t *bucket, unsigned n,
                           unsigned sub_bits, double q);
 
+/* A listener of the configuration: listener j in the order of stats.h's
+ * per-listener figures (--listen, --http, --udp). */
+struct metrics_listener {
+    const struct addr *a;   /* its address and ,proxy / ,chunk flags */
+    const char *kind;       /* "line", "http" or "udp" */
+};
+/* 1 and *l for listener j of o; 0 when there is no listener j. */
+int metrics_listener_at(const struct opts *o, int j, struct metrics_listener *l);
+
+/* Listener j's figures summed over the workers (gauges of slots without
+ * a process read 0), and the most recent last client and last enforced
+ * client of any worker (ss_family 0: none).  All zero for j at or past
+ * STATS_MAX_LISTENERS. */
+void metrics_listener_sum(const struct stats_table *t, unsigned j,
+                          struct stats_listener *sum,
+                          struct sockaddr_storage *client,
+                          struct sockaddr_storage *enforced);
+
 /* Add every figure of s (counters, gauges, latency buckets and sum) to
- * tot; pid and start time are left alone. */
+ * tot; pid, start time and the per-listener figures are left alone. */
 void metrics_slot_add(struct stats_slot *tot, const struct stats_slot *s);
 
 /* "12.000345678": ns as exact decimal seconds, trailing zeros dropped. */

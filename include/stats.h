@@ -17,7 +17,10 @@
 #ifndef STAMPD_STATS_H
 #define STAMPD_STATS_H
 
+#include <netinet/in.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "hist.h"
@@ -119,6 +122,46 @@ enum stats_ready_state {
     X(ring_bytes,       "ring_bytes", NULL, NULL, "Bytes allocated for output rings now") \
     X(input_bytes,      "input_bytes", NULL, NULL, "Bytes allocated for unfinished input now")
 
+/* Per-listener figures.  Listener j is the j-th of the configuration's
+ * listeners in the order --listen, --http, --udp (each in the order
+ * given), the same in every worker; the first STATS_MAX_LISTENERS have an
+ * entry in every slot, later ones count in the worker figures only.
+ * X(field, metric, help), metric as above (a counter gets "_total"); the
+ * series carry the labels listener="ADDRESS" and kind="line|http|udp".
+ *   accepted      connection opened (not refused by --max-conns)
+ *   requests      requests answered on its connections (TCP and unix)
+ *   enforcements  the enforcements that name a client in the log: line too
+ *                 long, line or idle timeout, too many connections, bad
+ *                 PROXY header, an HTTP 4xx, over --max-buffered */
+#define STATS_MAX_LISTENERS 16
+#define STATS_LISTENER_COUNTERS(X) \
+    X(accepted, "listener_connections_accepted", "Connections accepted, by listener") \
+    X(requests, "listener_requests", "Requests answered on TCP and unix connections, by listener") \
+    X(enforcements, "listener_enforcements", "Enforcements against a client (line too long, timeouts, too many connections, bad PROXY header, HTTP 4xx, over --max-buffered), by listener")
+#define STATS_LISTENER_GAUGES(X) \
+    X(active, "listener_connections_active", "Connections open now, by listener")
+
+/* A client's address in shared memory.  One writer (the slot's worker);
+ * `seq` is odd while it writes, so a reader retries instead of taking a
+ * half-written address.  Ports are in host order; IPv4 addresses are kept
+ * IPv4-mapped; family AF_UNIX is a unix-socket client; 0: none yet. */
+struct stats_client {
+    uint64_t seq;
+    uint64_t fam_port;   /* family << 16 | port */
+    uint64_t addr[2];    /* the 16 bytes of the IPv6 address */
+    int64_t at_ms;       /* CLOCK_MONOTONIC ms when it was written */
+};
+
+struct stats_listener {
+#define STATS_LFIELD(f, m, h) uint64_t f;
+    STATS_LISTENER_COUNTERS(STATS_LFIELD)
+    STATS_LISTENER_GAUGES(STATS_LFIELD)
+#undef STATS_LFIELD
+    struct stats_client last_client;   /* of the last connection accepted;
+                                        * ,proxy: the last PROXY source */
+    struct stats_client last_enforced; /* of the last enforcement */
+};
+
 struct stats_slot {
 #define STATS_FIELD(f, m, ln, lv, h) uint64_t f;
     STATS_COUNTERS(STATS_FIELD)
@@ -146,6 +189,7 @@ struct stats_slot {
     uint32_t hung;          /* master: 1 while a SIGKILL for a stalled
                              * heartbeat is on its way, until the reap */
     int64_t started_unix_ms;/* when the current process started */
+    struct stats_listener lst[STATS_MAX_LISTENERS];
 } __attribute__((aligned(64)));
 
 struct stats_table {
@@ -167,6 +211,109 @@ struct stats_table {
 #define STAT_DEC(s, f) STAT_SUB(s, f, 1)
 #define STAT_SET(s, f, v) __atomic_store_n(&(s)->f, (uint64_t)(v), __ATOMIC_RELAXED)
 #define STAT_GET(s, f) __atomic_load_n(&(s)->f, __ATOMIC_RELAXED)
+/* The same on listener lidx's entry of slot s (nothing past the table). */
+#define STAT_LISTENER_ADD(s, lidx, f, n)                                       \
+    do {                                                                       \
+        if ((unsigned)(lidx) < STATS_MAX_LISTENERS)                            \
+            STAT_ADD(&(s)->lst[lidx], f, n);                                   \
+    } while (0)
+#define STAT_LISTENER_SUB(s, lidx, f, n)                                       \
+    do {                                                                       \
+        if ((unsigned)(lidx) < STATS_MAX_LISTENERS)                            \
+            STAT_SUB(&(s)->lst[lidx], f, n);                                   \
+    } while (0)
+
+/* Listener lidx's entry of slot s, NULL past STATS_MAX_LISTENERS. */
+static inline struct stats_listener *stats_listener(struct stats_slot *s,
+                                                    unsigned lidx)
+{
+    return lidx < STATS_MAX_LISTENERS ? &s->lst[lidx] : NULL;
+}
+
+/* A stored address back into a sockaddr. */
+static inline void stats_client_decode(uint64_t fam_port, const uint64_t a[2],
+                                       struct sockaddr_storage *ss)
+{
+    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    uint8_t b[16];
+    int family = (int)(fam_port >> 16);
+    uint16_t port = htons((uint16_t)(fam_port & 0xffff));
+
+    memset(ss, 0, sizeof(*ss));
+    memcpy(b, a, 16);
+    if (family == AF_INET && memcmp(b, v4mapped, 12) == 0) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        in->sin_port = port;
+        memcpy(&in->sin_addr, b + 12, 4);
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = port;
+        memcpy(&in6->sin6_addr, b, 16);
+    } else if (family == AF_UNIX) {
+        ss->ss_family = AF_UNIX;
+    }
+}
+
+/* Write sa (AF_INET, AF_INET6 or AF_UNIX; anything else is ignored) as
+ * c's address, seen at monotonic time now_ms. */
+static inline void stats_client_store(struct stats_client *c,
+                                      const struct sockaddr *sa,
+                                      int64_t now_ms)
+{
+    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    uint8_t b[16] = { 0 };
+    uint16_t port = 0;
+    uint64_t a[2];
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        memcpy(b, v4mapped, 12);
+        memcpy(b + 12, &in->sin_addr, 4);
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        memcpy(b, &in6->sin6_addr, 16);
+        port = ntohs(in6->sin6_port);
+    } else if (sa->sa_family != AF_UNIX) {
+        return;
+    }
+    memcpy(a, b, 16);
+    /* The one writer: odd while writing (stats_client_load retries). */
+    uint64_t seq = c->seq;
+    __atomic_store_n(&c->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&c->fam_port, (uint64_t)sa->sa_family << 16 | port,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&c->addr[0], a[0], __ATOMIC_RELAXED);
+    __atomic_store_n(&c->addr[1], a[1], __ATOMIC_RELAXED);
+    __atomic_store_n(&c->at_ms, now_ms, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* Read c into *ss (zeroed, ss_family 0 when there is none yet, or when it
+ * was being written on each of a few tries) and *at_ms. */
+static inline void stats_client_load(const struct stats_client *c,
+                                     struct sockaddr_storage *ss,
+                                     int64_t *at_ms)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        uint64_t seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+        uint64_t fp = __atomic_load_n(&c->fam_port, __ATOMIC_RELAXED);
+        uint64_t a[2] = { __atomic_load_n(&c->addr[0], __ATOMIC_RELAXED),
+                          __atomic_load_n(&c->addr[1], __ATOMIC_RELAXED) };
+        int64_t at = __atomic_load_n(&c->at_ms, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if ((seq & 1) || __atomic_load_n(&c->seq, __ATOMIC_RELAXED) != seq)
+            continue;
+        stats_client_decode(fp, a, ss);
+        *at_ms = at;
+        return;
+    }
+    memset(ss, 0, sizeof(*ss));
+    *at_ms = 0;
+}
 
 /* The SLO bucket of a latency of ns nanoseconds. */
 static inline unsigned stats_slo_index(uint64_t ns)

@@ -361,3 +361,22 @@ int cidr_match(const struct cidr *c, const struct sockaddr *sa)
     }
     return 0;
 }
+
+void addr_peer_text(char *buf, size_t size, const struct sockaddr *sa)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        snprintf(buf, size, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+    } else if (sa && sa->sa_family == AF_UNIX) {
+        snprintf(buf, size, "unix");
+    } else {
+        snprintf(buf, size, "?");
+    }
+}

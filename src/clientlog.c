@@ -50,31 +50,12 @@ void clientlog_tick(int64_t now)
     summary(ratelimit_flush(&request_rl, (uint64_t)now));
 }
 
-void clientlog_addr(char *buf, size_t size, const struct sockaddr *sa)
-{
-    char ip[INET6_ADDRSTRLEN];
-
-    if (sa && sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)sa;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-        snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
-    } else if (sa && sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const void *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-        snprintf(buf, size, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
-    } else if (sa && sa->sa_family == AF_UNIX) {
-        snprintf(buf, size, "unix");
-    } else {
-        snprintf(buf, size, "?");
-    }
-}
-
 void clientlog_enforce(const char *what, const struct sockaddr *client,
                        const struct addr *listener)
 {
     char who[CLIENTLOG_ADDR_MAX], on[ADDR_TEXT_MAX + 32];
 
-    clientlog_addr(who, sizeof(who), client);
+    addr_peer_text(who, sizeof(who), client);
     addr_describe(listener, on, sizeof(on));
     log_info("%s: client %s on %s", what, who, on);
 }
@@ -111,7 +92,7 @@ void clientlog_request(const struct sockaddr *client,
     char who[CLIENTLOG_ADDR_MAX], on[ADDR_TEXT_MAX + 32];
     char text[CLIENTLOG_PAYLOAD_MAX * 4 + 8];
 
-    clientlog_addr(who, sizeof(who), client);
+    addr_peer_text(who, sizeof(who), client);
     addr_describe(listener, on, sizeof(on));
     if (!payload) {
         log_info("request from %s on %s", who, on);

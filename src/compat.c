@@ -47,12 +47,22 @@ static int set_flags(int fd, int nonblock)
 
 int compat_accept(int lfd)
 {
+    return compat_accept_peer(lfd, NULL);
+}
+
+int compat_accept_peer(int lfd, struct sockaddr_storage *peer)
+{
     int fd;
+    socklen_t len = peer ? sizeof(*peer) : 0;
+    struct sockaddr *sa = (struct sockaddr *)peer;
+
+    if (peer)
+        peer->ss_family = AF_UNSPEC;
 #if HAVE_SOCK_FLAGS
-    fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    fd = accept4(lfd, sa, peer ? &len : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     return fd == -1 ? -errno : fd;
 #else
-    fd = accept(lfd, NULL, NULL);
+    fd = accept(lfd, sa, peer ? &len : NULL);
     if (fd == -1 || set_flags(fd, 1) == -1)
         return -errno;
 #if defined(SO_NOSIGPIPE)

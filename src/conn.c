@@ -130,6 +130,7 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
     } else {
         w->active--;
         STAT_DEC(w->st, conns_active);
+        STAT_LISTENER_SUB(w->st, c->lidx, active, 1);
         count_close(w, reason);
     }
     c->flags = 0;
@@ -212,6 +213,8 @@ struct conn *conn_open(struct worker *w, int fd, int lidx)
     w->active++;
     STAT_INC(w->st, conns_accepted);
     STAT_INC(w->st, conns_active);
+    STAT_LISTENER_ADD(w->st, lidx, accepted, 1);
+    STAT_LISTENER_ADD(w->st, lidx, active, 1);
     tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
     if (ls->addr->flags & ADDR_CHUNK)
         c->flags |= CF_CHUNK;
@@ -691,6 +694,7 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
         conn_log_request(w, c, NULL, 0);
     if (reqs) {
         STAT_ADD(w->st, requests_http, reqs);
+        STAT_LISTENER_ADD(w->st, c->lidx, requests, reqs);
         w->batch_reqs += reqs;
     }
     if (conn_broken(w, c))
@@ -784,6 +788,7 @@ static void frame_input(struct worker *w, struct conn *c, const char *data,
                   &consumed, &lines);
     if (lines) {
         STAT_ADD(w->st, requests_line, lines);
+        STAT_LISTENER_ADD(w->st, c->lidx, requests, lines);
         w->batch_reqs += lines;
     }
     account_in(w, ib, c);
@@ -844,8 +849,10 @@ static void conn_eof(struct worker *w, struct conn *c)
     account_in(w, ib, c);
     if (conn_broken(w, c))
         return;
-    if (had && rc != LINE_FAIL)
+    if (had && rc != LINE_FAIL) {
         STAT_INC(w->st, requests_line);
+        STAT_LISTENER_ADD(w->st, c->lidx, requests, 1);
+    }
     if (rc == LINE_FAIL) {
         STAT_INC(w->st, err_nomem);
         conn_fail(w, c, ERR_NOMEM, sizeof(ERR_NOMEM) - 1, CLOSE_LIMIT);

@@ -43,6 +43,10 @@ static int record_peer(struct worker *w, struct conn *c,
         c->peer_port = a->sin6_port;
     }
     c->flags |= CF_PEER;
+    struct stats_listener *sl = stats_listener(w->st, c->lidx);
+    if (sl)
+        stats_client_store(&sl->last_client, (const struct sockaddr *)src,
+                           w->clock.mono_ms);
     return 0;
 }
 
@@ -149,14 +153,40 @@ static int may_log(const struct worker *w, enum clientlog_kind kind)
     return w->o->log_level <= LOG_INFO && clientlog_allow(kind);
 }
 
+void conn_client_accepted(const struct worker *w, int lidx,
+                          const struct sockaddr_storage *peer, int refused)
+{
+    struct stats_listener *sl = stats_listener(w->st, (unsigned)lidx);
+
+    if (!sl)
+        return;
+    if (refused) {
+        STAT_INC(sl, enforcements);
+        stats_client_store(&sl->last_enforced, (const struct sockaddr *)peer,
+                           w->clock.mono_ms);
+    } else if (!(w->cfg->ls[lidx].addr->flags & ADDR_PROXY)) {
+        stats_client_store(&sl->last_client, (const struct sockaddr *)peer,
+                           w->clock.mono_ms);
+    }
+}
+
 void conn_log_enforce(const struct worker *w, const struct conn *c,
                       const char *what)
 {
     struct sockaddr_storage ss;
+    struct stats_listener *sl = stats_listener(w->st, c->lidx);
+    int logged = may_log(w, CLIENTLOG_ENFORCE);
 
-    if (!may_log(w, CLIENTLOG_ENFORCE))
+    if (sl)
+        STAT_INC(sl, enforcements);
+    if (!logged && !sl)
         return;
     conn_client_addr(w, c, &ss);
+    if (sl)
+        stats_client_store(&sl->last_enforced, (const struct sockaddr *)&ss,
+                           w->clock.mono_ms);
+    if (!logged)
+        return;
     clientlog_enforce(what, (const struct sockaddr *)&ss,
                       listener_addr(w, c->lidx));
 }

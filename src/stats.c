@@ -24,5 +24,10 @@ void stats_slot_reset_gauges(struct stats_slot *s)
 #define STATS_ZERO(f, m, ln, lv, h) STAT_SET(s, f, 0);
     STATS_GAUGES(STATS_ZERO)
 #undef STATS_ZERO
+#define STATS_LZERO(f, m, h) STAT_SET(&s->lst[i], f, 0);
+    for (unsigned i = 0; i < STATS_MAX_LISTENERS; i++) {
+        STATS_LISTENER_GAUGES(STATS_LZERO)
+    }
+#undef STATS_LZERO
     __atomic_store_n(&s->heartbeat_ms, 0, __ATOMIC_RELAXED);
 }

@@ -23,6 +23,7 @@
 #include "clientlog.h"
 #include "compat.h"
 #include "conn.h"
+#include "conn_client.h"
 #include "fault.h"
 #include "log.h"
 #include "udp.h"
@@ -124,7 +125,8 @@ static int accept_some(struct loop *l, struct listener *ls, int budget)
     struct worker *w = &l->w;
 
     for (int i = 0; i < budget; i++) {
-        int fd = compat_accept(ls->fd);
+        struct sockaddr_storage peer;
+        int fd = compat_accept_peer(ls->fd, &peer);
         if (fd < 0) {
             switch (-fd) {
             case EAGAIN:
@@ -146,7 +148,9 @@ static int accept_some(struct loop *l, struct listener *ls, int budget)
                 return 0;
             }
         }
-        if (w->active >= w->o->max_conns)
+        int refused = w->active >= w->o->max_conns;
+        conn_client_accepted(w, (int)(ls - l->ls), &peer, refused);
+        if (refused)
             conn_refuse(w, fd, (int)(ls - l->ls));
         else
             (void)conn_open(w, fd, (int)(ls - l->ls));

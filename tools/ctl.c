@@ -267,21 +267,55 @@ int ctl_http_split(const char *buf, size_t len, int *status, const char **body,
 
 /* --- /stats ------------------------------------------------------------------- */
 
+/* A number of seconds as nanoseconds, rounded. */
+static uint64_t json_ns(const struct json *j, int tok)
+{
+    double v = json_num(j, tok, 0);
+    return v > 0 ? (uint64_t)(v * 1e9 + 0.5) : 0;
+}
+
+/* A 0/1 figure (or a JSON boolean): 1 when set. */
+static int json_flag(const struct json *j, int tok)
+{
+    return json_true(j, tok) || json_num(j, tok, 0) != 0;
+}
+
+/* Every row of stats.h from a worker's object (or the totals): the key is
+ * the metric name (counters with "_total"), a label one nested key. */
+static void read_rows(const struct json *j, int o, struct stats_slot *s)
+{
+    char key[64];
+#define GET(f, m, ln, lv, h, suffix)                                           \
+    {                                                                          \
+        const char *lval = lv;                                                 \
+        snprintf(key, sizeof(key), "%s%s", m, suffix);                         \
+        int v = json_get(j, o, key);                                           \
+        s->f = json_u64(j, lval ? json_get(j, v, lval) : v);                   \
+    }
+#define COUNTER(f, m, ln, lv, h) GET(f, m, ln, lv, h, "_total")
+#define GAUGE(f, m, ln, lv, h) GET(f, m, ln, lv, h, "")
+    STATS_COUNTERS(COUNTER)
+    STATS_GAUGES(GAUGE)
+#undef COUNTER
+#undef GAUGE
+#undef GET
+}
+
 static void read_figures(const struct json *j, int o, struct stats_slot *s)
 {
-#define GET(f, m, ln, lv, h) s->f = json_u64(j, json_get(j, o, #f));
-    STATS_COUNTERS(GET)
-    STATS_GAUGES(GET)
-#undef GET
-    s->lat_sum_ns = json_u64(j, json_get(j, o, "latency_sum_ns"));
-    int bk = json_get(j, o, "latency_buckets");
+    read_rows(j, o, s);
+    int h = json_get(j, o, "request_duration_seconds");
+    s->lat_sum_ns = json_ns(j, json_get(j, h, "sum"));
+    /* [upper bound in seconds, count]: the bound names its bucket. */
+    int bk = json_get(j, h, "log_buckets");
     for (int i = 0; ; i++) {
         int pair = json_at(j, bk, i);
         if (pair < 0)
             break;
-        uint64_t idx = json_u64(j, json_at(j, pair, 0));
-        if (idx < STATS_LAT_BUCKETS)
-            s->lat_bucket[idx] = json_u64(j, json_at(j, pair, 1));
+        uint64_t ns = json_ns(j, json_at(j, pair, 0));
+        unsigned idx = hist_index(ns < STATS_LAT_MAX_NS ? ns : STATS_LAT_MAX_NS,
+                                  STATS_LAT_SUB_BITS);
+        s->lat_bucket[idx] = json_u64(j, json_at(j, pair, 1));
     }
 }
 
@@ -333,18 +367,19 @@ int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,
         snprintf(err, errlen, "/stats has no \"workers\" array");
         return -1;
     }
-    json_str(&j, json_get(&j, 0, "version"), s->version, sizeof(s->version), "?");
-    json_str(&j, json_get(&j, 0, "poller"), s->poller, sizeof(s->poller), "?");
+    int bi = json_get(&j, 0, "build_info");
+    json_str(&j, json_get(&j, bi, "version"), s->version, sizeof(s->version), "?");
+    json_str(&j, json_get(&j, bi, "poller"), s->poller, sizeof(s->poller), "?");
     s->pid = (int64_t)json_u64(&j, json_get(&j, 0, "pid"));
     s->uptime_s = json_num(&j, json_get(&j, 0, "uptime_seconds"), 0);
-    s->draining = json_true(&j, json_get(&j, 0, "draining"));
-    int clk = json_get(&j, 0, "clock");
-    s->clock_known = clk >= 0 && json_get(&j, clk, "synchronized") >= 0;
+    s->draining = json_flag(&j, json_get(&j, 0, "draining"));
+    int sync = json_get(&j, 0, "clock_synchronized");
+    s->clock_known = sync >= 0;
     if (s->clock_known) {
-        s->clock_synced = json_true(&j, json_get(&j, clk, "synchronized"));
-        s->clock_max_error_s = json_num(&j, json_get(&j, clk, "max_error_seconds"), 0);
-        s->clock_est_error_s = json_num(&j, json_get(&j, clk, "estimated_error_seconds"), 0);
-        s->clock_offset_s = json_num(&j, json_get(&j, clk, "offset_seconds"), 0);
+        s->clock_synced = json_flag(&j, sync);
+        s->clock_max_error_s = json_num(&j, json_get(&j, 0, "clock_max_error_seconds"), 0);
+        s->clock_est_error_s = json_num(&j, json_get(&j, 0, "clock_estimated_error_seconds"), 0);
+        s->clock_offset_s = json_num(&j, json_get(&j, 0, "clock_offset_seconds"), 0);
     }
     int cfg = json_get(&j, 0, "config");
     s->max_conns = (int64_t)json_u64(&j, json_get(&j, cfg, "max_conns"));
@@ -356,8 +391,8 @@ int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,
         struct ctl_worker *cw = &s->w[i];
         read_figures(&j, w, &cw->s);
         cw->s.pid = (int64_t)json_u64(&j, json_get(&j, w, "pid"));
-        cw->up = json_true(&j, json_get(&j, w, "up"));
-        int rss = json_get(&j, w, "rss_bytes");
+        cw->up = json_flag(&j, json_get(&j, w, "worker_up"));
+        int rss = json_get(&j, w, "resident_memory_bytes");
         cw->rss_bytes = rss < 0 ? -1 : (int64_t)json_u64(&j, rss);
         s->nworkers = i + 1;
     }

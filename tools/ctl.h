@@ -90,7 +90,7 @@ struct ctl_snap {
     struct ctl_listener l[CTL_MAX_LISTENERS];
     int64_t max_conns;
     /* The kernel's clock discipline, as the master last read it: */
-    int clock_known;            /* /stats had a "clock" object */
+    int clock_known;            /* /stats had "clock_synchronized" */
     int clock_synced;
     double clock_max_error_s, clock_est_error_s, clock_offset_s;
 };

@@ -76,6 +76,16 @@ def parse_addr(text):
     return socket.AF_INET, (host, int(port))
 
 
+def stat_of(obj, name, label=None):
+    """A figure of one /stats object (a worker or "totals"): obj[name], or
+    obj[name][label] for a labelled metric; name may also be written
+    "metric.label" ("requests_total.line")."""
+    v = obj
+    for part in name.split("."):
+        v = v[part]
+    return v if label is None else v[label]
+
+
 class Server:
     """One stampd master and its workers."""
 
@@ -190,9 +200,12 @@ class Server:
         self.seen_workers.update(p for p in pids if p)
         return pids
 
-    def stat(self, name):
-        """One figure of /stats summed over the workers."""
-        return sum(w[name] for w in self.stats()["workers"])
+    def stat(self, name, label=None):
+        """One figure of /stats summed over the workers: a metric's name
+        without "stampd_" (e.g. "connections_active"), and for a labelled
+        metric the label value (stat("requests_total", "line"), or
+        stat("requests_total.line"))."""
+        return sum(stat_of(w, name, label) for w in self.stats()["workers"])
 
     def children(self):
         """Worker pids from /proc, without the admin port."""

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from conftest import SLOW, recv_all, recv_lines, wait_for
+from conftest import SLOW, recv_all, recv_lines, stat_of, wait_for
 
 STAMP_LEN = len(b"[Mon Sep  5 22:29:12 2016] ")
 ERR_TOO_MANY = b"ERR too many connections\n"
@@ -63,12 +63,13 @@ def wait_totals(s, expect, timeout=10):
         page = s.stats()
         last["page"] = page
         t = page["totals"]
-        return all(t[k] == v for k, v in expect.items()) and page
+        return all(stat_of(t, k) == v for k, v in expect.items()) and page
     try:
         return wait_for(match, timeout, "the admin figures", interval=0.02)
     except AssertionError:
         t = last["page"]["totals"]
-        diff = {k: (t[k], v) for k, v in expect.items() if t[k] != v}
+        diff = {k: (stat_of(t, k), v) for k, v in expect.items()
+                if stat_of(t, k) != v}
         raise AssertionError("figures (got, want) that differ: %r" % diff)
 
 
@@ -79,7 +80,7 @@ def test_known_load_exact_figures(stampd):
 
     # Three connections fill --max-conns; two more are refused.
     conns = [s.connect() for _ in range(3)]
-    wait_totals(s, {"conns_active": 3, "conns_accepted": 3})
+    wait_totals(s, {"connections_active": 3, "connections_accepted_total": 3})
     for _ in range(2):
         r = s.connect()
         assert recv_all(r) == ERR_TOO_MANY
@@ -122,25 +123,25 @@ def test_known_load_exact_figures(stampd):
     sent_out += len(ERR_TIMEOUT)
 
     expect = {
-        "conns_accepted": 6, "conns_refused": 2, "conns_active": 0,
-        "closed_eof": 3, "closed_reset": 0, "closed_timeout": 2,
-        "closed_limit": 1, "closed_protocol": 0, "closed_shutdown": 0,
-        "requests_line": nlines, "requests_http": 0, "requests_udp": 0,
-        "bytes_in": sent_in, "bytes_out": sent_out,
-        "err_line_too_long": 1, "err_line_timeout": 1, "err_idle_timeout": 1,
-        "err_max_conns": 2, "err_shutdown_cut": 0, "err_nomem": 0,
-        "backpressure_pauses": 0, "udp_drops": 0, "worker_restarts": 0,
-        "latency_count": nlines,
+        "connections_accepted_total": 6, "connections_refused_total": 2, "connections_active": 0,
+        "connections_closed_total.eof": 3, "connections_closed_total.reset": 0, "connections_closed_total.timeout": 2,
+        "connections_closed_total.limit": 1, "connections_closed_total.protocol": 0, "connections_closed_total.shutdown": 0,
+        "requests_total.line": nlines, "requests_total.http": 0, "requests_total.udp": 0,
+        "bytes_received_total": sent_in, "bytes_sent_total": sent_out,
+        "enforcements_total.line_too_long": 1, "enforcements_total.line_timeout": 1, "enforcements_total.idle_timeout": 1,
+        "enforcements_total.max_conns": 2, "enforcements_total.shutdown_cut": 0, "enforcements_total.out_of_memory": 0,
+        "backpressure_pauses_total": 0, "udp_drops_total": 0, "worker_restarts_total": 0,
+        "request_duration_seconds.count": nlines,
     }
     page = wait_totals(s, expect)
     w0 = page["workers"][0]
     for k, v in expect.items():
-        assert w0[k] == v, k
+        assert stat_of(w0, k) == v, k
     assert w0["pid"] == s.children()[0]
-    assert page["totals"]["loop_iterations"] > 0
-    assert page["totals"]["loop_events"] >= page["totals"]["loop_iterations"] - 5
+    assert page["totals"]["loop_iterations_total"] > 0
+    assert page["totals"]["loop_events_total"] >= page["totals"]["loop_iterations_total"] - 5
     assert page["config"]["max_conns"] == 3 and page["config"]["max_line"] == 100
-    assert page["pid"] == s.pid and page["draining"] is False
+    assert page["pid"] == s.pid and page["draining"] == 0
     assert page["uptime_seconds"] > 0
 
     # /metrics says the same, and passes promtool.
@@ -191,30 +192,30 @@ def load(s, nconn, nlines):
 def test_killed_worker_counters_kept(stampd):
     s = stampd(workers=2)
     sent = load(s, 20, 5)
-    page = wait_totals(s, {"requests_line": 100, "bytes_in": sent, "conns_active": 0})
+    page = wait_totals(s, {"requests_total.line": 100, "bytes_received_total": sent, "connections_active": 0})
     before = page["workers"]
-    victim = max(range(2), key=lambda i: before[i]["requests_line"])
-    assert before[victim]["requests_line"] > 0
+    victim = max(range(2), key=lambda i: before[i]["requests_total"]["line"])
+    assert before[victim]["requests_total"]["line"] > 0
     old_pid = before[victim]["pid"]
     s.kill_worker(old_pid)
 
     def respawned():
         p = s.stats()
         w = p["workers"][victim]
-        return w["up"] and w["pid"] not in (0, old_pid) and p
+        return w["worker_up"] and w["pid"] not in (0, old_pid) and p
     page = wait_for(respawned, 10, "the worker's replacement")
     after = page["workers"][victim]
-    assert after["worker_restarts"] == 1
+    assert after["worker_restarts_total"] == 1
     # Nothing the dead worker counted is lost, and no total went backwards.
-    for k in ("conns_accepted", "requests_line", "bytes_in", "bytes_out",
-              "closed_eof", "loop_iterations", "latency_count"):
-        assert after[k] >= before[victim][k], k
-        assert page["totals"][k] >= sum(w[k] for w in before), k
-    assert page["totals"]["requests_line"] == 100
-    assert page["totals"]["worker_restarts"] == 1
+    for k in ("connections_accepted_total", "requests_total.line", "bytes_received_total", "bytes_sent_total",
+              "connections_closed_total.eof", "loop_iterations_total", "request_duration_seconds.count"):
+        assert stat_of(after, k) >= stat_of(before[victim], k), k
+        assert stat_of(page["totals"], k) >= sum(stat_of(w, k) for w in before), k
+    assert page["totals"]["requests_total"]["line"] == 100
+    assert page["totals"]["worker_restarts_total"] == 1
     # The new worker keeps counting in the same slot.
     sent += load(s, 20, 5)
-    wait_totals(s, {"requests_line": 200, "bytes_in": sent, "worker_restarts": 1})
+    wait_totals(s, {"requests_total.line": 200, "bytes_received_total": sent, "worker_restarts_total": 1})
     status, body = s.admin_get("/metrics")
     m = parse_metrics(body.decode())
     assert metric_sum(m, "stampd_worker_restarts_total", worker=victim) == 1
@@ -244,7 +245,7 @@ def test_readyz_draining(stampd):
     assert s.admin_get("/healthz") == (200, b"ok\n")
     assert s.admin_get("/readyz") == (200, b"ok\n")
     c = stuck_client(s)
-    wait_for(lambda: s.stats()["totals"]["backpressure_pauses"] >= 1, 5, "back-pressure")
+    wait_for(lambda: s.stats()["totals"]["backpressure_pauses_total"] >= 1, 5, "back-pressure")
     s.send_signal(signal.SIGTERM)
     wait_for(lambda: s.admin_get("/readyz") == (503, b"draining\n"), 5,
              "/readyz to say draining")
@@ -253,7 +254,7 @@ def test_readyz_draining(stampd):
     status, body = s.admin_get("/metrics")
     assert status == 200 and b"\nstampd_draining 1\n" in body
     page = s.stats()
-    assert page["draining"] is True and page["totals"]["conns_active"] == 1
+    assert page["draining"] == 1 and page["totals"]["connections_active"] == 1
     assert s.proc.poll() is None
     # The client goes away (a reset, with replies unread): nothing is left
     # to drain, and nothing was cut by the server.
@@ -508,7 +509,7 @@ def test_reply_latency_counts_every_request(stampd):
     n = 24000   # 24 MB: more than the kernel's buffers on both sides hold
     sender = threading.Thread(target=slow.sendall, args=(line * n,), daemon=True)
     sender.start()
-    wait_for(lambda: s.stat("backpressure_pauses") >= 1, 20, "the slow reader paused")
+    wait_for(lambda: s.stat("backpressure_pauses_total") >= 1, 20, "the slow reader paused")
     assert replies_timed() < 50 + n
     got = 0
     slow.settimeout(10 * SLOW)

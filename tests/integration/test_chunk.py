@@ -25,7 +25,7 @@ def test_chunk_stamp_no_terminator(stampd):
         assert m, r
         assert r[m.end():] == text, r
     c.close()
-    wait_for(lambda: s.stat("requests_line") == 4, 10, "4 requests counted")
+    wait_for(lambda: s.stat("requests_total", "line") == 4, 10, "4 requests counted")
 
 
 def test_chunk_echo_upper_ok(stampd):
@@ -42,7 +42,7 @@ def test_chunk_none_sends_nothing(stampd):
     s = stampd("--reply", "none", listen=["127.0.0.1:0,chunk"])
     c = s.connect()
     c.sendall(b"printed")
-    wait_for(lambda: s.stat("requests_line") == 1, 10, "the request to be counted")
+    wait_for(lambda: s.stat("requests_total", "line") == 1, 10, "the request to be counted")
     c.shutdown(socket.SHUT_WR)
     assert recv_all(c) == b""  # nothing at all, then the close
 
@@ -65,7 +65,7 @@ def test_chunk_over_max_line(stampd):
     assert chunk_reply(c, b"12345678") == b"12345678"
     c.sendall(b"123456789")
     assert recv_all(c) == b"ERR line too long\n"
-    wait_for(lambda: s.stat("err_line_too_long") == 1, 10, "the enforcement count")
+    wait_for(lambda: s.stat("enforcements_total", "line_too_long") == 1, 10, "the enforcement count")
     wait_for(lambda: "line too long: client 127.0.0.1:" in s.log(), 10,
              "the enforcement log line")
 
@@ -80,8 +80,8 @@ def test_chunk_no_line_timeout_but_idle_timeout(stampd):
     # idle timeout closes it (without an ERR line).
     assert recv_all(c, timeout=10) == b""
     assert time.monotonic() - t0 >= 1.9
-    assert s.stat("err_line_timeout") == 0
-    wait_for(lambda: s.stat("err_idle_timeout") == 1, 10, "the idle enforcement")
+    assert s.stat("enforcements_total", "line_timeout") == 0
+    wait_for(lambda: s.stat("enforcements_total", "idle_timeout") == 1, 10, "the idle enforcement")
     wait_for(lambda: "idle timeout: client 127.0.0.1:" in s.log(), 10, "its log line")
 
 

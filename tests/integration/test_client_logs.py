@@ -29,7 +29,7 @@ def test_line_ok_and_none(stampd):
     c.sendall(b"one\ntwo\r\nthree")
     c.shutdown(socket.SHUT_WR)
     assert recv_all(c) == b""
-    wait_for(lambda: s.stat("requests_line") == 3, 10, "3 requests (the last at EOF)")
+    wait_for(lambda: s.stat("requests_total", "line") == 3, 10, "3 requests (the last at EOF)")
 
 
 def test_http_ok_and_none(stampd):
@@ -42,7 +42,7 @@ def test_http_ok_and_none(stampd):
     r = http_get(s)
     assert r.startswith(b"HTTP/1.1 200 OK\r\n")
     assert r.endswith(b"Content-Length: 0\r\nConnection: close\r\n\r\n"), r
-    assert s.stat("requests_http") == 1
+    assert s.stat("requests_total", "http") == 1
 
 
 @pytest.mark.parametrize("sent,want", [(b"abc\n", b"OK\n"), (b"abc\r\n", b"OK\r\n"),

@@ -76,11 +76,11 @@ def test_allocation_failures_close_only_the_affected_connection(stampd, fault_bi
         owed = got[:-len(b"ERR out of memory\n")]
         assert streams[i].startswith(owed), "connection %d: replies corrupted" % i
         failed += 1
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "every close")
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 10, "every close")
     w = wstats(s)
-    d = delta(b0, w, ("err_nomem", "closed_limit", "closed_eof", "closed_reset"))
-    assert d["err_nomem"] == failed and d["closed_limit"] == failed
-    assert d["closed_eof"] == n - failed and d["closed_reset"] == 0
+    d = delta(b0, w, ("enforcements_total.out_of_memory", "connections_closed_total.limit", "connections_closed_total.eof", "connections_closed_total.reset"))
+    assert d["enforcements_total.out_of_memory"] == failed and d["connections_closed_total.limit"] == failed
+    assert d["connections_closed_total.eof"] == n - failed and d["connections_closed_total.reset"] == 0
     assert 0 < failed < n, failed
     assert w["ring_bytes"] == 0 and w["input_bytes"] == 0
     assert s.worker_pids()[0] == b0["pid"]
@@ -139,16 +139,16 @@ def test_http_allocation_failures_close_only_the_affected_connection(stampd, fau
     for i, bodies in enumerate(results):
         assert bodies == wanted[i][1][:len(bodies)], "connection %d: responses corrupted" % i
         cut += len(bodies) < per
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "every close")
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 10, "every close")
     w = wstats(s)
-    d = delta(b0, w, ("err_nomem", "conns_accepted"))
-    assert d["err_nomem"] + (n - d["conns_accepted"]) == cut, (d, cut)
+    d = delta(b0, w, ("enforcements_total.out_of_memory", "connections_accepted_total"))
+    assert d["enforcements_total.out_of_memory"] + (n - d["connections_accepted_total"]) == cut, (d, cut)
     assert 0 < cut < n, cut
     assert w["ring_bytes"] == 0 and w["input_bytes"] == 0
     assert s.worker_pids()[0] == b0["pid"]
     assert s.stop() == 0
     print("http alloc failure: %d of %d connections cut (%d at accept)"
-          % (cut, n, n - d["conns_accepted"]))
+          % (cut, n, n - d["connections_accepted_total"]))
 
 
 def _send_quietly(c, data):
@@ -174,10 +174,10 @@ def test_worker_dying_at_start_is_throttled(stampd, fault_bin):
     s.admin = m.group(1)
     t0 = time.monotonic()
     # Three re-forks take at least two seconds under the throttle.
-    wait_for(lambda: s.stats()["workers"][0]["worker_restarts"] >= 3, 10,
+    wait_for(lambda: s.stats()["workers"][0]["worker_restarts_total"] >= 3, 10,
              "three re-forks")
     assert s.proc.poll() is None, "the master died"
-    restarts = s.stats()["workers"][0]["worker_restarts"]
+    restarts = s.stats()["workers"][0]["worker_restarts_total"]
     forks = len(re.findall(r"exiting at start-up", s.log()))
     elapsed = time.monotonic() - t0
     # One fork at start, then at most one per second.

@@ -23,7 +23,7 @@ def test_emfile_flood(stampd):
     for i, c in enumerate(held):
         c.sendall(b"held %d\n" % i)
         assert recv_exact(c, 7) == b"held %d\n" % i
-    wait_for(lambda: wstats(s)["conns_active"] == 3, 5, "3 connections")
+    wait_for(lambda: wstats(s)["connections_active"] == 3, 5, "3 connections")
     room = 10
     limit = _max_fd(pid) + 1 + room
     old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
@@ -31,9 +31,9 @@ def test_emfile_flood(stampd):
     try:
         b0 = wstats(s)
         flood = [s.connect() for _ in range(200)]
-        wait_for(lambda: wstats(s)["accept_pauses"] > b0["accept_pauses"], 5,
+        wait_for(lambda: wstats(s)["accept_pauses_total"] > b0["accept_pauses_total"], 5,
                  "an accept pause")
-        at_limit = wstats(s)["conns_active"]
+        at_limit = wstats(s)["connections_active"]
         assert 3 < at_limit <= 3 + room
         # At the limit: the worker sleeps between 100 ms retries, not spins.
         cpu = cpu_share(pid, 2.0)
@@ -43,7 +43,7 @@ def test_emfile_flood(stampd):
         for i, c in enumerate(held):
             c.sendall(b"still %d\n" % i)
             assert recv_exact(c, 8) == b"still %d\n" % i
-        pauses = wstats(s)["accept_pauses"] - b0["accept_pauses"]
+        pauses = wstats(s)["accept_pauses_total"] - b0["accept_pauses_total"]
         assert pauses >= 2
         # Free descriptors: the client closes the accepted flood connections
         # (the first ones in), then the next one in the accept queue (FIFO)
@@ -65,7 +65,7 @@ def test_emfile_flood(stampd):
         c.close()
     for c in held:
         c.close()
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "all closed")
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 10, "all closed")
     assert s.worker_pids()[0] == pid
 
 
@@ -87,9 +87,9 @@ def test_emfile_at_graceful_stop(stampd):
         c = s.connect()
         c.sendall(b"q %d\n" % i)
         flood.append(c)
-    wait_for(lambda: wstats(s)["accept_pauses"] > b0["accept_pauses"], 5,
+    wait_for(lambda: wstats(s)["accept_pauses_total"] > b0["accept_pauses_total"], 5,
              "an accept pause")
-    at_limit = wait_for(lambda: wstats(s)["conns_active"] or None, 5, "accepted")
+    at_limit = wait_for(lambda: wstats(s)["connections_active"] or None, 5, "accepted")
     assert 0 < at_limit <= room
     # Those accepted are answered; the rest wait in the kernel's queue.
     for i, c in enumerate(flood[:at_limit]):

@@ -92,8 +92,8 @@ def _load(s, nconns=20, nlines=500):
     return out
 
 
-KEYS = ("closed_reset", "closed_eof", "accept_pauses", "accept_errors",
-        "conns_accepted", "requests_line")
+KEYS = ("connections_closed_total.reset", "connections_closed_total.eof", "accept_pauses_total", "accept_errors_total",
+        "connections_accepted_total", "requests_total.line")
 
 
 def _scenario(stampd, tmp_path, syscall, inject, fatal=0, **kw):
@@ -106,7 +106,7 @@ def _scenario(stampd, tmp_path, syscall, inject, fatal=0, **kw):
     finally:
         st.close()
     assert st.injected() >= 1, "strace injected nothing"
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "every close")
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 10, "every close")
     w = wstats(s)
     assert s.worker_pids()[0] == pid and w["pid"] == pid, "the worker died"
     whole = sum(1 for sent, got in results if got == sent)
@@ -116,8 +116,8 @@ def _scenario(stampd, tmp_path, syscall, inject, fatal=0, **kw):
     # in order.
     assert len(broken) == fatal or (len(broken) < fatal and syscall == "recvfrom"), broken
     d = delta(b0, w, KEYS)
-    assert d["conns_accepted"] == len(results)
-    assert d["closed_reset"] == fatal and d["closed_eof"] == len(results) - fatal
+    assert d["connections_accepted_total"] == len(results)
+    assert d["connections_closed_total.reset"] == fatal and d["connections_closed_total.eof"] == len(results) - fatal
     return s, d, whole
 
 
@@ -126,10 +126,10 @@ def test_accept4_faults(stampd, tmp_path, err):
     s, d, whole = _scenario(stampd, tmp_path, "accept4",
                             "error=%s:when=1+2" % err)
     if err == "ECONNABORTED":
-        assert d["accept_pauses"] == 0 and d["accept_errors"] == 0
+        assert d["accept_pauses_total"] == 0 and d["accept_errors_total"] == 0
     else:
-        assert d["accept_pauses"] >= 1
-    print("accept4 %s: %d/20 connections whole, %d pauses" % (err, whole, d["accept_pauses"]))
+        assert d["accept_pauses_total"] >= 1
+    print("accept4 %s: %d/20 connections whole, %d pauses" % (err, whole, d["accept_pauses_total"]))
 
 
 @pytest.mark.parametrize("err", ["EAGAIN", "EINTR"])
@@ -161,7 +161,7 @@ def test_write_fault_on_the_signal_pipe(stampd, tmp_path):
     st = Strace(pid, "write", "error=EAGAIN:when=1+1", str(tmp_path))
     try:
         c.sendall(b"owed")
-        wait_for(lambda: wstats(s)["bytes_in"] >= 4, 5, "the fragment read")
+        wait_for(lambda: wstats(s)["bytes_received_total"] >= 4, 5, "the fragment read")
         s.send_signal(signal.SIGTERM)
         c.sendall(b"\n")
         assert recv_all(c, timeout=15) == b"owed\n"
@@ -226,16 +226,16 @@ def test_accept4_faults_http(stampd, tmp_path, err):
     assert st.injected() >= 1, "strace injected nothing"
     for i, bodies in enumerate(results):
         assert bodies == [b"/c%d-r%d\n" % (i, k) for k in range(HTTP_REQS)], i
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "every close")
-    d = delta(b0, wstats(s), KEYS + ("requests_http",))
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 10, "every close")
+    d = delta(b0, wstats(s), KEYS + ("requests_total.http",))
     assert s.worker_pids()[0] == pid, "the worker died"
-    assert d["conns_accepted"] == 20 and d["requests_http"] == 20 * HTTP_REQS
+    assert d["connections_accepted_total"] == 20 and d["requests_total.http"] == 20 * HTTP_REQS
     if err == "ECONNABORTED":
-        assert d["accept_pauses"] == 0 and d["accept_errors"] == 0
+        assert d["accept_pauses_total"] == 0 and d["accept_errors_total"] == 0
     elif err == "EMFILE":
-        assert d["accept_pauses"] >= 1
+        assert d["accept_pauses_total"] >= 1
     else:
-        assert d["accept_errors"] == st.injected()
+        assert d["accept_errors_total"] == st.injected()
 
 
 # --- epoll_ctl ----------------------------------------------------------------
@@ -272,9 +272,9 @@ def test_epoll_ctl_add_failure_closes_only_that_connection(stampd, tmp_path):
     lost = [i for i, g in enumerate(got) if g != b"conn %d\n" % i]
     assert len(lost) == 1 and got[lost[0]] == b"", got
     assert re.search(r"worker 0 warn: poller_add fd \d+: Cannot allocate memory", s.log())
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "every close")
-    d = delta(b0, wstats(s), ("conns_accepted", "requests_line"))
-    assert d == {"conns_accepted": 5, "requests_line": 5}
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 10, "every close")
+    d = delta(b0, wstats(s), ("connections_accepted_total", "requests_total.line"))
+    assert d == {"connections_accepted_total": 5, "requests_total.line": 5}
     assert s.worker_pids()[0] == pid, "the worker died"
 
 
@@ -304,7 +304,7 @@ def _udp_exchange(s, timeout=5):
     return answered
 
 
-UDP_KEYS = ("requests_udp", "udp_drops")
+UDP_KEYS = ("requests_total.udp", "udp_drops_total")
 
 
 @pytest.mark.parametrize("err", ["EINTR", "EAGAIN", "ENOMEM"])
@@ -322,7 +322,7 @@ def test_recvmmsg_faults_are_retried(stampd, tmp_path, err):
         st.close()
     assert st.injected() >= UDP_N // 2
     assert answered == list(range(UDP_N))
-    assert delta(b0, wstats(s), UDP_KEYS) == {"requests_udp": UDP_N, "udp_drops": 0}
+    assert delta(b0, wstats(s), UDP_KEYS) == {"requests_total.udp": UDP_N, "udp_drops_total": 0}
     assert s.worker_pids()[0] == pid, "the worker died"
 
 
@@ -340,7 +340,7 @@ def test_sendmmsg_transient_faults_are_retried(stampd, tmp_path, err):
         st.close()
     assert st.injected() >= UDP_N // 2
     assert answered == list(range(UDP_N))
-    assert delta(b0, wstats(s), UDP_KEYS) == {"requests_udp": UDP_N, "udp_drops": 0}
+    assert delta(b0, wstats(s), UDP_KEYS) == {"requests_total.udp": UDP_N, "udp_drops_total": 0}
 
 
 def test_sendmmsg_hard_fault_drops_one_reply(stampd, tmp_path):
@@ -356,5 +356,5 @@ def test_sendmmsg_hard_fault_drops_one_reply(stampd, tmp_path):
         st.close()
     assert st.injected() == 1
     assert answered == [i for i in range(UDP_N) if i != 4]
-    assert delta(b0, wstats(s), UDP_KEYS) == {"requests_udp": UDP_N - 1, "udp_drops": 1}
+    assert delta(b0, wstats(s), UDP_KEYS) == {"requests_total.udp": UDP_N - 1, "udp_drops_total": 1}
     assert s.worker_pids()[0] == pid, "the worker died"

@@ -146,7 +146,7 @@ def test_haproxy_v1_and_v2_with_health_checks(stampd, haproxy):
              "both stampd servers UP in haproxy")
     # The checks' headers reach stampd (HAProxy then resets the connection:
     # they are counted as closed by reset, not as protocol errors).
-    wait_for(lambda: all(s.stat("conns_accepted") >= 2 and s.stat("bytes_in") > 0
+    wait_for(lambda: all(s.stat("connections_accepted_total") >= 2 and s.stat("bytes_received_total") > 0
                          for s in (s1, s2)), 10, "health checks with their headers")
 
     used = []
@@ -172,9 +172,9 @@ def test_haproxy_v1_and_v2_with_health_checks(stampd, haproxy):
     assert all(seen.count(u) == REQUESTS_PER_CONN for u in used)
     # Round robin gave both versions their share.
     assert logged_clients(s1) and logged_clients(s2)
-    assert s1.stat("requests_line") + s2.stat("requests_line") == total
+    assert s1.stat("requests_total", "line") + s2.stat("requests_total", "line") == total
     for s in (s1, s2):
-        assert s.stat("err_bad_proxy") == 0, s.log()
+        assert s.stat("enforcements_total", "bad_proxy_header") == 0, s.log()
         assert "bad proxy header" not in s.log()
         assert "request from 127.0.0.1:" not in s.log()
 

@@ -57,7 +57,7 @@ def test_stopped_worker_fails_liveness_then_recovers(stampd):
         assert status == 503 and body.startswith(b"worker 1 stalled"), body
         assert metric(s, "stampd_live") == 0 and metric(s, "stampd_ready") == 0
         page = s.stats()
-        assert page["live"] is False and page["live_reason"].startswith("worker 1 stalled")
+        assert page["live"] == 0 and page["live_reason"].startswith("worker 1 stalled")
         print("SIGSTOP: /healthz 503 after %.2f s" % took)
     finally:
         os.kill(victim, signal.SIGCONT)
@@ -82,7 +82,7 @@ def test_hung_worker_is_replaced_and_health_recovers(stampd):
     wait_for(lambda: probe(s, "/healthz") == (200, b"ok\n"), 5, "/healthz to recover")
     wait_for(lambda: probe(s, "/readyz") == (200, b"ok\n"), 5, "/readyz to recover")
     back = time.monotonic() - t0
-    assert s.stats()["workers"][0]["worker_hangs"] == 1
+    assert s.stats()["workers"][0]["worker_hangs_total"] == 1
     print("hung worker: /healthz 503 after %.2f s, 200 again after %.2f s" % (failed, back))
     assert s.stop() == 0
 
@@ -135,7 +135,7 @@ def test_readyz_during_drain_healthz_until_exit(stampd):
     s = stampd("--shutdown-timeout", "20", workers=1)
     c = s.connect()
     c.sendall(b"partial line, no terminator")
-    wait_for(lambda: s.stat("conns_active") == 1, 5, "the connection")
+    wait_for(lambda: s.stat("connections_active") == 1, 5, "the connection")
     s.send_signal(signal.SIGTERM)
     wait_for(lambda: probe(s, "/readyz") == (503, b"draining\n"), 5, "/readyz draining")
     for _ in range(5):
@@ -184,8 +184,7 @@ def test_clock_state_is_the_kernels(stampd):
     # disciplines the clock: allow for the time between the two reads.
     assert abs(metric(s, "stampd_clock_max_error_seconds") - maxerr) <= 0.01
     assert abs(metric(s, "stampd_clock_estimated_error_seconds") - esterr) <= 0.01
-    clock = s.stats()["clock"]
-    assert clock["synchronized"] is synced
+    assert s.stats()["clock_synchronized"] == (1 if synced else 0)
     bad = not synced or maxerr > 0.1
     assert ("master warn: clock" in s.log()) == bad, s.log()
     assert probe(s, "/readyz") == (200, b"ok\n")

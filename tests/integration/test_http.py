@@ -88,7 +88,7 @@ def test_get_headers_and_date(stampd):
     t = email.utils.parsedate_to_datetime(h["date"].decode()).timestamp()
     assert before - 1 <= t <= after
     c.close()
-    assert s.stat("requests_http") == 1
+    assert s.stat("requests_total", "http") == 1
 
 
 def test_pipelined_one_write(stampd):
@@ -101,9 +101,9 @@ def test_pipelined_one_write(stampd):
         check_ok(r.response(), b"/%d" % i)
     # All responses of the one read left in one writev.  (The counters
     # move just after the writev returns: poll for them first.)
-    wait_for(lambda: s.stat("requests_http") == n and s.stat("writes") >= 1, 5,
+    wait_for(lambda: s.stat("requests_total", "http") == n and s.stat("writes_total") >= 1, 5,
              "the counters")
-    assert s.stat("writes") == 1
+    assert s.stat("writes_total") == 1
     c.close()
 
 
@@ -142,8 +142,8 @@ def test_http10_closes_unless_keep_alive(stampd):
     assert h["connection"] == b"close"
     r.eof()
     c.close()
-    wait_for(lambda: s.stat("closed_eof") == 1, 5, "closed_eof")
-    assert s.stat("requests_http") == 2
+    wait_for(lambda: s.stat("connections_closed_total", "eof") == 1, 5, "connections_closed_total.eof")
+    assert s.stat("requests_total", "http") == 2
 
 
 def test_connection_close(stampd):
@@ -156,7 +156,7 @@ def test_connection_close(stampd):
     assert check_ok(r.response(), b"/b")["connection"] == b"close"
     r.eof()
     c.close()
-    wait_for(lambda: s.stat("closed_eof") == 1, 5, "closed_eof")
+    wait_for(lambda: s.stat("connections_closed_total", "eof") == 1, 5, "connections_closed_total.eof")
 
 
 def test_head_has_get_length(stampd):
@@ -197,17 +197,17 @@ def test_split_byte_by_byte(stampd):
 
 ERRORS = [
     # (request, status, close reason, extra server args)
-    (b"NOT HTTP AT ALL\r\n\r\n", 400, "closed_protocol", ()),
+    (b"NOT HTTP AT ALL\r\n\r\n", 400, "connections_closed_total.protocol", ()),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
-     400, "closed_protocol", ()),
-    (b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400, "closed_protocol", ()),
-    (b"POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 413, "closed_limit",
+     400, "connections_closed_total.protocol", ()),
+    (b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400, "connections_closed_total.protocol", ()),
+    (b"POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 413, "connections_closed_total.limit",
      ("--max-line", "100")),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n" + b"x" * 101 + b"\r\n",
-     413, "closed_limit", ("--max-line", "100")),
-    (b"GET / HTTP/1.1\r\nX: " + b"p" * 8170 + b"\r\n\r\n", 431, "closed_limit", ()),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "closed_protocol", ()),
-    (b"GET / HTTP/2.0\r\n\r\n", 505, "closed_protocol", ()),
+     413, "connections_closed_total.limit", ("--max-line", "100")),
+    (b"GET / HTTP/1.1\r\nX: " + b"p" * 8170 + b"\r\n\r\n", 431, "connections_closed_total.limit", ()),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "connections_closed_total.protocol", ()),
+    (b"GET / HTTP/2.0\r\n\r\n", 505, "connections_closed_total.protocol", ()),
 ]
 
 
@@ -226,7 +226,7 @@ def test_error_after_earlier_responses(stampd, req, code, reason, args):
     r.eof()  # half-close and linger: EOF, not a reset
     c.close()
     wait_for(lambda: s.stat(reason) == 1, 5, reason)
-    assert s.stat("requests_http") == 1
+    assert s.stat("requests_total", "http") == 1
 
 
 def test_431_boundary(stampd):
@@ -249,12 +249,12 @@ def test_backpressure_then_everything_answered(stampd):
     n = 35000
     data = b"".join(b"GET /%d HTTP/1.1\r\n\r\n" % i for i in range(n))
     c.sendall(data)  # the server must pause reading, not buffer all replies
-    wait_for(lambda: s.stat("backpressure_pauses") > 0, 10, "a pause")
+    wait_for(lambda: s.stat("backpressure_pauses_total") > 0, 10, "a pause")
     r = Reader(c)
     for i in range(n):
         check_ok(r.response(), b"/%d" % i)
     c.close()
-    assert s.stat("requests_http") == n
+    assert s.stat("requests_total", "http") == n
 
 
 def test_idle_timeout(stampd):
@@ -263,7 +263,7 @@ def test_idle_timeout(stampd):
     c.sendall(b"GET / HTTP/1.1\r\n")  # partial head, then silence
     assert recv_all(c, timeout=5) == b""
     c.close()
-    wait_for(lambda: s.stat("closed_timeout") == 1, 5, "closed_timeout")
+    wait_for(lambda: s.stat("connections_closed_total", "timeout") == 1, 5, "connections_closed_total.timeout")
 
 
 def parse_wrk(out):
@@ -288,7 +288,7 @@ def test_wrk(stampd):
     assert errors == 0, p.stdout
     # wrk counts responses it read; the server may have answered a few more
     # that wrk dropped when it stopped.
-    assert s.stat("requests_http") >= total
+    assert s.stat("requests_total", "http") >= total
 
 
 def test_line_timeout_bounds_a_dripped_request(stampd):
@@ -316,7 +316,7 @@ def test_line_timeout_bounds_a_dripped_request(stampd):
     assert closed, "a dripped request head outlived --line-timeout"
     assert time.monotonic() - t0 >= 0.9
     c.close()
-    wait_for(lambda: s.stat("closed_timeout") == 1, 5, "closed_timeout")
+    wait_for(lambda: s.stat("connections_closed_total", "timeout") == 1, 5, "connections_closed_total.timeout")
 
 
 def test_large_body_memory_returns(stampd):

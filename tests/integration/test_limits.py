@@ -41,7 +41,7 @@ def test_max_line_boundary(stampd, payload_len, term, ok):
     assert data == (line if ok else ERR_TOO_LONG)
     c.close()
     if not ok:
-        assert s.stat("err_line_too_long") == 1
+        assert s.stat("enforcements_total", "line_too_long") == 1
 
 
 def test_max_line_error_order(stampd):
@@ -53,7 +53,7 @@ def test_max_line_error_order(stampd):
     data = converse(c, request, timeout=30)
     assert data == b"ok1\nok2\r\n" + ERR_TOO_LONG
     c.close()
-    wait_for(lambda: s.stat("closed_limit") == 1, 5, "closed_limit")
+    wait_for(lambda: s.stat("connections_closed_total", "limit") == 1, 5, "connections_closed_total.limit")
 
 
 def test_max_line_split_across_reads(stampd):
@@ -105,7 +105,7 @@ def test_line_timeout_error_order_and_timing(stampd):
     assert data == ERR_TIMEOUT
     assert 0.95 <= took <= 1.0 + 0.5 * SLOW, took
     c.close()
-    assert s.stat("err_line_timeout") == 1
+    assert s.stat("enforcements_total", "line_timeout") == 1
 
 
 def test_line_timeout_runs_from_first_byte_despite_dripping(stampd):
@@ -141,9 +141,9 @@ def test_line_timeout_is_per_line(stampd):
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     probe = s.connect()
     c.sendall(b"ab")
-    wait_for(lambda: s.stat("bytes_in") >= 2, 5, '"ab" to be read')
+    wait_for(lambda: s.stat("bytes_received_total") >= 2, 5, '"ab" to be read')
     probe.sendall(b"p")
-    wait_for(lambda: s.stat("bytes_in") >= 3, 5, "the probe's byte to be read")
+    wait_for(lambda: s.stat("bytes_received_total") >= 3, 5, "the probe's byte to be read")
     t_ab = time.monotonic()
     time.sleep(1.0)                 # pacing: half the timeout
     c.sendall(b"c\nde")
@@ -158,7 +158,7 @@ def test_line_timeout_is_per_line(stampd):
     assert recv_exact(c, 4) == b"end\n"
     c.shutdown(socket.SHUT_WR)
     assert recv_all(c) == b""
-    assert s.stat("err_line_timeout") == 1     # the probe's
+    assert s.stat("enforcements_total", "line_timeout") == 1     # the probe's
     assert t_de - t_ab < 2.0
     probe.close()
     c.close()
@@ -182,11 +182,11 @@ def test_max_conns(stampd):
         c.sendall(b"again %d\n" % i)
         assert recv_exact(c, 8) == b"again %d\n" % i
     st = s.stats()["workers"][0]
-    assert st["conns_active"] == 3 and st["conns_refused"] == 1, st
-    assert st["err_max_conns"] == 1
+    assert st["connections_active"] == 3 and st["connections_refused_total"] == 1, st
+    assert st["enforcements_total"]["max_conns"] == 1
     # A freed slot is available again once the server has closed it.
     conns[0].close()
-    wait_for(lambda: s.stat("conns_active") == 2, 5, "the closed connection to go")
+    wait_for(lambda: s.stat("connections_active") == 2, 5, "the closed connection to go")
     more = s.connect()
     more.sendall(b"new\n")
     assert recv_exact(more, 4) == b"new\n"
@@ -202,11 +202,11 @@ def test_max_conns_many_refusals_do_not_count(stampd):
     for r in refused:
         assert recv_all(r) == ERR_TOO_MANY
         r.close()
-    wait_for(lambda: s.stat("conns_refused") == 20, 5, "20 refusals")
+    wait_for(lambda: s.stat("connections_refused_total") == 20, 5, "20 refusals")
     for c in (a, b):
         c.sendall(b"x\n")
         assert recv_exact(c, 2) == b"x\n"
-    assert s.stat("conns_active") == 2
+    assert s.stat("connections_active") == 2
     a.close()
     b.close()
 
@@ -222,8 +222,8 @@ def test_idle_timeout_closes_without_message(stampd):
     c.close()
     # The client sees EOF when the socket closes; the counters follow in the
     # same worker turn, so await them rather than race it.
-    wait_for(lambda: s.stat("closed_timeout") == 1, 5, "the timeout close counted")
-    assert s.stat("err_idle_timeout") == 1
+    wait_for(lambda: s.stat("connections_closed_total", "timeout") == 1, 5, "the timeout close counted")
+    assert s.stat("enforcements_total", "idle_timeout") == 1
 
 
 def test_idle_timeout_reset_by_traffic(stampd):
@@ -314,7 +314,7 @@ def test_max_output_client_that_never_reads(stampd):
     c = raw_connect(s, rcvbuf=65536)
     sent = send_until_stalled(c, request)
     assert sent < len(request), "the server kept reading a client that never reads"
-    assert s.stat("backpressure_pauses") >= 1
+    assert s.stat("backpressure_pauses_total") >= 1
     # Keep pushing: the server must not take more, nor grow.
     peak = rss0
     for _ in range(5):
@@ -347,9 +347,9 @@ def test_max_output_idle_timeout_still_applies(stampd):
     request = b"x" * 60 + b"\n"
     sent = send_until_stalled(c, request * 200_000, stall=0.3)
     assert sent < len(request) * 200_000
-    assert s.stat("backpressure_pauses") >= 1
-    wait_for(lambda: s.stat("closed_timeout") == 1, 3, "the paused connection to time out")
-    assert s.stat("conns_active") == 0
+    assert s.stat("backpressure_pauses_total") >= 1
+    wait_for(lambda: s.stat("connections_closed_total", "timeout") == 1, 3, "the paused connection to time out")
+    assert s.stat("connections_active") == 0
     c.close()
 
 
@@ -378,7 +378,7 @@ def test_error_after_a_pause_keeps_the_order(stampd):
     c = raw_connect(s, rcvbuf=4096)
     sent = send_until_stalled(c, request, stall=0.3)
     assert sent < len(request)
-    assert s.stat("backpressure_pauses") >= 1
+    assert s.stat("backpressure_pauses_total") >= 1
     data = converse(c, request[sent:], timeout=30)
     assert data == good + ERR_TOO_LONG
     c.close()

@@ -56,7 +56,7 @@ def test_100k_pipelined_lines_in_order(stampd):
     # already fix the layout of every reply.
     for line in lines[::1000]:
         split_stamp(line + b"\n")
-    assert s.stat("requests_line") == n
+    assert s.stat("requests_total", "line") == n
     c.close()
 
 
@@ -190,8 +190,8 @@ def test_half_close_without_fragment_and_without_requests(stampd):
     c.shutdown(socket.SHUT_WR)
     assert unstamp(recv_all(c)) == [b"only\n"]
     c.close()
-    wait_for(lambda: s.stat("conns_active") == 0, 5, "connections to close")
-    assert s.stat("closed_eof") == 2
+    wait_for(lambda: s.stat("connections_active") == 0, 5, "connections to close")
+    assert s.stat("connections_closed_total", "eof") == 2
 
 
 def test_reset_discards_only_that_connection(stampd):
@@ -204,7 +204,7 @@ def test_reset_discards_only_that_connection(stampd):
     bad.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     bad.close()
     assert ask(keep, b"after\n") == b"after\n"
-    wait_for(lambda: s.stat("conns_active") == 1, 5, "the reset connection to close")
+    wait_for(lambda: s.stat("connections_active") == 1, 5, "the reset connection to close")
     keep.close()
 
 
@@ -318,7 +318,7 @@ def test_2000_concurrent_clients(stampd):
     try:
         for i in range(n):
             conns.append(s.connect())
-        wait_for(lambda: s.stat("conns_active") == n, 10,
+        wait_for(lambda: s.stat("connections_active") == n, 10,
                  "all %d connections accepted" % n)
         for i, c in enumerate(conns):
             c.sendall(b"client %d\r\n" % i)
@@ -331,9 +331,9 @@ def test_2000_concurrent_clients(stampd):
             assert recv_exact(c, len(b"again %d\n" % i)) == b"again %d\n" % i
         stats = s.stats()["workers"]
         # SO_REUSEPORT spread them over both workers.
-        assert all(w["conns_active"] > 0 for w in stats), stats
+        assert all(w["connections_active"] > 0 for w in stats), stats
     finally:
         for c in conns:
             c.close()
-    wait_for(lambda: s.stat("conns_active") == 0, 10, "all connections closed")
-    assert s.stat("closed_eof") == n
+    wait_for(lambda: s.stat("connections_active") == 0, 10, "all connections closed")
+    assert s.stat("connections_closed_total", "eof") == n

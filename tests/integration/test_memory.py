@@ -53,12 +53,12 @@ def test_rss_per_idle_connection(stampd):
     poke = warm.pop()
     for c in warm:
         c.close()
-    wait_for(lambda: s.stat("conns_active") == 1, 10, "warm-up connections to close")
+    wait_for(lambda: s.stat("connections_active") == 1, 10, "warm-up connections to close")
     rss0 = quiet_rss(s, pid, poke)
 
     conns = open_and_talk(s, N)
     try:
-        wait_for(lambda: s.stat("conns_active") == N + 1, 10, "all connections accepted")
+        wait_for(lambda: s.stat("connections_active") == N + 1, 10, "all connections accepted")
         st = s.stats()["workers"][0]
         assert st["ring_bytes"] == 0 and st["input_bytes"] == 0, st
         rss1 = quiet_rss(s, pid, poke)
@@ -73,4 +73,4 @@ def test_rss_per_idle_connection(stampd):
         for c in conns:
             c.close()
         poke.close()
-    wait_for(lambda: s.stat("conns_active") == 0, 20, "connections to close")
+    wait_for(lambda: s.stat("connections_active") == 0, 20, "connections to close")

@@ -45,7 +45,7 @@ def request_logged(s, who, payload):
 
 def refused(s, c, how, count=1):
     assert recv_all(c) == BAD
-    wait_for(lambda: s.stat("err_bad_proxy") == count, 10, "the bad_proxy_header count")
+    wait_for(lambda: s.stat("enforcements_total", "bad_proxy_header") == count, 10, "the bad_proxy_header count")
     wait_for(lambda: re.search(r"info: bad proxy header \(%s\): client 127\.0\.0\.1:\d+ on "
                                r"127\.0\.0\.1:\d+,proxy" % re.escape(how), s.log()),
              10, "the enforcement log line (%s)" % how)
@@ -60,7 +60,7 @@ def test_v1_tcp4_data_in_same_segment(stampd):
     assert recv_exact(c, 12) == b"hello\nworld\n"
     request_logged(s, "203.0.113.7:51234", "hello")
     request_logged(s, "203.0.113.7:51234", "world")
-    assert s.stat("err_bad_proxy") == 0
+    assert s.stat("enforcements_total", "bad_proxy_header") == 0
 
 
 def test_v1_tcp6_and_stamp(stampd):
@@ -124,7 +124,7 @@ def test_v2_local_keeps_socket_address(stampd):
     hc.sendall(v2(0, 0x00))
     hc.shutdown(socket.SHUT_WR)
     assert recv_all(hc) == b""
-    assert s.stat("err_bad_proxy") == 0
+    assert s.stat("enforcements_total", "bad_proxy_header") == 0
 
 
 def test_v2_unspec_keeps_socket_address(stampd):
@@ -185,7 +185,7 @@ def test_untrusted_source_ipv6_listener(stampd):
     c = s.connect()
     c.sendall(b"PROXY TCP6 ::2 ::1 1 2\r\n")
     assert recv_all(c) == BAD
-    wait_for(lambda: s.stat("err_bad_proxy") == 1, 10, "the count")
+    wait_for(lambda: s.stat("enforcements_total", "bad_proxy_header") == 1, 10, "the count")
     wait_for(lambda: re.search(r"bad proxy header \(untrusted source\): client \[::1\]:\d+",
                                s.log()), 10, "the log line")
 
@@ -205,7 +205,7 @@ def test_malformed_v1(stampd):
         c = s.connect()
         c.sendall(hdr + b"data\n")
         assert recv_all(c) == BAD, hdr
-        wait_for(lambda: s.stat("err_bad_proxy") == i + 1, 10, "count %d" % (i + 1))
+        wait_for(lambda: s.stat("enforcements_total", "bad_proxy_header") == i + 1, 10, "count %d" % (i + 1))
     assert "request from" not in s.log()
 
 
@@ -215,7 +215,7 @@ def test_malformed_v2(stampd):
     bad = V2_SIG + bytes([0x31, 0x11]) + struct.pack("!H", 12) + b"\0" * 12  # version 3
     c.sendall(bad + b"x\n")
     assert recv_all(c) == BAD
-    wait_for(lambda: s.stat("err_bad_proxy") == 1, 10, "the count")
+    wait_for(lambda: s.stat("enforcements_total", "bad_proxy_header") == 1, 10, "the count")
 
 
 def test_truncated_header(stampd):
@@ -257,7 +257,7 @@ def test_http_proxy(stampd):
     assert re.fullmatch(rb"HTTP/1\.1 400 Bad Request\r\nServer: stampd\r\nDate: [^\r]+ GMT\r\n"
                         rb"Content-Type: text/plain\r\nContent-Length: 17\r\n"
                         rb"Connection: close\r\n\r\nbad proxy header\n", r), r
-    wait_for(lambda: s.stat("err_bad_proxy") == 1, 10, "the count")
+    wait_for(lambda: s.stat("enforcements_total", "bad_proxy_header") == 1, 10, "the count")
 
 
 def test_rejection_logs_are_rate_limited(stampd):
@@ -271,7 +271,7 @@ def test_rejection_logs_are_rate_limited(stampd):
         conns.append(c)
     for c in conns:
         assert recv_all(c) == BAD
-    wait_for(lambda: s.stat("err_bad_proxy") == 40, 10, "40 rejections")
+    wait_for(lambda: s.stat("enforcements_total", "bad_proxy_header") == 40, 10, "40 rejections")
     wait_for(lambda: "similar lines suppressed" in s.log(), 10, "the summary line")
     lines = [l for l in s.log().splitlines() if "bad proxy header (" in l]
     m = re.findall(r"info: (\d+) similar lines? suppressed", s.log())
@@ -313,11 +313,11 @@ def test_rss_per_idle_proxied_connection(stampd):
     poke = warm.pop()
     for c in warm:
         c.close()
-    wait_for(lambda: s.stat("conns_active") == 1, 10, "warm-up connections to close")
+    wait_for(lambda: s.stat("connections_active") == 1, 10, "warm-up connections to close")
     rss0 = quiet_rss(s, pid, poke)
     conns = open_proxied(N, 100000)
     try:
-        wait_for(lambda: s.stat("conns_active") == N + 1, 10, "all connections accepted")
+        wait_for(lambda: s.stat("connections_active") == N + 1, 10, "all connections accepted")
         rss1 = quiet_rss(s, pid, poke)
         per_conn = (rss1 - rss0) * 1024 / (N - WARM)
         print("worker RSS %d KiB -> %d KiB with %d idle proxied connections: %.0f bytes each"
@@ -328,4 +328,4 @@ def test_rss_per_idle_proxied_connection(stampd):
         for c in conns:
             c.close()
         poke.close()
-    wait_for(lambda: s.stat("conns_active") == 0, 20, "connections to close")
+    wait_for(lambda: s.stat("connections_active") == 0, 20, "connections to close")

@@ -12,7 +12,7 @@ import threading
 from conftest import recv_all, recv_exact, wait_for
 from test_rel_util import (delta, echo_reference, open_fds, serving_worker, wstats)
 
-LIMIT_KEYS = ("err_line_too_long", "closed_limit", "requests_line")
+LIMIT_KEYS = ("enforcements_total.line_too_long", "connections_closed_total.limit", "requests_total.line")
 
 
 def _err_after(s, data, max_line):
@@ -37,10 +37,10 @@ def test_oversized_lines_at_the_limit_counted_exactly(stampd):
     c = s.connect()
     c.sendall(b"ok\n" + b"y" * 64 + b"\nnot answered\n")
     assert recv_all(c) == b"ok\nERR line too long\n"
-    wait_for(lambda: wstats(s)["closed_limit"] == b0["closed_limit"] + 1, 5,
+    wait_for(lambda: wstats(s)["connections_closed_total"]["limit"] == b0["connections_closed_total"]["limit"] + 1, 5,
              "the limit close")
     d = delta(b0, wstats(s), LIMIT_KEYS)
-    assert d == {"err_line_too_long": 1, "closed_limit": 1, "requests_line": 3}
+    assert d == {"enforcements_total.line_too_long": 1, "connections_closed_total.limit": 1, "requests_total.line": 3}
 
 
 def test_oversized_line_one_byte_at_a_time(stampd):
@@ -53,15 +53,15 @@ def test_oversized_line_one_byte_at_a_time(stampd):
     for i in range(63):
         c.sendall(b"z")
     # 63 bytes held: a reply would be a bug, so nothing may be readable.
-    wait_for(lambda: wstats(s)["bytes_in"] - b0["bytes_in"] == 63, 5, "63 bytes read")
+    wait_for(lambda: wstats(s)["bytes_received_total"] - b0["bytes_received_total"] == 63, 5, "63 bytes read")
     assert select.select([c], [], [], 0.2)[0] == []
     c.sendall(b"z")
     assert recv_exact(c, 18) == b"ERR line too long\n"
     c.shutdown(socket.SHUT_WR)
     assert recv_all(c) == b""
-    wait_for(lambda: wstats(s)["closed_limit"] == b0["closed_limit"] + 1, 5, "close")
+    wait_for(lambda: wstats(s)["connections_closed_total"]["limit"] == b0["connections_closed_total"]["limit"] + 1, 5, "close")
     assert delta(b0, wstats(s), LIMIT_KEYS) == {
-        "err_line_too_long": 1, "closed_limit": 1, "requests_line": 0}
+        "enforcements_total.line_too_long": 1, "connections_closed_total.limit": 1, "requests_total.line": 0}
 
 
 def test_1mib_line_without_lf_cut_off_early(stampd):
@@ -78,7 +78,7 @@ def test_1mib_line_without_lf_cut_off_early(stampd):
     while sent < (1 << 20):
         c.sendall(piece)
         sent += len(piece)
-        wait_for(lambda: wstats(s)["bytes_in"] - b0["bytes_in"] >= sent
+        wait_for(lambda: wstats(s)["bytes_received_total"] - b0["bytes_received_total"] >= sent
                  or select.select([c], [], [], 0)[0], 5, "the server to read")
         peak_input = max(peak_input, wstats(s)["input_bytes"])
         if select.select([c], [], [], 0.05)[0]:
@@ -89,11 +89,11 @@ def test_1mib_line_without_lf_cut_off_early(stampd):
     assert peak_input <= 65536
     c.shutdown(socket.SHUT_WR)
     assert recv_all(c) == b""
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 5, "the close")
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 5, "the close")
     w = wstats(s)
     assert w["input_bytes"] == 0 and w["ring_bytes"] == 0
     assert delta(b0, w, LIMIT_KEYS) == {
-        "err_line_too_long": 1, "closed_limit": 1, "requests_line": 0}
+        "enforcements_total.line_too_long": 1, "connections_closed_total.limit": 1, "requests_total.line": 0}
 
 
 def _garbage_line(rng):
@@ -117,10 +117,10 @@ def test_100k_garbage_lines_echoed_byte_for_byte(stampd):
     got = recv_all(c, timeout=60)
     t.join()
     assert got == stream
-    wait_for(lambda: wstats(s)["closed_eof"] == b0["closed_eof"] + 1, 5, "close")
-    d = delta(b0, wstats(s), ("requests_line", "bytes_in", "bytes_out", "closed_eof"))
-    assert d == {"requests_line": 100000, "bytes_in": len(stream),
-                 "bytes_out": len(stream), "closed_eof": 1}
+    wait_for(lambda: wstats(s)["connections_closed_total"]["eof"] == b0["connections_closed_total"]["eof"] + 1, 5, "close")
+    d = delta(b0, wstats(s), ("requests_total.line", "bytes_received_total", "bytes_sent_total", "connections_closed_total.eof"))
+    assert d == {"requests_total.line": 100000, "bytes_received_total": len(stream),
+                 "bytes_sent_total": len(stream), "connections_closed_total.eof": 1}
 
 
 def test_random_binary_storm(stampd):
@@ -146,7 +146,7 @@ def test_random_binary_storm(stampd):
     for i, st in enumerate(streams):
         assert results[i] == echo_reference(st), "connection %d" % i
     tot = s.stats()["totals"]
-    assert tot["err_line_too_long"] == 0 and tot["err_nomem"] == 0
+    assert tot["enforcements_total"]["line_too_long"] == 0 and tot["enforcements_total"]["out_of_memory"] == 0
 
 
 def test_1000_resets_with_replies_queued(stampd):
@@ -169,15 +169,15 @@ def test_1000_resets_with_replies_queued(stampd):
         c.sendall(burst)
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         c.close()
-    wait_for(lambda: wstats(s)["closed_reset"] - b0["closed_reset"] == runs, 30,
+    wait_for(lambda: wstats(s)["connections_closed_total"]["reset"] - b0["connections_closed_total"]["reset"] == runs, 30,
              "every reset to be seen")
     w = wstats(s)
     assert s.worker_pids()[0] == pid
-    assert w["conns_active"] == 0 and w["ring_bytes"] == 0 and w["input_bytes"] == 0
+    assert w["connections_active"] == 0 and w["ring_bytes"] == 0 and w["input_bytes"] == 0
     wait_for(lambda: open_fds(pid) == base_fds, 5, "fds back to %d" % base_fds)
-    d = delta(b0, w, ("conns_accepted", "closed_reset", "closed_eof"))
-    assert d == {"conns_accepted": runs, "closed_reset": runs, "closed_eof": 0}
-    moved = delta(b0, w, ("bytes_in", "bytes_out", "requests_line", "backpressure_pauses"))
+    d = delta(b0, w, ("connections_accepted_total", "connections_closed_total.reset", "connections_closed_total.eof"))
+    assert d == {"connections_accepted_total": runs, "connections_closed_total.reset": runs, "connections_closed_total.eof": 0}
+    moved = delta(b0, w, ("bytes_received_total", "bytes_sent_total", "requests_total.line", "backpressure_pauses_total"))
     print("resets: %d runs, fds back to %d, %s" % (runs, base_fds, moved))
 
 
@@ -207,7 +207,7 @@ def test_half_close_10k_lines_1000_runs(stampd):
     for t in threads:
         t.join()
     assert failures == []
-    wait_for(lambda: s.stats()["totals"]["closed_eof"] - b0["closed_eof"] == runs, 10,
+    wait_for(lambda: s.stats()["totals"]["connections_closed_total"]["eof"] - b0["connections_closed_total"]["eof"] == runs, 10,
              "every close")
-    d = delta(b0, s.stats()["totals"], ("requests_line", "closed_eof", "closed_reset"))
-    assert d == {"requests_line": runs * 10000, "closed_eof": runs, "closed_reset": 0}
+    d = delta(b0, s.stats()["totals"], ("requests_total.line", "connections_closed_total.eof", "connections_closed_total.reset"))
+    assert d == {"requests_total.line": runs * 10000, "connections_closed_total.eof": runs, "connections_closed_total.reset": 0}

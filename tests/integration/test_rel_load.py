@@ -114,10 +114,10 @@ def test_slowloris_2000_connections(stampd):
     assert all(v == b"ERR line timeout\n" for v in got.values())
     for c in socks:
         c.close()
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "all closed")
-    d = delta(b0, wstats(s), ("err_line_timeout", "closed_timeout", "requests_line"))
-    assert d == {"err_line_timeout": n, "closed_timeout": n,
-                 "requests_line": bench_result["requests"]}
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 10, "all closed")
+    d = delta(b0, wstats(s), ("enforcements_total.line_timeout", "connections_closed_total.timeout", "requests_total.line"))
+    assert d == {"enforcements_total.line_timeout": n, "connections_closed_total.timeout": n,
+                 "requests_total.line": bench_result["requests"]}
     # Bounded: a few bytes held per connection, and little resident growth.
     assert peak_input <= n * 64
     assert rss_peak - rss0 < 16 << 20, rss_peak - rss0
@@ -170,7 +170,7 @@ def test_graceful_stop_with_10k_connections(stampd):
         c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         c.connect(("127.0.0.1", s.port))
         socks.append(c)
-    wait_for(lambda: s.stats()["totals"]["conns_accepted"] >= n, 30, "accepts")
+    wait_for(lambda: s.stats()["totals"]["connections_accepted_total"] >= n, 30, "accepts")
     for i, c in enumerate(socks):
         c.send(b"owed %d\n" % i)
     s.send_signal(signal.SIGTERM)
@@ -216,14 +216,14 @@ def test_worker_crash_under_load(stampd, sig):
     # Respawns are rate-limited to one per second per slot, counted from the
     # slot's last fork: let the first fork age past that so the figure
     # measured is the reaction to the death.
-    started = s.stats()["workers"][0]["started_unix_ms"] / 1000.0
+    started = s.stats()["workers"][0]["start_time_seconds"]
     wait_for(lambda: time.time() - started > 1.05, 3, "the worker to age")
     # Load on both workers: persistent connections pinging.
     conns = [s.connect() for _ in range(40)]
     for i, c in enumerate(conns):
         c.sendall(b"before %d\n" % i)
         assert recv_all_line(c) == b"before %d\n" % i
-    per_worker = [w["conns_active"] for w in s.stats()["workers"]]
+    per_worker = [w["connections_active"] for w in s.stats()["workers"]]
     assert sum(per_worker) == len(conns)
     s.kill_worker(victim, sig)
     # ASan catches the SEGV itself and exits with ASAN_OPTIONS' exitcode.
@@ -253,7 +253,7 @@ def test_worker_crash_under_load(stampd, sig):
     # Exactly the victim's live connections are lost, the other worker's
     # all survive.
     assert (lost, survivors) == (per_worker[0], per_worker[1])
-    assert st["workers"][0]["worker_restarts"] == 1
+    assert st["workers"][0]["worker_restarts_total"] == 1
     print("crash %s: respawned in %.0f ms, %d lost, %d survived"
           % (sig.name, respawn * 1000, lost, survivors))
 

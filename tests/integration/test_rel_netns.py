@@ -83,7 +83,7 @@ def test_five_percent_loss_loses_nothing(stampd, lossy_ns):
                            capture_output=True, text=True).stdout
     dropped = sum(int(x) for x in __import__("re").findall(r"counter packets (\d+)", drops))
     tot = s.stats()["totals"]
-    assert tot["requests_line"] == nconns * nlines
+    assert tot["requests_total"]["line"] == nconns * nlines
     print("netns: %d lines on %d connections, %d packets dropped, 0 lost replies"
           % (nconns * nlines, nconns, dropped))
     assert dropped > 0, "the loss rule dropped nothing"

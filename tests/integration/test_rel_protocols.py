@@ -5,11 +5,11 @@ import random
 import socket
 import threading
 
-from conftest import recv_all, wait_for
+from conftest import recv_all, stat_of, wait_for
 from test_rel_util import wstats
 
-CLOSE_KEYS = ("closed_eof", "closed_reset", "closed_timeout", "closed_limit",
-              "closed_protocol")
+CLOSE_KEYS = ("connections_closed_total.eof", "connections_closed_total.reset", "connections_closed_total.timeout", "connections_closed_total.limit",
+              "connections_closed_total.protocol")
 
 
 def test_http_binary_storm(stampd):
@@ -54,11 +54,11 @@ def test_http_binary_storm(stampd):
         assert got.startswith(b"HTTP/1.1 "), got[:80]
         if head:
             assert got.startswith(b"HTTP/1.1 200 "), got[:80]
-    wait_for(lambda: wstats(s)["conns_active"] == 0, 10, "every close")
+    wait_for(lambda: wstats(s)["connections_active"] == 0, 10, "every close")
     w = wstats(s)
     assert w["pid"] == pid == s.worker_pids()[0]
-    assert sum(w[k] - b0[k] for k in CLOSE_KEYS) == n
-    assert w["requests_http"] - b0["requests_http"] >= n // 4
+    assert sum(stat_of(w, k) - stat_of(b0, k) for k in CLOSE_KEYS) == n
+    assert w["requests_total"]["http"] - b0["requests_total"]["http"] >= n // 4
     assert w["input_bytes"] == 0 and w["ring_bytes"] == 0
 
 
@@ -116,13 +116,13 @@ def test_udp_random_datagrams_all_accounted(stampd):
 
     def accounted():
         w = wstats(s)
-        return (w["requests_udp"] - b0["requests_udp"]) + (w["udp_drops"] - b0["udp_drops"])
+        return (w["requests_total"]["udp"] - b0["requests_total"]["udp"]) + (w["udp_drops_total"] - b0["udp_drops_total"])
     try:
         wait_for(lambda: accounted() == sent, 5, "answered + dropped == sent")
     finally:
         w = wstats(s)
-        answered = w["requests_udp"] - b0["requests_udp"]
-        dropped = w["udp_drops"] - b0["udp_drops"]
+        answered = w["requests_total"]["udp"] - b0["requests_total"]["udp"]
+        dropped = w["udp_drops_total"] - b0["udp_drops_total"]
     assert answered + dropped == sent, (answered, dropped, sent)
     assert w["pid"] == s.worker_pids()[0]
     assert received <= answered

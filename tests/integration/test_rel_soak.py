@@ -40,7 +40,7 @@ def test_soak(stampd):
          "-w", "0", "--connect-timeout", "60", s.addr()],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(CLIENTS)]
     try:
-        wait_for(lambda: s.stats()["totals"]["conns_active"] >= CONNS, 120,
+        wait_for(lambda: s.stats()["totals"]["connections_active"] >= CONNS, 120,
                  "%d connections" % CONNS)
         t0 = launched
         warm = min(120.0, SECONDS / 5.0)

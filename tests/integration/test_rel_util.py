@@ -5,7 +5,7 @@ import os
 import socket
 import time
 
-from conftest import SLOW, wait_for
+from conftest import SLOW, stat_of, wait_for
 
 
 def wstats(server, i=0):
@@ -18,8 +18,9 @@ def totals(server):
 
 
 def delta(before, after, keys):
-    """{key: after - before} for the given counter names."""
-    return {k: after[k] - before[k] for k in keys}
+    """{key: after - before} for the given figures (conftest.stat_of
+    names: "connections_accepted_total", "requests_total.line")."""
+    return {k: stat_of(after, k) - stat_of(before, k) for k in keys}
 
 
 def open_fds(pid):
@@ -42,7 +43,7 @@ def serving_worker(server):
         got += chunk
     assert got.endswith(b"ready\n"), got
     c.close()
-    wait_for(lambda: wstats(server)["conns_active"] == 0, 5, "the probe closed")
+    wait_for(lambda: wstats(server)["connections_active"] == 0, 5, "the probe closed")
     return server.worker_pids()[0]
 
 
@@ -103,8 +104,9 @@ def echo_reference(stream):
 
 
 def wait_counter(server, key, value, timeout=10, i=0):
-    """Wait until worker i's counter `key` reaches exactly `value`."""
-    return wait_for(lambda: wstats(server, i)[key] >= value, timeout,
+    """Wait until worker i's counter `key` (a conftest.stat_of name)
+    reaches `value`."""
+    return wait_for(lambda: stat_of(wstats(server, i), key) >= value, timeout,
                     "%s to reach %d" % (key, value))
 
 

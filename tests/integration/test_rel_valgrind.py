@@ -127,8 +127,8 @@ def test_http_udp_timeouts_respawn_and_stop(stampd, under_valgrind):
     assert recv_all(idle, timeout=60) == b""
     partial.close()
     idle.close()
-    wait_for(lambda: s.stat("err_line_timeout") == 1 and
-             s.stat("err_idle_timeout") == 1, 10, "the timeouts to be counted")
+    wait_for(lambda: s.stat("enforcements_total", "line_timeout") == 1 and
+             s.stat("enforcements_total", "idle_timeout") == 1, 10, "the timeouts to be counted")
     # Respawn: a worker killed by SIGKILL (no valgrind report for it: it
     # cannot run one) is replaced by a new one, also under valgrind.
     victim = s.worker_pids()[0]

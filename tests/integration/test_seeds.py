@@ -87,7 +87,7 @@ def test_timestamp_server(stampd, tmp_path):
         for text in ("hello python", "ünïcode text", "x"):
             assert_stamped(seed_exchange(c, text), text)
         c.close()
-    wait_for(lambda: s.stat("requests_line") == 9, 10, "9 requests")
+    wait_for(lambda: s.stat("requests_total", "line") == 9, 10, "9 requests")
 
 
 def test_threaded_timestamp_server(stampd, tmp_path):
@@ -100,7 +100,7 @@ def test_threaded_timestamp_server(stampd, tmp_path):
             assert_stamped(seed_exchange(c, text), text)
     for c in clients:
         c.close()
-    wait_for(lambda: s.stat("requests_line") == 60, 10, "60 requests")
+    wait_for(lambda: s.stat("requests_total", "line") == 60, 10, "60 requests")
 
 
 def test_hello_world_server(stampd, tmp_path):
@@ -121,7 +121,7 @@ def test_ok_server_with_timeout(stampd, tmp_path):
     assert recv_all(c, timeout=20) == b""
     waited = time.monotonic() - t0
     assert 9 <= waited <= 15 * SLOW, waited
-    wait_for(lambda: s.stat("err_idle_timeout") == 1, 10, "the idle timeout count")
+    wait_for(lambda: s.stat("enforcements_total", "idle_timeout") == 1, 10, "the idle timeout count")
 
 
 def test_uppercase_server(stampd, tmp_path):
@@ -140,7 +140,7 @@ def test_tcp_print_server(stampd, tmp_path):
         c.send(text.encode())
         # The client expects no reply: wait for the request to be counted
         # before the next send, as a person typing would.
-        wait_for(lambda: s.stat("requests_line") == i + 1, 10, "request %d" % (i + 1))
+        wait_for(lambda: s.stat("requests_total", "line") == i + 1, 10, "request %d" % (i + 1))
     c.shutdown(socket.SHUT_WR)
     assert recv_all(c) == b""  # nothing was ever sent back
     log = s.log()
@@ -162,7 +162,7 @@ def test_udp_print_server(stampd, tmp_path):
         for text in ("datagram one", "datagram two"):
             u.sendto(text.encode(), sa)
             sent += 1
-            wait_for(lambda: s.stat("requests_udp") == sent, 10, "datagram %d" % sent)
+            wait_for(lambda: s.stat("requests_total", "udp") == sent, 10, "datagram %d" % sent)
             pat = 'request from %s on %s: "%s"' % (
                 ("127.0.0.1:%d" if fam == socket.AF_INET else "[::1]:%d") % u.getsockname()[1],
                 addr, text)
@@ -172,4 +172,4 @@ def test_udp_print_server(stampd, tmp_path):
         with pytest.raises(socket.timeout):
             u.recv(100)
         u.close()
-    assert s.stat("udp_drops") == 0
+    assert s.stat("udp_drops_total") == 0

@@ -91,7 +91,7 @@ class Term:
 
 
 def lines_received(s):
-    return s.stats()["totals"]["requests_line"]
+    return s.stats()["totals"]["requests_total"]["line"]
 
 
 def test_up_arrow_recalls_history(stampd, tmp_path):
@@ -181,7 +181,7 @@ def test_terminal_exit_status_when_the_server_goes(stampd):
     finally:
         t.close()
     assert STAMP_PREFIX_RE.search(t.buf) is None
-    wait_for(lambda: s.stats()["totals"]["err_line_too_long"] == 1, 5, "the enforcement")
+    wait_for(lambda: s.stats()["totals"]["enforcements_total"]["line_too_long"] == 1, 5, "the enforcement")
 
 
 def test_redirected_stdout_gets_only_the_replies(stampd, tmp_path):

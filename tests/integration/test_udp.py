@@ -39,7 +39,7 @@ def test_reply_mirrors_terminator(stampd, req):
     assert reply[PREFIX_LEN:] == req
     c.close()
     # The counter moves just after the send: poll, briefly.
-    wait_for(lambda: s.stat("requests_udp") == 1, 5, "requests_udp == 1")
+    wait_for(lambda: s.stat("requests_total", "udp") == 1, 5, "requests_udp == 1")
 
 
 def test_modes(stampd):
@@ -137,9 +137,9 @@ def test_burst_all_accounted(stampd):
                     pass
 
     def settled():
-        a = s.stat("requests_udp") + s.stat("udp_drops")
+        a = s.stat("requests_total", "udp") + s.stat("udp_drops_total")
         time.sleep(0.2)
-        return a == s.stat("requests_udp") + s.stat("udp_drops")
+        return a == s.stat("requests_total", "udp") + s.stat("udp_drops_total")
 
     wait_for(settled, 30, "the burst to be handled", interval=0)
     # A worker counts its socket's drop total when it next receives, and
@@ -170,15 +170,15 @@ def test_burst_all_accounted(stampd):
     for rnd in range(10):
         sync_round(rnd)
         try:
-            wait_for(lambda: s.stat("requests_udp") + s.stat("udp_drops") == sent,
+            wait_for(lambda: s.stat("requests_total", "udp") + s.stat("udp_drops_total") == sent,
                      1, "the counts to add up")
             break
         except AssertionError:
             pass
     for c in socks:
         c.close()
-    answered = s.stat("requests_udp")
-    dropped = s.stat("udp_drops")
+    answered = s.stat("requests_total", "udp")
+    dropped = s.stat("udp_drops_total")
     lost = softnet_drops() - backlog0
     kdrops = socket_drops(sa[1])
     print("udp burst: sent %d answered %d dropped %d kernel backlog drops %d "

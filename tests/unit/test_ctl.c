@@ -214,23 +214,25 @@ static void test_formats(void **state)
     assert_string_equal(s, "3d04h05m");
 }
 
-/* The clock line comes from /stats's "clock" object, and says nothing
- * when there is none. */
+/* The clock line comes from /stats's clock_* keys, and says nothing when
+ * there are none. */
 static void test_clock_line(void **state)
 {
     (void)state;
     static struct ctl_snap snap;
     char err[128], line[160];
     static const char with[] =
-        "{\"version\":\"1\",\"poller\":\"epoll\",\"pid\":7,\"workers\":[],"
-        "\"clock\":{\"synchronized\":true,\"max_error_seconds\":0.0125,"
-        "\"estimated_error_seconds\":0.00025,\"offset_seconds\":-0.000001234}}";
+        "{\"build_info\":{\"version\":\"1\",\"poller\":\"epoll\"},\"pid\":7,"
+        "\"workers\":[],\"clock_synchronized\":1,\"clock_max_error_seconds\":0.0125,"
+        "\"clock_estimated_error_seconds\":0.00025,"
+        "\"clock_offset_seconds\":-0.000001234}";
     static const char unsynced[] =
-        "{\"version\":\"1\",\"poller\":\"epoll\",\"pid\":7,\"workers\":[],"
-        "\"clock\":{\"synchronized\":false,\"max_error_seconds\":16,"
-        "\"estimated_error_seconds\":16,\"offset_seconds\":0}}";
+        "{\"build_info\":{\"version\":\"1\",\"poller\":\"epoll\"},\"pid\":7,"
+        "\"workers\":[],\"clock_synchronized\":0,\"clock_max_error_seconds\":16,"
+        "\"clock_estimated_error_seconds\":16,\"clock_offset_seconds\":0}";
     static const char without[] =
-        "{\"version\":\"1\",\"poller\":\"epoll\",\"pid\":7,\"workers\":[]}";
+        "{\"build_info\":{\"version\":\"1\",\"poller\":\"epoll\"},\"pid\":7,"
+        "\"workers\":[]}";
 
     assert_int_equal(ctl_snap_parse(&snap, with, sizeof(with) - 1, err, sizeof(err)), 0);
     ctl_fmt_clock(line, sizeof(line), &snap);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <netinet/in.h>
 
 #include "hist.h"
 #include "metrics.h"
@@ -62,6 +63,23 @@ static struct stats_table *fixed_table(void)
         stats_latency_record(s, 1000000, 4 + w);
         stats_latency_record(s, 10000000000ull, 1);
     }
+    /* Listener 0 (the one --listen): figures in both slots; its last
+     * client from worker 1 (later), its last enforced client from 0. */
+    for (unsigned w = 0; w < 2; w++) {
+        struct stats_listener *l = &t->slot[w].lst[0];
+#define LFILL(f, m, h) l->f = fill_value(m, w);
+        STATS_LISTENER_COUNTERS(LFILL)
+        STATS_LISTENER_GAUGES(LFILL)
+#undef LFILL
+    }
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(5555) };
+    a.sin_addr.s_addr = htonl(0x7f000003);
+    stats_client_store(&t->slot[0].lst[0].last_client, (struct sockaddr *)&a, 10);
+    a.sin_addr.s_addr = htonl(0xc0000207);  /* 192.0.2.7 */
+    stats_client_store(&t->slot[1].lst[0].last_client, (struct sockaddr *)&a, 20);
+    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(4000) };
+    a6.sin6_addr.s6_addr[15] = 1;           /* ::1 */
+    stats_client_store(&t->slot[0].lst[0].last_enforced, (struct sockaddr *)&a6, 30);
     t->slot[0].pid = 4242;
     t->slot[0].started_unix_ms = 1700000000100;
     t->slot[1].pid = 0;
@@ -185,11 +203,12 @@ static void test_json_golden(void **state)
     const char *tot = strstr(b.buf, "\"totals\":{");
     char want[128];
     assert_non_null(tot);
-    snprintf(want, sizeof(want), "\"totals\":{\"workers_up\":1,\"conns_accepted\":%llu,",
+    snprintf(want, sizeof(want), "\"totals\":{\"worker_up\":1,\"max_connections\":200,"
+             "\"connections_accepted_total\":%llu,",
              (unsigned long long)(fill_value("conns_accepted", 0) +
                                   fill_value("conns_accepted", 1)));
     assert_ptr_equal(strstr(b.buf, want), tot);
-    snprintf(want, sizeof(want), ",\"conns_active\":%llu,",
+    snprintf(want, sizeof(want), ",\"connections_active\":%llu,",
              (unsigned long long)fill_value("conns_active", 0));
     assert_non_null(strstr(tot, want));
     sbuf_free(&b);
