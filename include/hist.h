@@ -28,9 +28,10 @@ static inline unsigned hist_index(uint64_t v, unsigned sub_bits)
 static inline uint64_t hist_upper(unsigned i, unsigned sub_bits)
 {
     uint64_t sub = (uint64_t)1 << sub_bits;
-    if (i < sub)
+    unsigned hi = i >> sub_bits;   /* 0: i < sub, the exact buckets */
+    if (hi == 0)
         return i;
-    unsigned shift = (i >> sub_bits) - 1;
+    unsigned shift = hi - 1;
     unsigned __int128 end = (unsigned __int128)(sub + (i & (sub - 1)) + 1) << shift;
     return end > (unsigned __int128)UINT64_MAX ? UINT64_MAX : (uint64_t)(end - 1);
 }
@@ -39,9 +40,10 @@ static inline uint64_t hist_upper(unsigned i, unsigned sub_bits)
 static inline uint64_t hist_lower(unsigned i, unsigned sub_bits)
 {
     uint64_t sub = (uint64_t)1 << sub_bits;
-    if (i < sub)
+    unsigned hi = i >> sub_bits;   /* 0: i < sub, the exact buckets */
+    if (hi == 0)
         return i;
-    unsigned shift = (i >> sub_bits) - 1;
+    unsigned shift = hi - 1;
     return (sub + (i & (sub - 1))) << shift;
 }
 

@@ -190,17 +190,21 @@ static uint64_t uptime_ns(const struct metrics_input *in)
 
 int metrics_listener_at(const struct opts *o, int j, struct metrics_listener *l)
 {
-    static const char *const kind[] = { "line", "http", "udp" };
-    const struct addr *list[] = { o->listen, o->http, o->udp };
-    int n[] = { o->nlisten, o->nhttp, o->nudp };
-
-    for (int k = 0; k < 3; k++) {
-        if (j < n[k]) {
-            l->a = &list[k][j];
-            l->kind = kind[k];
-            return 1;
-        }
-        j -= n[k];
+    if (j < 0)
+        return 0;
+    if (j < o->nlisten) {
+        *l = (struct metrics_listener){ &o->listen[j], "line" };
+        return 1;
+    }
+    j -= o->nlisten;
+    if (j < o->nhttp) {
+        *l = (struct metrics_listener){ &o->http[j], "http" };
+        return 1;
+    }
+    j -= o->nhttp;
+    if (j < o->nudp) {
+        *l = (struct metrics_listener){ &o->udp[j], "udp" };
+        return 1;
     }
     return 0;
 }

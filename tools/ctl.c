@@ -319,35 +319,60 @@ static void read_figures(const struct json *j, int o, struct stats_slot *s)
     }
 }
 
-static void add_listener(struct ctl_snap *s, const char *kind,
-                         const struct json *j, int tok)
+static struct ctl_listener *add_listener(struct ctl_snap *s, const char *kind,
+                                         const char *addr)
 {
     if (s->nlisteners == CTL_MAX_LISTENERS)
-        return;
+        return NULL;
     struct ctl_listener *l = &s->l[s->nlisteners++];
-    json_str(j, tok, l->addr, sizeof(l->addr), "?");
+    memset(l, 0, sizeof(*l));
+    snprintf(l->addr, sizeof(l->addr), "%s", addr);
     snprintf(l->kind, sizeof(l->kind), "%s",
-             strcmp(kind, "line") == 0 && strncmp(l->addr, "unix:", 5) == 0
+             strcmp(kind, "line") == 0 && strncmp(addr, "unix:", 5) == 0
                  ? "unix" : kind);
+    return l;
 }
 
-/* Every listener of the page's "config", in the order line (TCP and unix),
- * http, udp, admin. */
-static void read_listeners(const struct json *j, int cfg, struct ctl_snap *s)
+/* One entry of the page's "listeners". */
+static void read_listener(const struct json *j, int e, struct ctl_snap *s)
 {
-    static const char *const keys[][2] = {
-        { "listen", "line" }, { "http", "http" }, { "udp", "udp" },
-    };
-    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-        int arr = json_get(j, cfg, keys[k][0]);
-        for (int i = 0; json_at(j, arr, i) >= 0; i++)
-            add_listener(s, keys[k][1], j, json_at(j, arr, i));
+    char kind[8], addr[ADDR_TEXT_MAX + 16], flag[16];
+
+    json_str(j, json_get(j, e, "kind"), kind, sizeof(kind), "?");
+    json_str(j, json_get(j, e, "listener"), addr, sizeof(addr), "?");
+    int flags = json_get(j, e, "flags");
+    for (int f = 0; json_at(j, flags, f) >= 0; f++) {
+        json_str(j, json_at(j, flags, f), flag, sizeof(flag), "?");
+        size_t n = strlen(addr);
+        snprintf(addr + n, sizeof(addr) - n, ",%s", flag);
     }
-    int admin = json_get(j, cfg, "admin");
-    char text[16];
-    json_str(j, admin, text, sizeof(text), "off");
+    struct ctl_listener *l = add_listener(s, kind, addr);
+    int acc = json_get(j, e, "listener_connections_accepted_total");
+    if (!l || acc < 0)
+        return;
+    l->has_figures = 1;
+    l->accepted = json_u64(j, acc);
+    l->active = json_u64(j, json_get(j, e, "listener_connections_active"));
+    l->requests = json_u64(j, json_get(j, e, "listener_requests_total"));
+    l->enforcements = json_u64(j, json_get(j, e, "listener_enforcements_total"));
+    json_str(j, json_get(j, e, "last_client"), l->last_client,
+             sizeof(l->last_client), "");
+    json_str(j, json_get(j, e, "last_enforced_client"), l->last_enforced,
+             sizeof(l->last_enforced), "");
+}
+
+/* Every listener of the page, in the order line (TCP and unix), http,
+ * udp, then the admin port. */
+static void read_listeners(const struct json *j, int page, struct ctl_snap *s)
+{
+    int ls = json_get(j, page, "listeners");
+    for (int i = 0; json_at(j, ls, i) >= 0; i++)
+        read_listener(j, json_at(j, ls, i), s);
+    char text[ADDR_TEXT_MAX];
+    json_str(j, json_get(j, json_get(j, page, "config"), "admin"), text,
+             sizeof(text), "off");
     if (strcmp(text, "off") != 0)
-        add_listener(s, "admin", j, admin);
+        add_listener(s, "admin", text);
 }
 
 int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,
@@ -383,7 +408,7 @@ int ctl_snap_parse(struct ctl_snap *s, const char *body, size_t len, char *err,
     }
     int cfg = json_get(&j, 0, "config");
     s->max_conns = (int64_t)json_u64(&j, json_get(&j, cfg, "max_conns"));
-    read_listeners(&j, cfg, s);
+    read_listeners(&j, 0, s);
     for (int i = 0; i < CTL_MAX_WORKERS; i++) {
         int w = json_at(&j, ws, i);
         if (w < 0)
@@ -516,8 +541,23 @@ void ctl_render_stats(struct sbuf *b, const struct ctl_snap *s)
     if (clk[0])
         sbuf_printf(b, "%s\n", clk);
     sbuf_puts(b, "\nlisteners:\n");
-    for (int i = 0; i < s->nlisteners; i++)
-        sbuf_printf(b, "  %-6s %s\n", s->l[i].kind, s->l[i].addr);
+    sbuf_printf(b, "  %-6s %-24s %6s %9s %10s %8s  %-22s %s\n", "kind",
+                "address", "conns", "accepted", "requests", "enforced",
+                "last client", "last enforced");
+    for (int i = 0; i < s->nlisteners; i++) {
+        const struct ctl_listener *l = &s->l[i];
+        if (!l->has_figures) {
+            sbuf_printf(b, "  %-6s %s\n", l->kind, l->addr);
+            continue;
+        }
+        sbuf_printf(b, "  %-6s %-24s %6llu %9llu %10llu %8llu  %-22s %s\n",
+                    l->kind, l->addr, (unsigned long long)l->active,
+                    (unsigned long long)l->accepted,
+                    (unsigned long long)l->requests,
+                    (unsigned long long)l->enforcements,
+                    *l->last_client ? l->last_client : "-",
+                    *l->last_enforced ? l->last_enforced : "-");
+    }
     if (!s->nlisteners)
         sbuf_puts(b, "  (none)\n");
     sbuf_puts(b, "\ntotals:\n");
@@ -595,6 +635,32 @@ static void top_row(struct sbuf *b, const char *name, const char *pid,
                 (unsigned long long)delta(errors(c), errors(p)));
 }
 
+/* A line per listener: open connections, requests/s and enforcements in
+ * the interval, the last client.  Listener i of both snapshots is the
+ * same one (the configuration does not change while stampd runs). */
+static void top_listeners(struct sbuf *b, const struct ctl_snap *prev,
+                          const struct ctl_snap *cur, double dt)
+{
+    sbuf_printf(b, "%-6s %-24s %6s %8s %6s  %s\n", "kind", "listener", "conns",
+                "req/s", "enf", "last client");
+    for (int i = 0; i < cur->nlisteners; i++) {
+        const struct ctl_listener *c = &cur->l[i];
+        static const struct ctl_listener none;
+        const struct ctl_listener *p = i < prev->nlisteners ? &prev->l[i] : &none;
+        if (!c->has_figures) {
+            sbuf_printf(b, "%-6s %s\n", c->kind, c->addr);
+            continue;
+        }
+        sbuf_printf(b, "%-6s %-24s %6llu %8.0f %6llu  %s\n", c->kind, c->addr,
+                    (unsigned long long)c->active,
+                    (double)delta(c->requests, p->requests) / dt,
+                    (unsigned long long)delta(c->enforcements, p->enforcements),
+                    *c->last_client ? c->last_client : "-");
+    }
+    if (!cur->nlisteners)
+        sbuf_puts(b, "(no listeners)\n");
+}
+
 void ctl_render_top(struct sbuf *b, const struct ctl_snap *prev,
                     const struct ctl_snap *cur, double dt_s, const char *clock)
 {
@@ -629,10 +695,7 @@ void ctl_render_top(struct sbuf *b, const struct ctl_snap *prev,
                 (double)delta(ct.requests_line, pt.requests_line) / dt_s,
                 (double)delta(ct.requests_http, pt.requests_http) / dt_s,
                 (double)delta(ct.requests_udp, pt.requests_udp) / dt_s);
-    sbuf_puts(b, "listeners        ");
-    for (int i = 0; i < cur->nlisteners; i++)
-        sbuf_printf(b, "  %s %s", cur->l[i].kind, cur->l[i].addr);
-    sbuf_puts(b, cur->nlisteners ? "\n" : "  (none)\n");
+    top_listeners(b, prev, cur, dt_s);
     ctl_fmt_clock(clk, sizeof(clk), cur);
     if (clk[0])
         sbuf_printf(b, "%s\n", clk);

@@ -62,13 +62,17 @@ int ctl_http_split(const char *buf, size_t len, int *status, const char **body,
 #define CTL_MAX_WORKERS 256
 #define CTL_MAX_LISTENERS 64
 
-/* A listening address from the page's "config": kind "line" (TCP), "unix"
- * (the line protocol on a unix socket), "http", "udp" or "admin".  /stats
- * gives no per-listener figures (connections and requests are per worker
- * and per protocol), so a listener is its kind and address. */
+/* A listening address: kind "line" (TCP), "unix" (the line protocol on a
+ * unix socket), "http", "udp" or "admin"; the address with its ",proxy" /
+ * ",chunk" suffixes.  From the page's "listeners" (with the figures summed
+ * over the workers, see stats.h), the admin port from its "config". */
 struct ctl_listener {
     char kind[8];
-    char addr[ADDR_TEXT_MAX];
+    char addr[ADDR_TEXT_MAX + 16];
+    int has_figures;       /* 0: the admin port, or past the 16th listener */
+    uint64_t active, accepted, requests, enforcements;
+    char last_client[ADDR_PEER_MAX];    /* "" when none yet */
+    char last_enforced[ADDR_PEER_MAX];
 };
 
 struct ctl_worker {
@@ -116,7 +120,9 @@ void ctl_render_stats(struct sbuf *b, const struct ctl_snap *s);
 
 /* One `stampctl top` screen: rates between two snapshots `dt_s` seconds
  * apart; latency percentiles from the histogram buckets that filled in
- * between; then the request rate by protocol and the listeners.  `clock`
+ * between; then the request rate by protocol and a line per listener
+ * (connections open, requests/s, enforcements in the interval, the last
+ * client).  `clock`
  * is the wall time text for the title ("" for none). */
 void ctl_render_top(struct sbuf *b, const struct ctl_snap *prev,
                     const struct ctl_snap *cur, double dt_s, const char *clock);

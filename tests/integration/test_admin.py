@@ -523,3 +523,56 @@ def test_reply_latency_counts_every_request(stampd):
     wait_for(lambda: replies_timed() == 50 + n, 10, "every slow reply timed")
     c.close()
     slow.close()
+
+
+def test_stats_keys_are_the_metric_names(stampd):
+    """/stats follows one rule (docs/monitoring.md): a key is a /metrics
+    family's name without "stampd_" (process_* families without "process_",
+    in "master" and each worker), a label one level of nested keys keyed by
+    its value; the worker, process and listener labels are positions.  Both
+    ways: every other key names an exported family, and every exported
+    family has a key."""
+    s = stampd("--http", "127.0.0.1:0", workers=2)
+    page = s.stats()
+    status, body = s.admin_get("/metrics")
+    assert status == 200
+    text = body.decode()
+    families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    not_metrics = {"pid", "worker", "config", "live_reason", "ready_reason", "listener",
+                   "kind", "flags", "last_client", "last_enforced_client"}
+    hist_keys = {"count", "sum", "p50", "p99", "p999", "buckets"}
+    seen = {"stampd_workers"}  # the length of "workers"
+
+    def check(obj, proc):
+        for k, v in obj.items():
+            if k in not_metrics:
+                continue
+            name = ("process_" if proc and "process_" + k in families else "stampd_") + k
+            assert name in families, (k, name)
+            seen.add(name)
+            if k == "build_info":  # an info metric: its labels are its content
+                assert set(v) == {"version", "poller"}
+            elif k.endswith("_duration_seconds"):
+                extra = {"log_buckets"} if k == "request_duration_seconds" else set()
+                assert set(v) == hist_keys | extra, k
+                assert [le for le, _ in v["buckets"]] == [
+                    float(le) for le in re.findall(r'^%s_bucket\{worker="0",le="([0-9.e-]+)"\}'
+                                                   % name, text, re.M)]
+            elif isinstance(v, dict):
+                for label in v:
+                    assert re.search(r'^%s\{[^}]*="%s"\}' % (name, label), text, re.M), \
+                        (name, label)
+            else:
+                assert isinstance(v, (int, float)) and not isinstance(v, bool), (k, v)
+
+    check({k: v for k, v in page.items()
+           if k not in ("master", "workers", "listeners", "totals")}, False)
+    check(page["master"], True)
+    for w in page["workers"]:
+        check(w, True)
+    for entry in page["listeners"]:
+        check(entry, False)
+    check(page["totals"], False)
+    assert len(page["workers"]) == 2 and len(page["listeners"]) == 2
+    assert seen == families, families ^ seen
+    assert s.stop() == 0

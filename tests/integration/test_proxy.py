@@ -3,13 +3,16 @@ over real sockets, the client address they name in the logs, and every
 rejection path (untrusted source, malformed, truncated, late, missing),
 each answered `ERR bad proxy header` (HTTP: 400) and a close, counted as
 the bad_proxy_header enforcement and logged naming the client."""
+import os
 import re
 import socket
 import struct
+import subprocess
 import time
 
-from conftest import STAMP_PREFIX_RE, recv_all, recv_exact, wait_for
+from conftest import STAMPD, STAMP_PREFIX_RE, parse_addr, recv_all, recv_exact, wait_for
 
+STAMPCTL = os.path.join(os.path.dirname(STAMPD), "stampctl")
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 BAD = b"ERR bad proxy header\n"
 
@@ -329,3 +332,85 @@ def test_rss_per_idle_proxied_connection(stampd):
             c.close()
         poke.close()
     wait_for(lambda: s.stat("connections_active") == 0, 20, "connections to close")
+
+
+# --- per-listener figures ------------------------------------------------------
+
+def connect_from(s, source, i):
+    """A connection to line listener i from the loopback address source."""
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.settimeout(10)
+    c.bind((source, 0))
+    c.connect(parse_addr(s.addr("line", i))[1])
+    return c
+
+
+def listener_entry(s, i):
+    """The /stats "listeners" entry of line listener i."""
+    return [l for l in s.stats()["listeners"] if l["kind"] == "line"][i]
+
+
+def test_listener_figures_name_the_client_behind_the_balancer(stampd):
+    """A direct client from 127.0.0.2 on the plain listener; a balancer at
+    127.0.0.1 whose headers name 127.0.0.3, then 127.0.0.4, on the ,proxy
+    listener.  Each listener counts its own connections, requests and
+    enforcements, and its last client is the one the header named, never
+    the balancer.  /metrics labels the listeners by address and kind only;
+    stampctl shows the same figures."""
+    s = stampd("--reply", "echo", "--proxy-from", "127.0.0.1", "--max-line", "8",
+               listen=["127.0.0.1:0", "127.0.0.1:0,proxy"])
+    plain, proxy = s.addr("line", 0), s.addr("line", 1)
+    d = connect_from(s, "127.0.0.2", 0)
+    d.sendall(b"a\nb\n")
+    assert recv_exact(d, 4) == b"a\nb\n"
+    d.close()
+    held = connect_from(s, "127.0.0.1", 1)
+    held.sendall(b"PROXY TCP4 127.0.0.3 127.0.0.1 4444 8009\r\nhi\n")
+    assert recv_exact(held, 3) == b"hi\n"
+
+    def settled():
+        p, x = listener_entry(s, 0), listener_entry(s, 1)
+        return (p["listener_connections_active"] == 0 and
+                x["listener_connections_active"] == 1) and (p, x)
+    p, x = wait_for(settled, 10, "the per-listener figures")
+    assert (p["listener"], p["flags"], x["listener"], x["flags"]) == (plain, [], proxy, ["proxy"])
+    assert (p["listener_connections_accepted_total"], p["listener_requests_total"],
+            p["listener_enforcements_total"]) == (1, 2, 0)
+    assert (x["listener_connections_accepted_total"], x["listener_requests_total"],
+            x["listener_enforcements_total"]) == (1, 1, 0)
+    assert p["last_client"].startswith("127.0.0.2:") and p["last_enforced_client"] is None
+    assert x["last_client"] == "127.0.0.3:4444"
+
+    # An enforcement names the client the header named.
+    e = connect_from(s, "127.0.0.1", 1)
+    e.sendall(b"PROXY TCP4 127.0.0.4 127.0.0.1 5555 8009\r\n0123456789\n")
+    assert recv_all(e) == b"ERR line too long\n"
+    e.close()
+
+    def enforced():
+        x = listener_entry(s, 1)
+        return (x["listener_enforcements_total"] == 1 and
+                x["listener_connections_active"] == 1) and x
+    x = wait_for(enforced, 10, "the enforcement and its close")
+    assert (x["listener_connections_accepted_total"], x["listener_requests_total"]) == (2, 1)
+    assert x["last_enforced_client"] == x["last_client"] == "127.0.0.4:5555"
+    assert listener_entry(s, 0)["listener_enforcements_total"] == 0
+
+    status, body = s.admin_get("/metrics")
+    text = body.decode()
+    assert ('stampd_listener_connections_active{listener="%s",kind="line"} 1\n' % proxy) in text
+    assert ('stampd_listener_requests_total{listener="%s",kind="line"} 2\n' % plain) in text
+    assert status == 200
+    assert ('stampd_listener_enforcements_total{listener="%s",kind="line"} 1\n' % proxy) in text
+    assert "127.0.0.3" not in text and "127.0.0.4" not in text
+
+    r = subprocess.run([STAMPCTL, "--admin", s.admin, "stats"], stdout=subprocess.PIPE,
+                       timeout=30)
+    assert r.returncode == 0
+    rows = [l.split() for l in r.stdout.decode().split("\n") if l.startswith("  line ")]
+    assert rows == [["line", plain, "0", "1", "2", "0", p["last_client"], "-"],
+                    ["line", proxy + ",proxy", "1", "2", "1", "1", "127.0.0.4:5555",
+                     "127.0.0.4:5555"]]
+    held.close()
+    wait_for(lambda: listener_entry(s, 1)["listener_connections_active"] == 0, 10,
+             "the close")

@@ -249,10 +249,14 @@ def test_stampctl_stats_lists_every_listener(stampd, tmp_path):
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
     block = out[out.index("\nlisteners:\n"):out.index("\ntotals:\n")]
-    assert block.split("\n")[2:-1] == [
-        "  line   " + s.addr("line"), "  unix   unix:" + path,
-        "  http   " + s.addr("http"), "  udp    " + s.addr("udp"),
-        "  admin  " + s.admin]
+    rows = [l.split() for l in block.split("\n")[3:-1]]
+    # Kind, address, and (but for the admin port) conns, accepted, requests,
+    # enforced, last client, last enforced: nobody has connected yet.
+    idle = ["0", "0", "0", "0", "-", "-"]
+    assert rows == [
+        ["line", s.addr("line")] + idle, ["unix", "unix:" + path] + idle,
+        ["http", s.addr("http")] + idle, ["udp", s.addr("udp")] + idle,
+        ["admin", s.admin]]
 
 
 def test_stampctl_health(stampd):
@@ -308,12 +312,19 @@ def test_stampctl_top(stampd):
                                     "MB/s", "out", "p50", "p99", "pauses", "errs"]
         assert [l.split()[0] for l in lines[3:6]] == ["0", "1", "total"]
         assert re.match(r"req/s by protocol  line \d+  http 0  udp 0$", lines[6])
-        assert lines[7].split() == ["listeners", "line", s.addr(), "admin", s.admin]
+        # A line per listener: the stampcli feeder is its one connection
+        # and its last client.
+        assert lines[7].split() == ["kind", "listener", "conns", "req/s", "enf", "last",
+                                    "client"]
+        row = lines[8].split()
+        assert row[:3] == ["line", s.addr(), "1"] and row[4] == "0", row
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", row[5]), row
+        assert lines[9].split() == ["admin", s.admin]
         # The kernel's clock discipline, as /stats has it.
         synced = s.stats()["clock_synchronized"]
         assert re.match(r"clock %s, max error \S+, estimated \S+, offset \S+$"
-                        % ("synchronised" if synced else "UNSYNCHRONISED"), lines[8]), lines
-        assert len(lines) == 9
+                        % ("synchronised" if synced else "UNSYNCHRONISED"), lines[10]), lines
+        assert len(lines) == 11
     # Somebody was served in the sampled intervals: a non-zero rate and a
     # latency figure on the total line of at least one screen.
     tot = [scr.strip("\n").split("\n")[5].split() for scr in screens]

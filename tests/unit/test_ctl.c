@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <netinet/in.h>
 
 #include "ctl.h"
 #include "hist.h"
@@ -102,6 +103,19 @@ static void test_snap_round_trip(void **state)
     t->slot[1].bytes_out = 99;
     t->slot[1].conns_active = 5;  /* dead slot: reads 0 */
     stats_latency_record(&t->slot[0], 3000, 5);
+    /* The TCP line listener: figures in both slots, a client in each. */
+    t->slot[0].lst[0].accepted = 3;
+    t->slot[1].lst[0].accepted = 4;
+    t->slot[0].lst[0].requests = 10;
+    t->slot[0].lst[0].active = 2;
+    t->slot[1].lst[0].active = 9;  /* dead slot: reads 0 */
+    t->slot[1].lst[0].enforcements = 1;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(4000) };
+    a.sin_addr.s_addr = htonl(0x7f000003);
+    stats_client_store(&t->slot[1].lst[0].last_client, (struct sockaddr *)&a, 5);
+    stats_client_store(&t->slot[1].lst[0].last_enforced, (struct sockaddr *)&a, 5);
+    a.sin_addr.s_addr = htonl(0x7f000002);
+    stats_client_store(&t->slot[0].lst[0].last_client, (struct sockaddr *)&a, 4);
     in.t = t;
     in.o = &o;
     in.version = "1.2.3";
@@ -133,15 +147,25 @@ static void test_snap_round_trip(void **state)
         assert_string_equal(snap.l[i].kind, want[i][0]);
         assert_string_equal(snap.l[i].addr, want[i][1]);
     }
+    assert_true(snap.l[0].has_figures && !snap.l[4].has_figures);
+    assert_int_equal(snap.l[0].accepted, 7);
+    assert_int_equal(snap.l[0].requests, 10);
+    assert_int_equal(snap.l[0].active, 2);
+    assert_int_equal(snap.l[0].enforcements, 1);
+    assert_string_equal(snap.l[0].last_client, "127.0.0.3:4000");  /* the later */
+    assert_string_equal(snap.l[0].last_enforced, "127.0.0.3:4000");
+    assert_string_equal(snap.l[1].last_client, "");
     struct sbuf text = { 0 };
     ctl_render_stats(&text, &snap);
     sbuf_puts(&text, "");
-    assert_non_null(strstr(text.buf, "\nlisteners:\n"
-                                     "  line   127.0.0.1:8009\n"
-                                     "  unix   unix:/tmp/stampd.sock\n"
-                                     "  http   [::1]:8080\n"
-                                     "  udp    127.0.0.1:8009\n"
-                                     "  admin  127.0.0.1:8010\n\ntotals:\n"));
+    assert_non_null(strstr(text.buf,
+        "\nlisteners:\n"
+        "  kind   address                   conns  accepted   requests enforced  last client            last enforced\n"
+        "  line   127.0.0.1:8009                2         7         10        1  127.0.0.3:4000         127.0.0.3:4000\n"
+        "  unix   unix:/tmp/stampd.sock         0         0          0        0  -                      -\n"
+        "  http   [::1]:8080                    0         0          0        0  -                      -\n"
+        "  udp    127.0.0.1:8009                0         0          0        0  -                      -\n"
+        "  admin  127.0.0.1:8010\n\ntotals:\n"));
     sbuf_free(&text);
     assert_int_equal(ctl_snap_parse(&snap, "{}", 2, err, sizeof(err)), -1);
     sbuf_free(&b);
@@ -177,11 +201,21 @@ static void test_top_screen(void **state)
     b.w[0].s.backpressure_pauses = 1;
     b.w[0].s.err_line_too_long = 2;
     b.w[0].s.closed_reset = 1;
-    b.nlisteners = 2;
+    a.nlisteners = b.nlisteners = 3;
     snprintf(b.l[0].kind, sizeof(b.l[0].kind), "line");
-    snprintf(b.l[0].addr, sizeof(b.l[0].addr), "127.0.0.1:8009");
+    snprintf(b.l[0].addr, sizeof(b.l[0].addr), "127.0.0.1:8009,proxy");
     snprintf(b.l[1].kind, sizeof(b.l[1].kind), "http");
     snprintf(b.l[1].addr, sizeof(b.l[1].addr), "127.0.0.1:8080");
+    snprintf(b.l[2].kind, sizeof(b.l[2].kind), "admin");
+    snprintf(b.l[2].addr, sizeof(b.l[2].addr), "127.0.0.1:8010");
+    /* The line listener served the 2000 requests, with two enforcements. */
+    a.l[0].has_figures = b.l[0].has_figures = b.l[1].has_figures = 1;
+    a.l[0].requests = 500;
+    b.l[0].requests = 2500;
+    a.l[0].enforcements = 1;
+    b.l[0].enforcements = 3;
+    b.l[0].active = 3;
+    snprintf(b.l[0].last_client, sizeof(b.l[0].last_client), "127.0.0.3:5000");
     ctl_render_top(&out, &a, &b, 2.0, "2026-01-02 03:04:05");
     static const char want[] =
         "stampd 0.1.0 (epoll)  master pid 100  up 1h02m05s  2/2 workers up  serving\n"
@@ -191,7 +225,10 @@ static void test_top_screen(void **state)
         "     1      102       0          0     0.00     0.00        -        -      0      0\n"
         " total                3       1000     2.00     4.00    1.0us    1.0ms      1      3\n"
         "req/s by protocol  line 1000  http 0  udp 0\n"
-        "listeners          line 127.0.0.1:8009  http 127.0.0.1:8080\n";
+        "kind   listener                  conns    req/s    enf  last client\n"
+        "line   127.0.0.1:8009,proxy          3     1000      2  127.0.0.3:5000\n"
+        "http   127.0.0.1:8080                0        0      0  -\n"
+        "admin  127.0.0.1:8010\n";
     assert_string_equal(out.buf, want);
     sbuf_free(&out);
 }
