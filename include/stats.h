@@ -129,14 +129,14 @@ enum stats_ready_state {
  * X(field, metric, help), metric as above (a counter gets "_total"); the
  * series carry the labels listener="ADDRESS" and kind="line|http|udp".
  *   accepted      connection opened (not refused by --max-conns)
- *   requests      requests answered on its connections (TCP and unix)
+ *   requests      requests answered on it (TCP, unix, UDP datagrams)
  *   enforcements  the enforcements that name a client in the log: line too
  *                 long, line or idle timeout, too many connections, bad
  *                 PROXY header, an HTTP 4xx, over --max-buffered */
 #define STATS_MAX_LISTENERS 16
 #define STATS_LISTENER_COUNTERS(X) \
     X(accepted, "listener_connections_accepted", "Connections accepted, by listener") \
-    X(requests, "listener_requests", "Requests answered on TCP and unix connections, by listener") \
+    X(requests, "listener_requests", "Requests answered, by listener") \
     X(enforcements, "listener_enforcements", "Enforcements against a client (line too long, timeouts, too many connections, bad PROXY header, HTTP 4xx, over --max-buffered), by listener")
 #define STATS_LISTENER_GAUGES(X) \
     X(active, "listener_connections_active", "Connections open now, by listener")
@@ -158,7 +158,8 @@ struct stats_listener {
     STATS_LISTENER_GAUGES(STATS_LFIELD)
 #undef STATS_LFIELD
     struct stats_client last_client;   /* of the last connection accepted;
-                                        * ,proxy: the last PROXY source */
+                                        * ,proxy: the last PROXY source;
+                                        * UDP: a batch's last datagram */
     struct stats_client last_enforced; /* of the last enforcement */
 };
 

@@ -39,6 +39,10 @@ void udp_track_drops(struct udp_sock *u, uint32_t *seen);
 void udp_destroy(struct udp_sock *u);
 /* The listener named by --log-requests lines (ls->addr; kept, not copied). */
 void udp_set_listener(struct udp_sock *u, const struct addr *listener);
+/* The listener's figures in the worker's stats slot (stats.h): requests
+ * answered, and as last client the source of each batch's last datagram;
+ * NULL: none kept. */
+void udp_track_listener(struct udp_sock *u, struct stats_listener *l);
 
 /* Handle readiness: send what is pending, then read and answer batches
  * (a bounded number per call, for fairness with TCP connections). */

@@ -28,6 +28,7 @@ struct udp_sock {
     unsigned mask;
     uint32_t *drops_seen;         /* the socket's drop total counted so far */
     const struct addr *listener;  /* for --log-requests lines */
+    struct stats_listener *lst;   /* its per-listener figures, or NULL */
     int npending, next;           /* replies [next, npending) not yet sent */
     char *bufs;                   /* UDP_BATCH receive buffers */
     struct sockaddr_storage from[UDP_BATCH];
@@ -114,6 +115,11 @@ void udp_set_listener(struct udp_sock *u, const struct addr *listener)
     u->listener = listener;
 }
 
+void udp_track_listener(struct udp_sock *u, struct stats_listener *l)
+{
+    u->lst = l;
+}
+
 void udp_destroy(struct udp_sock *u)
 {
     if (!u)
@@ -148,6 +154,8 @@ static int flush(struct udp_sock *u, struct stats_slot *st)
             for (int i = 0; i < n; i++)
                 STAT_ADD(st, bytes_out, u->smsg[u->next + i].msg_len);
             STAT_ADD(st, requests_udp, n);
+            if (u->lst)
+                STAT_ADD(u->lst, requests, n);
             u->next += n;
             continue;
         }
@@ -232,6 +240,9 @@ static int read_batch(struct udp_sock *u, const struct opts *o,
     int n = recvmmsg(u->fd, u->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
         return 0;
+    if (u->lst)
+        stats_client_store(&u->lst->last_client,
+                           (const struct sockaddr *)&u->from[n - 1], clk->mono_ms);
 
     const char *prefix = clock_prefix(clk, o->time_format);
     int q = 0; /* replies queued: none in --reply none */
@@ -250,6 +261,8 @@ static int read_batch(struct udp_sock *u, const struct opts *o,
                               u->listener, d, len);
         if (o->reply == REPLY_NONE) { /* answered by saying nothing */
             STAT_INC(st, requests_udp);
+            if (u->lst)
+                STAT_INC(u->lst, requests);
             continue;
         }
         q++;

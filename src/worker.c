@@ -359,6 +359,7 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
             if (!(ls->udp = udp_create(ls->fd, w->poller, TAG_LISTENER | (uint64_t)i)))
                 return -ENOMEM;
             udp_set_listener(ls->udp, ls->addr);
+            udp_track_listener(ls->udp, stats_listener(w->st, (unsigned)i));
             /* A socket shared by every worker (no balancing SO_REUSEPORT)
              * has one drop total: worker 0 alone counts it. */
             if (nudp < STATS_MAX_UDP && (!ls->shared || cfg->id == 0))

@@ -42,6 +42,24 @@ def test_reply_mirrors_terminator(stampd, req):
     wait_for(lambda: s.stat("requests_total", "udp") == 1, 5, "requests_udp == 1")
 
 
+def test_listener_figures(stampd):
+    """The UDP listener's own figures: the requests answered on it and,
+    as its last client, the source of the last datagram."""
+    s = stampd("--udp", "127.0.0.1:0", workers=1)
+    c, sa = udp_client(s)
+    c.bind(("127.0.0.5", 0))
+    for _ in range(3):
+        ask(c, sa, b"ping\n")
+
+    def entry():
+        e = [l for l in s.stats()["listeners"] if l["kind"] == "udp"][0]
+        return e["listener_requests_total"] == 3 and e
+    e = wait_for(entry, 5, "three requests on the UDP listener")
+    assert e["listener"] == s.addr("udp") and e["last_client"] == "127.0.0.5:%d" % c.getsockname()[1]
+    assert e["listener_connections_accepted_total"] == 0
+    c.close()
+
+
 def test_modes(stampd):
     s = stampd("--udp", "127.0.0.1:0", "--reply", "upper")
     c, sa = udp_client(s)
