@@ -32,7 +32,7 @@
 
 static const char usage[] =
     "usage: stampctl [--admin ADDR] [--timeout SECONDS] [--json] [COMMAND]\n"
-    "  stats                  (the default) every figure, totals and per worker\n"
+    "  stats                  (the default) every figure: per listener, totals, per worker\n"
     "  top [--interval S] [--count N]\n"
     "                         per-worker table every S seconds (default 1),\n"
     "                         N times (default: until interrupted)\n"
