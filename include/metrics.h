@@ -80,7 +80,11 @@ int metrics_clock_warning(const struct clock_state *c, uint64_t limit_us,
 
 /* Prometheus text exposition format 0.0.4. */
 void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in);
-/* One JSON object: totals, per worker, config, uptime, version. */
+/* One JSON object holding the same figures under the same names: a key is
+ * the metric's name without "stampd_" (process_* without "process_", in
+ * "master" and each worker), a label a level of nested keys; "workers" and
+ * "listeners" are arrays, "totals" the workers' figures summed; seconds,
+ * bytes, exact counts (docs/monitoring.md gives the schema). */
 void metrics_render_json(struct sbuf *b, const struct metrics_input *in);
 
 /* The value at quantile q (0 < q <= 1) of a log-linear histogram of n
