@@ -1,5 +1,6 @@
 /*
- * http.h - the HTTP/1.x request handler (protocol section 3): pure, no I/O.
+ * http.h - the HTTP/1.x request handler (docs/protocol.md, "HTTP/1.1"):
+ * pure, no I/O.
  *
  * Bytes go in with http_feed(); every complete request is answered, in
  * order, by one response written through the caller's sink.  The handler

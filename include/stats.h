@@ -107,6 +107,7 @@ enum stats_ready_state {
     X(budget_pauses,    "budget_pauses", NULL, NULL, "Times a connection holding output stopped being read because the worker was over --max-buffered") \
     X(accept_pauses,    "accept_pauses", NULL, NULL, "Times accepting paused because descriptors ran out (EMFILE/ENFILE)") \
     X(accept_errors,    "accept_errors", NULL, NULL, "accept() failures other than EAGAIN") \
+    X(poller_errors,    "poller_errors", NULL, NULL, "Interest changes the poller refused (the connection was closed as reset; UDP: the held replies dropped)") \
     X(udp_drops,        "udp_drops", NULL, NULL, "UDP datagrams dropped (failed sends, receive-queue overflows)") \
     X(loop_iterations,  "loop_iterations", NULL, NULL, "Event loop iterations") \
     X(loop_events,      "loop_events", NULL, NULL, "Events returned by the poller") \

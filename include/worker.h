@@ -25,7 +25,6 @@ struct worker_cfg {
     struct listener *ls;       /* this worker's sockets */
     int nls;
     struct stats_slot *st;
-    struct stats_table *table;
 };
 
 /* Run until a graceful stop completes.  Returns the process exit status:

@@ -429,7 +429,6 @@ static void run_worker(struct master *m, int id)
     cfg.ls = &m->ls[id * m->nl];
     cfg.nls = m->nl;
     cfg.st = st;
-    cfg.table = m->t;
     /* _exit() skips LeakSanitizer's exit-time check: run it here. */
     _exit(leakcheck_worker_exit(worker_main(&cfg)));
 }
