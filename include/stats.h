@@ -156,6 +156,10 @@ struct stats_table {
                              * when it hands over to a new master */
     uint32_t ready_state;   /* enum stats_ready_state, written by the master */
     uint32_t pad_;
+    /* The admin port's, in the master (admin.c; single writer). */
+    uint64_t admin_accept_pauses; /* accepting paused: descriptors ran out */
+    uint64_t admin_accept_errors; /* other accept() failures */
+    uint64_t admin_poller_errors; /* connections closed: interest refused */
     struct stats_slot slot[];
 };
 

@@ -10,6 +10,7 @@
  * one untorn value; the page as a whole is not an atomic snapshot (a
  * counter may advance between two rows), which scrapers tolerate.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -314,6 +315,31 @@ static void prom_max_fds(struct sbuf *b, const struct metrics_input *in)
                         (long long)in->workers_max_fds[w]);
 }
 
+/* The admin port's own counters (the master's loop serves it). */
+static void prom_admin(struct sbuf *b, const struct stats_table *t)
+{
+    static const struct {
+        size_t off;
+        const char *name, *help;
+    } rows[] = {
+        { offsetof(struct stats_table, admin_accept_pauses),
+          "stampd_admin_accept_pauses_total",
+          "Times the admin port paused accepting because descriptors ran out" },
+        { offsetof(struct stats_table, admin_accept_errors),
+          "stampd_admin_accept_errors_total",
+          "Admin port accept() failures other than EAGAIN" },
+        { offsetof(struct stats_table, admin_poller_errors),
+          "stampd_admin_poller_errors_total",
+          "Admin connections closed because the poller refused an interest change" },
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const uint64_t *v = (const uint64_t *)((const char *)t + rows[i].off);
+        family(b, rows[i].name, "counter", rows[i].help);
+        sbuf_printf(b, "%s %llu\n", rows[i].name,
+                    (unsigned long long)__atomic_load_n(v, __ATOMIC_RELAXED));
+    }
+}
+
 void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in)
 {
     const struct stats_table *t = in->t;
@@ -343,6 +369,7 @@ void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in)
     for (unsigned w = 0; w < nw; w++)
         sbuf_printf(b, "stampd_worker_up{worker=\"%u\"} %d\n", w,
                     __atomic_load_n(&t->slot[w].pid, __ATOMIC_RELAXED) > 0);
+    prom_admin(b, t);
 
     const char *prev = "";
 #define ROW(f, m, ln, lv, h, suffix, type)                                     \
@@ -538,7 +565,12 @@ void metrics_render_json(struct sbuf *b, const struct metrics_input *in)
     json_config(b, in->o);
     json_health(b, in);
 
-    sbuf_printf(b, ",\"master\":{\"pid\":%d", (int)in->master.pid);
+    sbuf_printf(b, ",\"master\":{\"pid\":%d,\"admin_accept_pauses\":%llu,"
+                "\"admin_accept_errors\":%llu,\"admin_poller_errors\":%llu",
+                (int)in->master.pid,
+                (unsigned long long)STAT_GET(t, admin_accept_pauses),
+                (unsigned long long)STAT_GET(t, admin_accept_errors),
+                (unsigned long long)STAT_GET(t, admin_poller_errors));
     json_proc(b, &in->master, in->master_max_fds);
     sbuf_puts(b, "},\"workers\":[");
     for (unsigned w = 0; w < t->nworkers; w++) {
