@@ -19,7 +19,8 @@
  *    counted by its owner, because its registration no longer says what
  *    the code believes.
  *
- * The clock a loop reads once per wake-up is clock.h's; tags are tags.h's.
+ * The clock a loop reads once per wake-up (and a worker's wall clock once
+ * more per read) is clock.h's; the tags are tags.h's.
  */
 #ifndef STAMPD_REACTOR_H
 #define STAMPD_REACTOR_H

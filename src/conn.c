@@ -25,7 +25,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -649,9 +648,7 @@ static int reply_sink(void *ctx, const char *payload, size_t len, int crlf)
 
 void conn_batch_done(struct worker *w)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t now = clock_mono_ns();
     stats_latency_record(w->st, (uint64_t)(now - w->wake_ns), w->batch_reqs);
     stats_reply_latency_record(w->st, (uint64_t)(now - w->wake_ns), w->sent_reqs);
     w->batch_reqs = w->pushed_reqs = w->sent_reqs = 0;
@@ -921,21 +918,6 @@ static void conn_discard(struct worker *w, struct conn *c)
     }
 }
 
-/* A read may hold bytes sent after the loop read the clock: a busy
- * iteration that crosses a second boundary would otherwise stamp them with
- * the previous second, older than the protocol's send-time bound.  One vDSO
- * read of the wall clock; the cached clock is rebuilt (clock_update) only
- * when the second it shows changed, or its millisecond for ISO stamps. */
-static void clock_refresh(struct worker *w)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ts.tv_sec != w->clock.sec ||
-        (w->o->time_format == TIME_ISO8601 &&
-         ts.tv_nsec / 1000000 != w->clock.ms))
-        clock_update(&w->clock);
-}
-
 static void conn_read(struct worker *w, struct conn *c)
 {
     if (c->flags & (CF_CLOSING | CF_LINGER)) {
@@ -960,7 +942,7 @@ static void conn_read(struct worker *w, struct conn *c)
     while (r < 0 && errno == EINTR);
 
     if (r > 0) {
-        clock_refresh(w);
+        clock_refresh(&w->clock, w->o->time_format);
         STAT_ADD(w->st, bytes_in, r);
         tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
         conn_input(w, c, w->rbuf, (size_t)r);
