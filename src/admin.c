@@ -618,6 +618,19 @@ static void accept_some(struct admin *a)
 
 /* --- the interface ---------------------------------------------------------- */
 
+/* Free a and its per-worker tables (any of them may be NULL). */
+static void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    free(a->workers);
+    free(a->procs);
+    free(a->watch);
+    free(a->health);
+    free(a->max_fds);
+    free(a);
+}
+
 struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
                            struct stats_table *t, char *err, size_t errlen)
 {
@@ -628,13 +641,7 @@ struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
         !(a->watch = calloc(nw, sizeof(*a->watch))) ||
         !(a->health = calloc(nw, sizeof(*a->health))) ||
         !(a->max_fds = calloc(nw, sizeof(*a->max_fds)))) {
-        if (a) {
-            free(a->workers);
-            free(a->health);
-            free(a->procs);
-            free(a->watch);
-        }
-        free(a);
+        admin_free(a);
         snprintf(err, errlen, "admin: out of memory");
         return NULL;
     }
@@ -654,12 +661,7 @@ struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
     int rc = poller_add(p, lfd, POLLER_READ, TAG_ADMIN);
     if (rc < 0) {
         snprintf(err, errlen, "admin: poller: %s", strerror(-rc));
-        free(a->workers);
-        free(a->procs);
-        free(a->watch);
-        free(a->health);
-        free(a->max_fds);
-        free(a);
+        admin_free(a);
         return NULL;
     }
     check_clock(a);
@@ -675,18 +677,13 @@ void admin_destroy(struct admin *a)
             aconn_close(&a->c[i]);
     if (!reactor_accept_paused(&a->accept))
         (void)poller_del(a->p, a->lfd, POLLER_READ);
-    free(a->workers);
-    free(a->procs);
-    free(a->watch);
-    free(a->health);
-    free(a->max_fds);
-    free(a);
+    admin_free(a);
 }
 
 void admin_event(struct admin *a, uint64_t tag, unsigned mask, int64_t now_ms)
 {
     a->now = now_ms;
-    unsigned idx = (unsigned)(tag & 0xffff);
+    unsigned idx = TAG_INDEX(tag);
     if (idx == 0) {
         accept_some(a);
         return;
