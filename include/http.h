@@ -105,4 +105,8 @@ int http_partial(const struct http_conn *h);
 /* Heap bytes the state holds beyond its own struct (for gauges). */
 size_t http_held(const struct http_conn *h);
 
+/* The client side (stampctl, stampcli): the status code of a response
+ * whose first len bytes begin "HTTP/1.x NNN", or -1 if they do not. */
+int http_status_code(const char *buf, size_t len);
+
 #endif
