@@ -14,6 +14,7 @@
 
 #include "fault.h"
 #include "log.h"
+#include "poller.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
@@ -22,8 +23,15 @@ void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t k, size_t n);
 void *__wrap_realloc(void *p, size_t n);
 
+int __real_poller_mod(poller_t *p, int fd, unsigned old_mask,
+                      unsigned new_mask, uint64_t data);
+int __wrap_poller_mod(poller_t *p, int fd, unsigned old_mask,
+                      unsigned new_mask, uint64_t data);
+
 static unsigned long fail_every;   /* 0: disarmed */
 static unsigned long allocations;
+static unsigned long mod_fail_every; /* 0: disarmed */
+static unsigned long mods;
 /* Where the deliberate leak's address is dropped (volatile: the store and
  * the overwrite are both kept, so no root to the block remains). */
 static void *volatile leak_sink;
@@ -49,6 +57,14 @@ void fault_worker_ready(void)
     if (e && *e == '1') {
         log_info("fault injection: leaking memory on purpose");
         leak_on_purpose();
+    }
+    e = getenv("STAMPD_FAULT_POLLER_MOD_EVERY");
+    if (e) {
+        mod_fail_every = strtoul(e, NULL, 10);
+        mods = 0;
+        if (mod_fail_every)
+            log_info("fault injection: one interest change in %lu fails",
+                     mod_fail_every);
     }
     e = getenv("STAMPD_FAULT_ALLOC_EVERY");
     if (e) {
@@ -87,6 +103,17 @@ void *__wrap_realloc(void *p, size_t n)
     if (n == 0 || !fail_now())
         return __real_realloc(p, n);
     return NULL;
+}
+
+/* Only changes of an existing registration: registering a new fd
+ * (accepts) goes through. */
+int __wrap_poller_mod(poller_t *p, int fd, unsigned old_mask,
+                      unsigned new_mask, uint64_t data)
+{
+    if (mod_fail_every && old_mask && old_mask != new_mask &&
+        ++mods % mod_fail_every == 0)
+        return -ENOMEM;
+    return __real_poller_mod(p, fd, old_mask, new_mask, data);
 }
 
 int fault_adjtimex(struct timex *tx)
