@@ -46,6 +46,25 @@ static __attribute__((noinline)) void leak_on_purpose(void)
     }
 }
 
+/* Arm a "one in N fails" injection from environment variable var. */
+static void arm(const char *var, unsigned long *every, unsigned long *count,
+                const char *what)
+{
+    const char *e = getenv(var);
+    if (!e)
+        return;
+    *every = strtoul(e, NULL, 10);
+    *count = 0;
+    if (*every)
+        log_info("fault injection: one %s in %lu fails", what, *every);
+}
+
+/* True when this call is the one in `every` to fail (0: never). */
+static int due(unsigned long every, unsigned long *count)
+{
+    return every && ++*count % every == 0;
+}
+
 void fault_worker_ready(void)
 {
     const char *e = getenv("STAMPD_FAULT_EXIT_AT_START");
@@ -58,30 +77,15 @@ void fault_worker_ready(void)
         log_info("fault injection: leaking memory on purpose");
         leak_on_purpose();
     }
-    e = getenv("STAMPD_FAULT_POLLER_MOD_EVERY");
-    if (e) {
-        mod_fail_every = strtoul(e, NULL, 10);
-        mods = 0;
-        if (mod_fail_every)
-            log_info("fault injection: one interest change in %lu fails",
-                     mod_fail_every);
-    }
-    e = getenv("STAMPD_FAULT_ALLOC_EVERY");
-    if (e) {
-        fail_every = strtoul(e, NULL, 10);
-        allocations = 0;
-        if (fail_every)
-            log_info("fault injection: one allocation in %lu fails",
-                     fail_every);
-    }
+    arm("STAMPD_FAULT_POLLER_MOD_EVERY", &mod_fail_every, &mods,
+        "interest change");
+    arm("STAMPD_FAULT_ALLOC_EVERY", &fail_every, &allocations, "allocation");
 }
 
 /* True when this allocation is the one to fail. */
 static int fail_now(void)
 {
-    if (!fail_every)
-        return 0;
-    if (++allocations % fail_every != 0)
+    if (!due(fail_every, &allocations))
         return 0;
     errno = ENOMEM;
     return 1;
@@ -110,8 +114,7 @@ void *__wrap_realloc(void *p, size_t n)
 int __wrap_poller_mod(poller_t *p, int fd, unsigned old_mask,
                       unsigned new_mask, uint64_t data)
 {
-    if (mod_fail_every && old_mask && old_mask != new_mask &&
-        ++mods % mod_fail_every == 0)
+    if (old_mask && old_mask != new_mask && due(mod_fail_every, &mods))
         return -ENOMEM;
     return __real_poller_mod(p, fd, old_mask, new_mask, data);
 }
