@@ -8,8 +8,9 @@
  * worker's socket, connections waiting in its accept queue survive until the
  * replacement (forked onto the same socket) accepts them.
  *
- * The master does no client I/O.  Its loop waits on a self-pipe fed by the
- * signal handlers and on the admin port.  Signals set flags; the loop acts:
+ * The master does no client I/O.  Its loop (built on reactor.h, like the
+ * workers') waits on a self-pipe fed by the signal handlers and on the
+ * admin port.  Signals set flags; the loop acts:
  *   SIGCHLD            reap, count the dead worker's connections as closed
  *                      ("crash"), respawn (at most once a second per slot)
  *   SIGTERM/INT/QUIT   graceful stop: the workers drain, nothing respawns
