@@ -17,6 +17,7 @@ struct listener {
     int shared;                /* one socket for all workers (unix:) */
     const struct addr *addr;
     struct udp_sock *udp;      /* LISTEN_UDP: batching state (worker only) */
+    unsigned mask;             /* stream: its registered interest (worker only) */
 };
 
 struct worker_cfg {

@@ -97,6 +97,7 @@ struct slot_watch {
 struct admin {
     poller_t *p;
     int lfd;
+    unsigned lmask;            /* the listener's registered interest */
     struct accept_gate accept;
     const struct opts *o;
     struct stats_table *t;
@@ -589,7 +590,7 @@ static void accept_some(struct admin *a)
         if (fd == ACCEPT_AGAIN)
             continue;
         if (fd == ACCEPT_PAUSED)
-            (void)poller_del(a->p, a->lfd, POLLER_READ);
+            (void)reactor_interest(a->p, a->lfd, &a->lmask, 0, TAG_ADMIN);
         if (fd < 0)
             return;
         int i = pick_slot(a);
@@ -658,7 +659,7 @@ struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
     a->settings.on_message_begin = on_message_begin;
     a->settings.on_url = on_url;
     a->settings.on_message_complete = on_message_complete;
-    int rc = poller_add(p, lfd, POLLER_READ, TAG_ADMIN);
+    int rc = reactor_interest(p, lfd, &a->lmask, POLLER_READ, TAG_ADMIN);
     if (rc < 0) {
         snprintf(err, errlen, "admin: poller: %s", strerror(-rc));
         admin_free(a);
@@ -675,8 +676,7 @@ void admin_destroy(struct admin *a)
     for (int i = 0; i < ADMIN_SLOTS; i++)
         if (a->c[i].fd >= 0)
             aconn_close(&a->c[i]);
-    if (!reactor_accept_paused(&a->accept))
-        (void)poller_del(a->p, a->lfd, POLLER_READ);
+    (void)reactor_interest(a->p, a->lfd, &a->lmask, 0, TAG_ADMIN);
     admin_free(a);
 }
 
@@ -704,7 +704,7 @@ void admin_tick(struct admin *a, int64_t now_ms)
 {
     a->now = now_ms;
     if (reactor_accept_resume(&a->accept, now_ms) &&
-        poller_add(a->p, a->lfd, POLLER_READ, TAG_ADMIN) != 0)
+        reactor_interest(a->p, a->lfd, &a->lmask, POLLER_READ, TAG_ADMIN) != 0)
         a->accept.resume_at = now_ms + ACCEPT_PAUSE_MS;  /* try again */
     if (now_ms >= a->next_period_ms) {
         a->next_period_ms = now_ms + ADMIN_PERIOD_MS;

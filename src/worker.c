@@ -69,14 +69,20 @@ static int stream_open(const struct listener *ls)
     return ls->fd >= 0 && ls->kind != LISTEN_UDP;
 }
 
-static void listeners_interest(struct worker *w, unsigned mask)
+/* Every open stream listener's interest to `mask` (the reactor's
+ * policy: each records only what the poller took).  0, or -1 if one
+ * failed. */
+static int listeners_interest(struct worker *w, unsigned mask)
 {
+    int rc = 0;
     for (int i = 0; i < w->cfg->nls; i++) {
-        if (!stream_open(&w->cfg->ls[i]))
-            continue;
-        (void)poller_mod(w->poller, w->cfg->ls[i].fd, mask ? 0 : POLLER_READ,
-                         mask, TAG_LISTENER | (uint64_t)i);
+        struct listener *ls = &w->cfg->ls[i];
+        if (stream_open(ls) &&
+            reactor_interest(w->poller, ls->fd, &ls->mask, mask,
+                             TAG_LISTENER | (uint64_t)i) != 0)
+            rc = -1;
     }
+    return rc;
 }
 
 /* Accept up to `budget` connections; returns 1 if the queue ran dry. */
@@ -112,8 +118,7 @@ static int accept_some(struct worker *w, struct listener *ls, int budget)
 /* Stop listening on one TCP or unix listener (drain only). */
 static void close_listener(struct worker *w, struct listener *ls)
 {
-    (void)poller_del(w->poller, ls->fd,
-                     reactor_accept_paused(&w->accept) ? 0 : POLLER_READ);
+    (void)reactor_interest(w->poller, ls->fd, &ls->mask, 0, 0);
     close(ls->fd);
     ls->fd = -1;
 }
@@ -208,7 +213,9 @@ static void expire_timers(struct worker *w)
         conn_idle_expired(w, tq_entry(t, struct conn, idle));
 
     if (reactor_accept_resume(&w->accept, now)) {
-        listeners_interest(w, POLLER_READ);
+        /* A listener the poller would not take back: retry after a pause. */
+        if (listeners_interest(w, POLLER_READ) != 0)
+            w->accept.resume_at = now + ACCEPT_PAUSE_MS;
         /* Draining, a listener with nothing queued any more would never
          * become readable: try each now, and close those that ran dry. */
         for (int i = 0; w->draining && i < w->cfg->nls &&
@@ -291,8 +298,8 @@ static int worker_listen(struct worker *w)
         return rc;
     for (int i = 0; i < cfg->nls; i++) {
         struct listener *ls = &cfg->ls[i];
-        rc = poller_add(w->poller, ls->fd, POLLER_READ,
-                        TAG_LISTENER | (uint64_t)i);
+        rc = reactor_interest(w->poller, ls->fd, &ls->mask, POLLER_READ,
+                              TAG_LISTENER | (uint64_t)i);
         if (rc < 0)
             return rc;
         if (ls->kind == LISTEN_UDP) {
