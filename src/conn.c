@@ -54,6 +54,8 @@ static void conn_break(struct conn *c, enum close_reason reason);
 static void set_interest(struct worker *w, struct conn *c, unsigned mask)
 {
     static long long failure_log;
+    if (c->mask == mask)
+        return;  /* the common case, once per read: no call */
     unsigned m = c->mask;
     int rc = reactor_interest(w->poller, c->fd, &m, mask, conn_tag(c));
 
