@@ -91,6 +91,7 @@ CORE_SRC = \
   src/privs.c \
   src/procinfo.c \
   src/proctitle.c \
+  src/reactor.c \
   src/stats.c \
   src/udp.c \
   src/worker.c \

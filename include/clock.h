@@ -7,7 +7,7 @@
  * wall clock once more after each client read (one vDSO call), and rebuilds
  * the cache only when the shown second (or millisecond, for ISO stamps)
  * changed, because a busy iteration can cross a second boundary between
- * the wakeup and a read (conn.c clock_refresh).  The formatted strings are
+ * the wakeup and a read (clock_refresh()).  The formatted strings are
  * rebuilt only
  * when their resolution ticks over: the ctime string and the HTTP date once
  * a second, the ISO string's milliseconds once a millisecond (the rest of it
@@ -47,6 +47,14 @@ struct clock_cache {
 
 /* Read both clocks and refresh what changed. */
 void clock_update(struct clock_cache *c);
+
+/* After a read, within a loop turn: one read of the wall clock, and
+ * clock_update() only when the shown second (or, for ISO stamps in format
+ * f, millisecond) changed since the cache was built.  A read may hold
+ * bytes sent after the wake-up: a busy turn that crosses a second boundary
+ * would otherwise stamp them with the previous second, older than the
+ * request. */
+void clock_refresh(struct clock_cache *c, enum time_format f);
 
 /* The pure part of clock_update(): take the given instants. */
 void clock_set(struct clock_cache *c, const struct timespec *wall,

@@ -1,15 +1,16 @@
 /*
- * conn.h - a client connection inside one worker, and the worker state the
- * connection code needs.  Internal to the reactor (worker.c, conn.c).
+ * conn.h - a client connection inside one worker (the worker's state is
+ * worker_state.h's).  Internal to the worker (worker.c, conn.c).
  *
  * Connections live in an fd-indexed table (the lwan idea): the slot for fd N
  * is conns[N], so lookup is an index and an idle connection costs one small
  * struct and nothing else (no input buffer, no output ring).
  *
- * Poller tags: a connection is tagged (generation << 32 | fd).  The
- * generation changes every time a slot is reused, so an event queued for a
- * connection that was closed earlier in the same batch (and whose fd may
- * already belong to a new connection) is recognised and dropped.
+ * Poller tags: a connection is tagged with its slot's generation and its
+ * fd (tag_conn(), tags.h).  The generation changes every time a slot is
+ * reused, so an event queued for a connection that was closed earlier in
+ * the same batch (and whose fd may already belong to a new connection) is
+ * recognised and dropped.
  *
  * The send path (conn.c): the replies of one read are built in the worker's
  * staging buffer and leave in one send() right after the read; only bytes
@@ -45,7 +46,8 @@
 #include "ring.h"
 #include "stats.h"
 #include "tq.h"
-#include "worker.h"
+#include "tags.h"
+#include "worker_state.h"
 
 enum conn_flag {
     CF_OPEN      = 1u << 0,  /* slot in use */
@@ -55,7 +57,6 @@ enum conn_flag {
     CF_LINGER    = 1u << 4,  /* SHUT_WR done; waiting for the client's close */
     CF_REFUSED   = 1u << 5,  /* over --max-conns: not counted as active */
     CF_BROKEN    = 1u << 6,  /* a send failed mid-batch: close, `reason` says why */
-    CF_UNIX      = 1u << 7,  /* AF_UNIX: no TCP options */
     CF_CHUNK     = 1u << 8,  /* ,chunk listener: every read is one request */
     CF_PROXY     = 1u << 9,  /* ,proxy listener: header not yet complete */
     CF_PEER      = 1u << 10, /* the PROXY source is in w->peers[fd] */
@@ -85,66 +86,9 @@ struct conn {
                             * its address is in worker.peers[fd]) */
 };
 
-struct worker {
-    const struct worker_cfg *cfg;
-    const struct opts *o;
-    struct stats_slot *st;
-    poller_t *poller;
-    struct clock_cache clock;
-
-    struct conn *conns;    /* indexed by fd */
-    int nconns;            /* table size (RLIMIT_NOFILE) */
-    unsigned active;       /* counted connections (not refused) */
-    unsigned refused_lingering;
-
-    struct tqueue idle_q;  /* every open connection, by last activity */
-    struct tqueue line_q;  /* connections holding a partial line */
-    struct tqueue linger_q;/* half-closed after an error, draining input */
-
-    char *rbuf;            /* the one read buffer */
-    size_t rbuf_size;
-    /* The staging buffer: replies of the connection being served, built
-     * here and sent at once.  It holds bytes only while that connection's
-     * ring is empty, so it doubles as scratch space for a reply that does
-     * not fit a ring's contiguous tail.  Empty between events. */
-    char *stage;
-    size_t stage_cap;      /* conn_stage_size() */
-    size_t stage_len;
-    int stage_dst;         /* where the reply being built goes (conn.c) */
-    size_t ring_limit;     /* max_output + one reply + an error line */
-    size_t resume_below;   /* max_output / 2 */
-    size_t buffered;       /* bytes held in rings and input buffers */
-    size_t shed_above;     /* --max-buffered + 1/8: shed the largest holders */
-    int64_t wake_ns;       /* CLOCK_MONOTONIC when the poller last returned */
-    uint64_t batch_reqs;   /* requests answered since then */
-    uint64_t pushed_reqs;  /* batch_reqs at the last conn_push() */
-    uint64_t sent_reqs;    /* requests of this batch the kernel took whole */
-    long long shed_log;    /* rate limit of the shedding warning */
-
-    int draining;
-    int cut;               /* connections were cut at the shutdown deadline */
-
-    /* The client address a PROXY header named, by fd (conn_proxy.h);
-     * allocated at the first proxied connection, touched per fd in use. */
-    struct conn_peer *peers;
-
-    /* Replies held in a ring, by fd: how many requests they answer and
-     * since when, for the reply-latency histogram; allocated at the first
-     * refused send, touched only by connections that hold output. */
-    struct conn_owed *owed;
-};
-
-struct conn_owed {
-    int64_t since_ns;      /* wake-up of the batch that first held replies */
-    uint64_t reqs;         /* requests whose replies wait in the ring */
-};
-
-#define TAG_LISTENER (1ull << 63)
-#define TAG_SIGNAL   (1ull << 61)
-
 static inline uint64_t conn_tag(const struct conn *c)
 {
-    return (uint64_t)c->gen << 32 | (uint32_t)c->fd;
+    return tag_conn(c->gen, c->fd);
 }
 
 /* Take over a socket accepted on listener w->cfg->ls[lidx] (its kind and

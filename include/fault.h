@@ -11,6 +11,13 @@
  * STAMPD_FAULT_LEAK=1 makes every worker leak a few blocks at start-up, so
  * that a test can prove LeakSanitizer checks workers (see leakcheck.h).
  *
+ * The interest-change hook wraps poller_mod() the same way: with
+ * STAMPD_FAULT_POLLER_MOD_EVERY=N, once a worker is ready every Nth change
+ * of an existing registration (write interest for held output, reading
+ * paused or resumed; registering a new fd is never failed) fails with
+ * -ENOMEM, to exercise the policy of reactor.h (the connection is closed
+ * and counted in poller_errors).
+ *
  * The clock discipline hook: fault_adjtimex() is what clocksync.c calls
  * instead of adjtimex().  With STAMPD_FAULT_ADJTIMEX_FILE naming a file,
  * each call reads the result from it (re-read every call, so a test can

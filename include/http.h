@@ -1,5 +1,6 @@
 /*
- * http.h - the HTTP/1.x request handler (protocol section 3): pure, no I/O.
+ * http.h - the HTTP/1.x request handler (docs/protocol.md, "HTTP/1.1"):
+ * pure, no I/O.
  *
  * Bytes go in with http_feed(); every complete request is answered, in
  * order, by one response written through the caller's sink.  The handler
@@ -103,5 +104,9 @@ int http_partial(const struct http_conn *h);
 
 /* Heap bytes the state holds beyond its own struct (for gauges). */
 size_t http_held(const struct http_conn *h);
+
+/* The client side (stampctl, stampcli): the status code of a response
+ * whose first len bytes begin "HTTP/1.x NNN", or -1 if they do not. */
+int http_status_code(const char *buf, size_t len);
 
 #endif

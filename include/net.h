@@ -21,6 +21,4 @@ int net_probe(struct addr *a, int socktype, char *err, size_t errlen);
 int net_listen(const struct addr *a, int socktype, int reuseport, char *err,
                size_t errlen);
 
-int net_set_nonblock(int fd);
-
 #endif

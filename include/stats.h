@@ -110,6 +110,7 @@ enum stats_ready_state {
     X(budget_pauses,    "budget_pauses", NULL, NULL, "Times a connection holding output stopped being read because the worker was over --max-buffered") \
     X(accept_pauses,    "accept_pauses", NULL, NULL, "Times accepting paused because descriptors ran out (EMFILE/ENFILE)") \
     X(accept_errors,    "accept_errors", NULL, NULL, "accept() failures other than EAGAIN") \
+    X(poller_errors,    "poller_errors", NULL, NULL, "Interest changes the poller refused (the connection was closed as reset; UDP: the held replies dropped)") \
     X(udp_drops,        "udp_drops", NULL, NULL, "UDP datagrams dropped (failed sends, receive-queue overflows)") \
     X(loop_iterations,  "loop_iterations", NULL, NULL, "Event loop iterations") \
     X(loop_events,      "loop_events", NULL, NULL, "Events returned by the poller") \
@@ -200,6 +201,10 @@ struct stats_table {
                              * when it hands over to a new master */
     uint32_t ready_state;   /* enum stats_ready_state, written by the master */
     uint32_t pad_;
+    /* The admin port's, in the master (admin.c; single writer). */
+    uint64_t admin_accept_pauses; /* accepting paused: descriptors ran out */
+    uint64_t admin_accept_errors; /* other accept() failures */
+    uint64_t admin_poller_errors; /* connections closed: interest refused */
     struct stats_slot slot[];
 };
 

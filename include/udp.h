@@ -1,5 +1,5 @@
 /*
- * udp.h - the UDP side of a worker (protocol section 2): each datagram is
+ * udp.h - the UDP side of a worker (docs/protocol.md, "UDP"): each datagram is
  * one request, answered by one datagram to its sender.
  *
  * Datagrams are read and answered in batches (recvmmsg/sendmmsg, where the
@@ -44,14 +44,17 @@ void udp_set_listener(struct udp_sock *u, const struct addr *listener);
  * NULL: none kept. */
 void udp_track_listener(struct udp_sock *u, struct stats_listener *l);
 
-/* Handle readiness: send what is pending, then read and answer batches
- * (a bounded number per call, for fairness with TCP connections). */
+/* Handle readiness (either kind: `mask` is not needed, what is pending
+ * says what to do): send what is pending, then read and answer batches
+ * (a bounded number per call, for fairness with TCP connections).  A
+ * failed interest change drops the held replies and counts them
+ * (poller_errors, udp_drops). */
 void udp_event(struct udp_sock *u, unsigned mask, const struct opts *o,
                const struct clock_cache *clk, struct stats_slot *st);
 
-/* The reply rule, pure: how many bytes the reply to a datagram of `len`
- * bytes ending in `term_len` terminator bytes would have, and whether it
- * fits one datagram. */
+/* The reply rule, pure: whether the reply to a datagram of `len` bytes
+ * (the stamp prefix, if the reply mode has one, and the datagram) fits one
+ * datagram. */
 int udp_reply_fits(const struct opts *o, size_t len);
 
 #endif

@@ -17,6 +17,7 @@ struct listener {
     int shared;                /* one socket for all workers (unix:) */
     const struct addr *addr;
     struct udp_sock *udp;      /* LISTEN_UDP: batching state (worker only) */
+    unsigned mask;             /* stream: its registered interest (worker only) */
 };
 
 struct worker_cfg {
@@ -25,7 +26,6 @@ struct worker_cfg {
     struct listener *ls;       /* this worker's sockets */
     int nls;
     struct stats_slot *st;
-    struct stats_table *table;
 };
 
 /* Run until a graceful stop completes.  Returns the process exit status:

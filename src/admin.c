@@ -35,16 +35,17 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "clocksync.h"
 #include "compat.h"
 #include "log.h"
 #include "metrics.h"
 #include "poller.h"
 #include "procinfo.h"
+#include "reactor.h"
 #include "sbuf.h"
 #include "version.h"
 
@@ -96,6 +97,8 @@ struct slot_watch {
 struct admin {
     poller_t *p;
     int lfd;
+    unsigned lmask;            /* the listener's registered interest */
+    struct accept_gate accept;
     const struct opts *o;
     struct stats_table *t;
     struct aconn c[ADMIN_SLOTS];
@@ -116,21 +119,7 @@ struct admin {
 
 static uint64_t tag_of(const struct aconn *c, int i)
 {
-    return ADMIN_TAG | (uint64_t)c->gen << 16 | (uint64_t)(i + 1);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return TAG_ADMIN | (uint64_t)c->gen << 16 | (uint64_t)(i + 1);
 }
 
 static void aconn_close(struct aconn *c)
@@ -257,7 +246,7 @@ static void collect(struct admin *a, struct metrics_input *in, int procs)
     in->o = a->o;
     in->version = STAMPD_VERSION;
     in->poller = poller_backend();
-    in->now_unix_ms = wall_ms();
+    in->now_unix_ms = clock_wall_ms();
     in->draining = (int)__atomic_load_n(&a->t->draining, __ATOMIC_RELAXED);
     in->ready_state = (int)__atomic_load_n(&a->t->ready_state, __ATOMIC_RELAXED);
     in->clock = a->clock;
@@ -401,8 +390,9 @@ static int on_message_complete(http_parser *hp)
 
 /* Interest follows state: write while output is pending; read only when
  * nothing is pending, nothing buffered waits to be parsed, and the client
- * may still send. */
-static void update_mask(struct admin *a, struct aconn *c, int i)
+ * may still send.  A change the poller refuses closes the connection
+ * (reactor.h): 0 while it lives, -1 once closed. */
+static int update_mask(struct admin *a, struct aconn *c, int i)
 {
     unsigned mask = 0;
     if (out_pending(c))
@@ -410,8 +400,11 @@ static void update_mask(struct admin *a, struct aconn *c, int i)
     else if (!has_input(c) && !c->eof && !c->close_after &&
              c->in_len < sizeof(c->in))
         mask = POLLER_READ;
-    if (mask != c->mask && poller_mod(a->p, c->fd, c->mask, mask, tag_of(c, i)) == 0)
-        c->mask = mask;
+    if (reactor_interest(a->p, c->fd, &c->mask, mask, tag_of(c, i)) == 0)
+        return 0;
+    STAT_INC(a->t, admin_poller_errors);
+    aconn_close(c);
+    return -1;
 }
 
 /* Write what is owed; then close, or go back to waiting for requests.
@@ -428,10 +421,8 @@ static int aconn_flush(struct admin *a, struct aconn *c, int i)
         }
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0 && errno == EAGAIN) {
-            update_mask(a, c, i);
-            return 0;
-        }
+        if (w < 0 && errno == EAGAIN)
+            return update_mask(a, c, i);
         aconn_close(c);
         return -1;
     }
@@ -445,8 +436,7 @@ static int aconn_flush(struct admin *a, struct aconn *c, int i)
     }
     if (has_input(c))  /* the next pipelined request: a whole one is due */
         c->deadline = a->now + ADMIN_REQUEST_TIMEOUT_MS;
-    update_mask(a, c, i);
-    return 0;
+    return update_mask(a, c, i);
 }
 
 static void fail(struct aconn *c, int status, const char *reason)
@@ -503,7 +493,7 @@ static void aconn_serve(struct admin *a, struct aconn *c, int i)
         aconn_close(c);  /* half-closed with nothing (more) to answer */
         return;
     }
-    update_mask(a, c, i);
+    (void)update_mask(a, c, i);
 }
 
 static void aconn_read(struct admin *a, struct aconn *c, int i)
@@ -525,7 +515,7 @@ static void aconn_read(struct admin *a, struct aconn *c, int i)
             aconn_close(c);
             return;
         }
-        update_mask(a, c, i);
+        (void)update_mask(a, c, i);
         return;
     }
     /* Reads do not move the deadline (responses and writes do), so a
@@ -537,7 +527,7 @@ static void aconn_read(struct admin *a, struct aconn *c, int i)
     if (c->close_after)
         return; /* discard: the connection is closing */
     c->in_len += (size_t)r;
-    update_mask(a, c, i);
+    (void)update_mask(a, c, i);
 }
 
 /* --- slots ----------------------------------------------------------------- */
@@ -590,15 +580,19 @@ static int pick_spare(struct admin *a)
     return old;
 }
 
+/* Accept what is queued, a few per turn.  Out of descriptors, the
+ * listener leaves the poller until the pause ends (admin_tick()): it
+ * would stay readable and spin the master's loop. */
 static void accept_some(struct admin *a)
 {
     for (int n = 0; n < 16; n++) {
-        int fd = compat_accept(a->lfd);
-        if (fd < 0) {
-            if (fd != -EAGAIN && fd != -EINTR && fd != -ECONNABORTED)
-                log_warn("admin accept: %s", strerror(-fd));
+        int fd = reactor_accept(&a->accept, a->lfd, a->now);
+        if (fd == ACCEPT_AGAIN)
+            continue;
+        if (fd == ACCEPT_PAUSED)
+            (void)reactor_interest(a->p, a->lfd, &a->lmask, 0, TAG_ADMIN);
+        if (fd < 0)
             return;
-        }
         int i = pick_slot(a);
         int spare = i < 0;
         if (spare)
@@ -625,6 +619,19 @@ static void accept_some(struct admin *a)
 
 /* --- the interface ---------------------------------------------------------- */
 
+/* Free a and its per-worker tables (any of them may be NULL). */
+static void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    free(a->workers);
+    free(a->procs);
+    free(a->watch);
+    free(a->health);
+    free(a->max_fds);
+    free(a);
+}
+
 struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
                            struct stats_table *t, char *err, size_t errlen)
 {
@@ -635,13 +642,7 @@ struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
         !(a->watch = calloc(nw, sizeof(*a->watch))) ||
         !(a->health = calloc(nw, sizeof(*a->health))) ||
         !(a->max_fds = calloc(nw, sizeof(*a->max_fds)))) {
-        if (a) {
-            free(a->workers);
-            free(a->health);
-            free(a->procs);
-            free(a->watch);
-        }
-        free(a);
+        admin_free(a);
         snprintf(err, errlen, "admin: out of memory");
         return NULL;
     }
@@ -649,21 +650,19 @@ struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
     a->lfd = lfd;
     a->o = o;
     a->t = t;
+    a->accept.who = "admin accept";
+    a->accept.pauses = &t->admin_accept_pauses;
+    a->accept.errors = &t->admin_accept_errors;
     for (int i = 0; i < ADMIN_SLOTS; i++)
         a->c[i].fd = -1;
     http_parser_settings_init(&a->settings);
     a->settings.on_message_begin = on_message_begin;
     a->settings.on_url = on_url;
     a->settings.on_message_complete = on_message_complete;
-    int rc = poller_add(p, lfd, POLLER_READ, ADMIN_TAG);
+    int rc = reactor_interest(p, lfd, &a->lmask, POLLER_READ, TAG_ADMIN);
     if (rc < 0) {
         snprintf(err, errlen, "admin: poller: %s", strerror(-rc));
-        free(a->workers);
-        free(a->procs);
-        free(a->watch);
-        free(a->health);
-        free(a->max_fds);
-        free(a);
+        admin_free(a);
         return NULL;
     }
     check_clock(a);
@@ -677,19 +676,14 @@ void admin_destroy(struct admin *a)
     for (int i = 0; i < ADMIN_SLOTS; i++)
         if (a->c[i].fd >= 0)
             aconn_close(&a->c[i]);
-    (void)poller_del(a->p, a->lfd, POLLER_READ);
-    free(a->workers);
-    free(a->procs);
-    free(a->watch);
-    free(a->health);
-    free(a->max_fds);
-    free(a);
+    (void)reactor_interest(a->p, a->lfd, &a->lmask, 0, TAG_ADMIN);
+    admin_free(a);
 }
 
 void admin_event(struct admin *a, uint64_t tag, unsigned mask, int64_t now_ms)
 {
     a->now = now_ms;
-    unsigned idx = (unsigned)(tag & 0xffff);
+    unsigned idx = TAG_INDEX(tag);
     if (idx == 0) {
         accept_some(a);
         return;
@@ -702,19 +696,22 @@ void admin_event(struct admin *a, uint64_t tag, unsigned mask, int64_t now_ms)
         return;  /* closed earlier in this batch */
     if ((mask & POLLER_WRITE) && out_pending(c) && aconn_flush(a, c, i) < 0)
         return;
-    if (mask & POLLER_READ)
+    if ((mask & POLLER_READ) && c->fd >= 0)
         aconn_read(a, c, i);
 }
 
 void admin_tick(struct admin *a, int64_t now_ms)
 {
     a->now = now_ms;
+    if (reactor_accept_resume(&a->accept, now_ms) &&
+        reactor_interest(a->p, a->lfd, &a->lmask, POLLER_READ, TAG_ADMIN) != 0)
+        a->accept.resume_at = now_ms + ACCEPT_PAUSE_MS;  /* try again */
     if (now_ms >= a->next_period_ms) {
         a->next_period_ms = now_ms + ADMIN_PERIOD_MS;
         watch_workers(a, now_ms);
         check_clock(a);
     }
-    int64_t stop = mono_ns() + ADMIN_TURN_BUDGET_NS;
+    int64_t stop = clock_mono_ns() + ADMIN_TURN_BUDGET_NS;
     unsigned start = a->rr;
     for (unsigned k = 0; k < ADMIN_SLOTS; k++) {
         unsigned i = (start + k) % ADMIN_SLOTS;
@@ -727,7 +724,7 @@ void admin_tick(struct admin *a, int64_t now_ms)
         }
         if (out_pending(c) || !has_input(c))
             continue;
-        if (mono_ns() >= stop) {
+        if (clock_mono_ns() >= stop) {
             a->rr = i;  /* out of time: this one goes first next turn */
             return;
         }
@@ -738,16 +735,17 @@ void admin_tick(struct admin *a, int64_t now_ms)
 
 int64_t admin_next_timeout_ms(const struct admin *a, int64_t now_ms)
 {
-    int64_t t = a->next_period_ms > now_ms ? a->next_period_ms - now_ms : 0;
+    int64_t t = -1;
+
+    reactor_timer_in(&t, a->next_period_ms > now_ms ? a->next_period_ms - now_ms : 0);
+    reactor_timer_at(&t, a->accept.resume_at, now_ms);
     for (int i = 0; i < ADMIN_SLOTS; i++) {
         const struct aconn *c = &a->c[i];
         if (c->fd < 0)
             continue;
         if (!out_pending(c) && has_input(c))
             return 0;  /* a buffered request waits for the next turn */
-        int64_t left = c->deadline - now_ms;
-        if (left < t)
-            t = left < 0 ? 0 : left;
+        reactor_timer_at(&t, c->deadline, now_ms);
     }
     return t;
 }

@@ -8,9 +8,9 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "clientlog.h"
+#include "clock.h"
 #include "log.h"
 #include "ratelimit.h"
 
@@ -21,9 +21,7 @@ static struct ratelimit request_rl = { CLIENTLOG_REQUESTS_PER_S,
 
 static uint64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)clock_mono_ms();
 }
 
 static void summary(uint64_t n)

@@ -207,6 +207,16 @@ void clock_update(struct clock_cache *c)
     clock_set(c, &wall, &mono);
 }
 
+void clock_refresh(struct clock_cache *c, enum time_format f)
+{
+    struct timespec wall;
+
+    clock_gettime(CLOCK_REALTIME, &wall);
+    if (wall.tv_sec != c->sec ||
+        (f == TIME_ISO8601 && wall.tv_nsec / 1000000 != c->ms))
+        clock_update(c);
+}
+
 static int64_t read_ns(clockid_t id)
 {
     struct timespec ts;

@@ -25,7 +25,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -33,6 +32,7 @@
 #include "conn.h"
 #include "conn_client.h"
 #include "log.h"
+#include "reactor.h"
 #include "refusal.h"
 #include "reply.h"
 
@@ -45,14 +45,37 @@ static const char ERR_NOMEM[] = "ERR out of memory\n";
 
 /* --- bookkeeping --------------------------------------------------------- */
 
+static void conn_break(struct conn *c, enum close_reason reason);
+
+/* The interest-update policy of every loop (reactor.h): c->mask changes
+ * only when the poller took the change.  A connection whose change failed
+ * is marked broken (counted in poller_errors, closed as "reset") and is
+ * closed when control returns to its event or timer (conn_settle()). */
 static void set_interest(struct worker *w, struct conn *c, unsigned mask)
 {
+    static long long failure_log;
     if (c->mask == mask)
+        return;  /* the common case, once per read: no call */
+    unsigned m = c->mask;
+    int rc = reactor_interest(w->poller, c->fd, &m, mask, conn_tag(c));
+
+    c->mask = (uint8_t)m;
+    if (rc == 0)
         return;
-    int rc = poller_mod(w->poller, c->fd, c->mask, mask, conn_tag(c));
-    if (rc < 0)
-        log_warn("poller_mod fd %d: %s", c->fd, strerror(-rc));
-    c->mask = (uint8_t)mask;
+    STAT_INC(w->st, poller_errors);
+    log_ratelimited(LOG_WARN, &failure_log, 10000,
+                    "poller: interest change on fd %d: %s; closing the "
+                    "connection", c->fd, strerror(-rc));
+    conn_break(c, CLOSE_RESET);
+}
+
+/* Close c, still the connection of generation gen, if it was marked
+ * broken and nothing has closed it yet. */
+static void conn_settle(struct worker *w, struct conn *c, uint32_t gen)
+{
+    if ((c->flags & (CF_OPEN | CF_BROKEN)) == (CF_OPEN | CF_BROKEN) &&
+        c->gen == gen)
+        conn_close(w, c, (enum close_reason)c->reason);
 }
 
 /* Gauges and the worker's buffered total follow allocation changes of the
@@ -159,7 +182,7 @@ int conn_quiet(const struct conn *c)
 
 /* --- opening -------------------------------------------------------------- */
 
-static struct conn *slot_init(struct worker *w, int fd, int is_unix)
+static struct conn *slot_init(struct worker *w, int fd)
 {
     if (fd >= w->nconns) { /* cannot happen below RLIMIT_NOFILE */
         close(fd);
@@ -168,9 +191,9 @@ static struct conn *slot_init(struct worker *w, int fd, int is_unix)
     struct conn *c = &w->conns[fd];
     uint32_t gen = c->gen + 1;
     memset(c, 0, sizeof(*c));
-    c->gen = gen & 0x7fffffffu; /* bit 63 of the tag marks listeners */
+    c->gen = gen & TAG_GEN_MASK; /* clear of the tag kind bits */
     c->fd = fd;
-    c->flags = CF_OPEN | (is_unix ? CF_UNIX : 0);
+    c->flags = CF_OPEN;
     return c;
 }
 
@@ -183,7 +206,7 @@ struct conn *conn_open(struct worker *w, int fd, int lidx)
     const struct listener *ls = &w->cfg->ls[lidx];
     enum listener_kind kind = ls->kind;
     int is_unix = ls->addr->family == AF_UNIX;
-    struct conn *c = slot_init(w, fd, is_unix);
+    struct conn *c = slot_init(w, fd);
     if (!c)
         return NULL;
     c->kind = (uint8_t)kind;
@@ -219,10 +242,12 @@ struct conn *conn_open(struct worker *w, int fd, int lidx)
     if (ls->addr->flags & ADDR_CHUNK)
         c->flags |= CF_CHUNK;
     /* Both may close c (a failed send): the caller does not use it. */
+    uint32_t gen = c->gen;
     if (ls->addr->flags & ADDR_PROXY)
         conn_proxy_begin(w, c);
     else
         conn_begin(w, c);
+    conn_settle(w, c, gen);
     return c;
 }
 
@@ -238,7 +263,6 @@ static void enter_linger(struct worker *w, struct conn *c)
 void conn_refuse(struct worker *w, int fd, int lidx)
 {
     const struct listener *ls = &w->cfg->ls[lidx];
-    int is_unix = ls->addr->family == AF_UNIX;
     char msg[REFUSAL_MAX];
     size_t len = refusal_build(msg, REFUSE_TOO_MANY, ls->kind == LISTEN_HTTP,
                                w->clock.http_date, CLOCK_HTTP_LEN);
@@ -257,7 +281,7 @@ void conn_refuse(struct worker *w, int fd, int lidx)
         close(fd);
         return;
     }
-    struct conn *c = slot_init(w, fd, is_unix);
+    struct conn *c = slot_init(w, fd);
     if (!c)
         return;
     c->flags |= CF_REFUSED;
@@ -629,9 +653,7 @@ static int reply_sink(void *ctx, const char *payload, size_t len, int crlf)
 
 void conn_batch_done(struct worker *w)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t now = clock_mono_ns();
     stats_latency_record(w->st, (uint64_t)(now - w->wake_ns), w->batch_reqs);
     stats_reply_latency_record(w->st, (uint64_t)(now - w->wake_ns), w->sent_reqs);
     w->batch_reqs = w->pushed_reqs = w->sent_reqs = 0;
@@ -905,21 +927,6 @@ static void conn_discard(struct worker *w, struct conn *c)
     }
 }
 
-/* A read may hold bytes sent after the loop read the clock: a busy
- * iteration that crosses a second boundary would otherwise stamp them with
- * the previous second, older than the protocol's send-time bound.  One vDSO
- * read of the wall clock; the cached clock is rebuilt (clock_update) only
- * when the second it shows changed, or its millisecond for ISO stamps. */
-static void clock_refresh(struct worker *w)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ts.tv_sec != w->clock.sec ||
-        (w->o->time_format == TIME_ISO8601 &&
-         ts.tv_nsec / 1000000 != w->clock.ms))
-        clock_update(&w->clock);
-}
-
 static void conn_read(struct worker *w, struct conn *c)
 {
     if (c->flags & (CF_CLOSING | CF_LINGER)) {
@@ -944,7 +951,7 @@ static void conn_read(struct worker *w, struct conn *c)
     while (r < 0 && errno == EINTR);
 
     if (r > 0) {
-        clock_refresh(w);
+        clock_refresh(&w->clock, w->o->time_format);
         STAT_ADD(w->st, bytes_in, r);
         tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
         conn_input(w, c, w->rbuf, (size_t)r);
@@ -1029,6 +1036,7 @@ static void conn_shed(struct worker *w, struct conn *c)
     c->flags = (uint16_t)((c->flags & ~CF_PAUSED) | CF_CLOSING);
     c->reason = CLOSE_MEMORY;
     enter_linger(w, c);
+    conn_settle(w, c, c->gen);
 }
 
 /* Over --max-buffered by more than an eighth: shed the largest holders
@@ -1075,6 +1083,7 @@ void conn_event(struct worker *w, struct conn *c, unsigned mask)
     if ((c->flags & CF_OPEN) && c->gen == gen && (mask & POLLER_WRITE) &&
         !ring_empty(&c->out))
         conn_flush(w, c);
+    conn_settle(w, c, gen);
     if (w->buffered > w->shed_above)
         conn_shed_largest(w);
 }
@@ -1098,7 +1107,7 @@ void conn_idle_expired(struct worker *w, struct conn *c)
     conn_close(w, c, CLOSE_TIMEOUT);
 }
 
-void conn_line_expired(struct worker *w, struct conn *c)
+static void line_expired(struct worker *w, struct conn *c)
 {
     if (c->flags & CF_PROXY) {
         conn_bad_proxy(w, c, "timeout");
@@ -1112,6 +1121,13 @@ void conn_line_expired(struct worker *w, struct conn *c)
     }
     conn_fail(w, c, ERR_LINE_TIMEOUT, sizeof(ERR_LINE_TIMEOUT) - 1,
               CLOSE_TIMEOUT);
+}
+
+void conn_line_expired(struct worker *w, struct conn *c)
+{
+    uint32_t gen = c->gen;
+    line_expired(w, c);
+    conn_settle(w, c, gen);
 }
 
 void conn_linger_expired(struct worker *w, struct conn *c)

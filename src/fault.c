@@ -14,6 +14,7 @@
 
 #include "fault.h"
 #include "log.h"
+#include "poller.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
@@ -22,8 +23,15 @@ void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t k, size_t n);
 void *__wrap_realloc(void *p, size_t n);
 
+int __real_poller_mod(poller_t *p, int fd, unsigned old_mask,
+                      unsigned new_mask, uint64_t data);
+int __wrap_poller_mod(poller_t *p, int fd, unsigned old_mask,
+                      unsigned new_mask, uint64_t data);
+
 static unsigned long fail_every;   /* 0: disarmed */
 static unsigned long allocations;
+static unsigned long mod_fail_every; /* 0: disarmed */
+static unsigned long mods;
 /* Where the deliberate leak's address is dropped (volatile: the store and
  * the overwrite are both kept, so no root to the block remains). */
 static void *volatile leak_sink;
@@ -38,6 +46,25 @@ static __attribute__((noinline)) void leak_on_purpose(void)
     }
 }
 
+/* Arm a "one in N fails" injection from environment variable var. */
+static void arm(const char *var, unsigned long *every, unsigned long *count,
+                const char *what)
+{
+    const char *e = getenv(var);
+    if (!e)
+        return;
+    *every = strtoul(e, NULL, 10);
+    *count = 0;
+    if (*every)
+        log_info("fault injection: one %s in %lu fails", what, *every);
+}
+
+/* True when this call is the one in `every` to fail (0: never). */
+static int due(unsigned long every, unsigned long *count)
+{
+    return every && ++*count % every == 0;
+}
+
 void fault_worker_ready(void)
 {
     const char *e = getenv("STAMPD_FAULT_EXIT_AT_START");
@@ -50,22 +77,15 @@ void fault_worker_ready(void)
         log_info("fault injection: leaking memory on purpose");
         leak_on_purpose();
     }
-    e = getenv("STAMPD_FAULT_ALLOC_EVERY");
-    if (e) {
-        fail_every = strtoul(e, NULL, 10);
-        allocations = 0;
-        if (fail_every)
-            log_info("fault injection: one allocation in %lu fails",
-                     fail_every);
-    }
+    arm("STAMPD_FAULT_POLLER_MOD_EVERY", &mod_fail_every, &mods,
+        "interest change");
+    arm("STAMPD_FAULT_ALLOC_EVERY", &fail_every, &allocations, "allocation");
 }
 
 /* True when this allocation is the one to fail. */
 static int fail_now(void)
 {
-    if (!fail_every)
-        return 0;
-    if (++allocations % fail_every != 0)
+    if (!due(fail_every, &allocations))
         return 0;
     errno = ENOMEM;
     return 1;
@@ -87,6 +107,16 @@ void *__wrap_realloc(void *p, size_t n)
     if (n == 0 || !fail_now())
         return __real_realloc(p, n);
     return NULL;
+}
+
+/* Only changes of an existing registration: registering a new fd
+ * (accepts) goes through. */
+int __wrap_poller_mod(poller_t *p, int fd, unsigned old_mask,
+                      unsigned new_mask, uint64_t data)
+{
+    if (old_mask && old_mask != new_mask && due(mod_fail_every, &mods))
+        return -ENOMEM;
+    return __real_poller_mod(p, fd, old_mask, new_mask, data);
 }
 
 int fault_adjtimex(struct timex *tx)

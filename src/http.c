@@ -473,3 +473,16 @@ int http_feed(struct http_conn *h, const struct http_env *env,
     *requests = h->requests;
     return h->status;
 }
+
+int http_status_code(const char *buf, size_t len)
+{
+    if (len < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+        return -1;
+    int code = 0;
+    for (int i = 9; i < 12; i++) {
+        if (buf[i] < '0' || buf[i] > '9')
+            return -1;
+        code = code * 10 + (buf[i] - '0');
+    }
+    return code;
+}

@@ -117,14 +117,6 @@ void log_set_role(const char *role)
     snprintf(log_role, sizeof(log_role), "%s", role ? role : "");
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void emit(enum log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
@@ -199,7 +191,7 @@ void log_ratelimited(enum log_level level, long long *last, int interval_ms,
 
     if (level < log_min)
         return;
-    now = mono_ms();
+    now = clock_mono_ms();
     /* 0 means "never logged"; a real instant of 0 is stored as 1. */
     if (*last != 0 && now - *last < interval_ms) {
         errno = saved;

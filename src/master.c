@@ -8,8 +8,9 @@
  * worker's socket, connections waiting in its accept queue survive until the
  * replacement (forked onto the same socket) accepts them.
  *
- * The master does no client I/O.  Its loop waits on a self-pipe fed by the
- * signal handlers and on the admin port.  Signals set flags; the loop acts:
+ * The master does no client I/O.  Its loop (built on reactor.h, like the
+ * workers') waits on a self-pipe fed by the signal handlers and on the
+ * admin port.  Signals set flags; the loop acts:
  *   SIGCHLD            reap, count the dead worker's connections as closed
  *                      ("crash"), respawn (at most once a second per slot)
  *   SIGTERM/INT/QUIT   graceful stop: the workers drain, nothing respawns
@@ -32,10 +33,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "compat.h"
 #include "config.h"
 #include "cpus.h"
@@ -48,6 +49,7 @@
 #include "pidfile.h"
 #include "poller.h"
 #include "privs.h"
+#include "reactor.h"
 #include "proctitle.h"
 #include "stats.h"
 #include "sdnotify.h"
@@ -56,11 +58,10 @@
 #define FD_RESERVE 512        /* listeners, poller, pipes, lingering refusals */
 #define RESPAWN_INTERVAL_MS 1000
 #define KILL_GRACE_MS 2000    /* after --shutdown-timeout, before SIGKILL */
-#define TAG_MASTER_SIGNAL 1
-#define TAG_HANDOFF 2
 #define SUPERVISE_MS 250      /* heartbeat checks */
 #define READY_POLL_MS 20      /* until every worker serves */
 #define STATUS_MS 5000        /* systemd STATUS= updates */
+#define MASTER_WAIT_MAX_MS 60000
 
 struct slot {
     pid_t pid;
@@ -79,7 +80,7 @@ struct master {
     poller_t *p;
     struct admin *admin;
     int admin_fd;
-    int sigpipe[2];
+    struct reactor_signals sigs;
     int unix_bound[3 * OPTS_MAX_ADDRS]; /* ours to remove at exit */
     int stopping;
     int failed;
@@ -93,6 +94,7 @@ struct master {
     int handed_over;          /* our successor serves: we only drain */
     int64_t next_supervise, next_status, next_watchdog;
     int64_t watchdog_ms;      /* half the systemd watchdog period, 0: none */
+    long long wait_log;       /* rate limit of poller_wait failures */
     int64_t term_at;          /* --drain-delay: when the workers get SIGTERM */
     char stop_why[16];        /* the signal that began the stop */
     int ready_fd;             /* to the master we take over from, -1 */
@@ -102,11 +104,9 @@ struct master {
 };
 
 static volatile sig_atomic_t got_stop, got_child, got_hup, got_usr1, got_usr2;
-static int master_signal_fd = -1;
 
 static void on_signal(int sig)
 {
-    int saved = errno;
     switch (sig) {
     case SIGCHLD: got_child = 1; break;
     case SIGHUP: got_hup = 1; break;
@@ -114,23 +114,7 @@ static void on_signal(int sig)
     case SIGUSR2: got_usr2 = 1; break;
     default: got_stop = sig; break;
     }
-    if (master_signal_fd >= 0)
-        (void)write(master_signal_fd, "x", 1);
-    errno = saved;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    reactor_signal_wake();
 }
 
 /* --- set-up -------------------------------------------------------------- */
@@ -346,25 +330,16 @@ static void log_listening(const struct master *m)
 
 static int setup_signals(struct master *m)
 {
-    if (compat_pipe(m->sigpipe) != 0)
-        return -errno;
-    master_signal_fd = m->sigpipe[1];
+    /* SIGQUIT too is a graceful stop, never a core dump. */
+    static const int handled[] = { SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP,
+                                   SIGUSR1, SIGUSR2, 0 };
+    static const int ignored[] = { SIGPIPE, SIGWINCH, 0 };
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);   /* graceful, never a core dump */
-    sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGWINCH, &sa, NULL);
+    int rc = reactor_signals_open(&m->sigs);
+    if (rc < 0)
+        return rc;
+    reactor_signals_handle(on_signal, SA_RESTART, handled);
+    reactor_signals_handle(SIG_IGN, 0, ignored);
     return 0;
 }
 
@@ -390,9 +365,7 @@ static void run_worker(struct master *m, int id)
     if (getppid() != m->pid)
         _exit(1);
 
-    master_signal_fd = -1;
-    close(m->sigpipe[0]);
-    close(m->sigpipe[1]);
+    reactor_signals_close(&m->sigs);
     poller_destroy(m->p);
     if (m->admin_fd >= 0)
         close(m->admin_fd);
@@ -421,7 +394,7 @@ static void run_worker(struct master *m, int id)
 
     struct stats_slot *st = &m->t->slot[id];
     STAT_SET(st, pid, getpid());
-    STAT_SET(st, started_unix_ms, wall_ms());
+    STAT_SET(st, started_unix_ms, clock_wall_ms());
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.id = id;
@@ -429,7 +402,6 @@ static void run_worker(struct master *m, int id)
     cfg.ls = &m->ls[id * m->nl];
     cfg.nls = m->nl;
     cfg.st = st;
-    cfg.table = m->t;
     /* _exit() skips LeakSanitizer's exit-time check: run it here. */
     _exit(leakcheck_worker_exit(worker_main(&cfg)));
 }
@@ -451,7 +423,7 @@ static int spawn(struct master *m, int id)
         return -1;
     }
     m->slots[id].pid = pid;
-    m->slots[id].spawned_ms = mono_ms();
+    m->slots[id].spawned_ms = clock_mono_ms();
     m->slots[id].respawn_at = 0;
     STAT_SET(&m->t->slot[id], pid, pid);
     return 0;
@@ -541,7 +513,7 @@ static void reap(struct master *m)
         }
         /* At most one fork per slot per second, so a worker that dies at
          * start cannot turn the master into a fork loop. */
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         int64_t at = m->slots[id].spawned_ms + RESPAWN_INTERVAL_MS;
         m->slots[id].respawn_at = at > now ? at : now;
         int looping = stats_slot_crash_looping(&m->t->slot[id]);
@@ -565,7 +537,7 @@ static int respawn(struct master *m, int id)
 
 static void respawn_due(struct master *m)
 {
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     for (int i = 0; i < m->o->workers; i++) {
         struct slot *s = &m->slots[i];
         if (s->pid || !s->respawn_at || now < s->respawn_at)
@@ -607,7 +579,7 @@ static void stop_workers(struct master *m, const char *why)
      * serves.  After a handoff the new master holds the same sockets, so
      * closing ours loses nothing. */
     close_listeners(m);
-    m->kill_at = mono_ms() + (int64_t)m->o->shutdown_timeout * 1000 +
+    m->kill_at = clock_mono_ms() + (int64_t)m->o->shutdown_timeout * 1000 +
                  KILL_GRACE_MS;
 }
 
@@ -625,7 +597,7 @@ static void begin_stop(struct master *m, const char *why)
     handoff_abort(&m->ho, "the old master is stopping");
     snprintf(m->stop_why, sizeof(m->stop_why), "%s", why);
     if (!m->handed_over && m->o->drain_delay > 0) {
-        m->term_at = mono_ms() + (int64_t)m->o->drain_delay * 1000;
+        m->term_at = clock_mono_ms() + (int64_t)m->o->drain_delay * 1000;
         m->kill_at = m->term_at + (int64_t)m->o->shutdown_timeout * 1000 +
                      KILL_GRACE_MS;
         log_info("stopping: /readyz fails now; the workers stop in %us "
@@ -701,7 +673,7 @@ static void became_ready(struct master *m)
         (void)sdnotify_send("READY=1");
     }
     if (m->next_status)
-        m->next_status = mono_ms();  /* a first STATUS= right away */
+        m->next_status = clock_mono_ms();  /* a first STATUS= right away */
     log_info("ready: %d worker%s serving", m->o->workers,
              m->o->workers == 1 ? "" : "s");
 }
@@ -803,7 +775,7 @@ static void start_handoff(struct master *m, int reload)
      * the file was replaced since); an upgrade, what is at our path now. */
     const char *path = reload ? "/proc/self/exe" : m->exe;
     if (handoff_start(&m->ho, what, path, m->argv, inherit, m->inherit_only,
-                      keep, nkeep, mono_ms()) != 0)
+                      keep, nkeep, clock_mono_ms()) != 0)
         return;
     if (poller_add(m->p, m->ho.fd, POLLER_READ, TAG_HANDOFF) != 0) {
         handoff_abort(&m->ho, "cannot watch its readiness pipe");
@@ -811,11 +783,8 @@ static void start_handoff(struct master *m, int reload)
     }
     if (reload) {
         char msg[SDNOTIFY_MSG_MAX];
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
         if (sdnotify_fmt_reloading(msg, sizeof(msg),
-                                   (uint64_t)ts.tv_sec * 1000000u +
-                                   (uint64_t)ts.tv_nsec / 1000) < (int)sizeof(msg))
+                                   (uint64_t)clock_mono_ns() / 1000) < (int)sizeof(msg))
             (void)sdnotify_send(msg);
     }
     log_info("%s: %s: started a new master (pid %d) from %s; it takes over "
@@ -861,39 +830,27 @@ static void reopen_log(struct master *m)
 
 /* --- the loop --------------------------------------------------------------- */
 
-static void take_min(int64_t *t, int64_t at, int64_t now)
-{
-    if (!at)
-        return;
-    int64_t d = at > now ? at - now : 0;
-    if (*t < 0 || d < *t)
-        *t = d;
-}
-
 static int next_timeout(const struct master *m)
 {
-    int64_t now = mono_ms(), t = -1;
+    int64_t now = clock_mono_ms(), t = -1;
 
     for (int i = 0; i < m->o->workers; i++)
-        take_min(&t, m->slots[i].respawn_at, now);
+        reactor_timer_at(&t, m->slots[i].respawn_at, now);
     if (m->stopping) {
-        take_min(&t, m->kill_at, now);
-        take_min(&t, m->term_at, now);
+        reactor_timer_at(&t, m->kill_at, now);
+        reactor_timer_at(&t, m->term_at, now);
     } else {
-        take_min(&t, m->next_supervise ? m->next_supervise : now, now);
+        reactor_timer_at(&t, m->next_supervise ? m->next_supervise : now, now);
         if (!m->ready)
-            take_min(&t, now + READY_POLL_MS, now);
+            reactor_timer_in(&t, READY_POLL_MS);
     }
-    take_min(&t, m->next_status, now);
-    take_min(&t, m->next_watchdog, now);
+    reactor_timer_at(&t, m->next_status, now);
+    reactor_timer_at(&t, m->next_watchdog, now);
     if (handoff_pending(&m->ho))
-        take_min(&t, m->ho.deadline, now);
-    if (m->admin) {
-        int64_t a = admin_next_timeout_ms(m->admin, now);
-        if (a >= 0 && (t < 0 || a < t))
-            t = a;
-    }
-    return t < 0 ? -1 : (int)(t > 60000 ? 60000 : t + 1);
+        reactor_timer_at(&t, m->ho.deadline, now);
+    if (m->admin)
+        reactor_timer_in(&t, admin_next_timeout_ms(m->admin, now));
+    return reactor_wait_ms(t, MASTER_WAIT_MAX_MS);
 }
 
 static const char *stop_signal_name(int sig)
@@ -967,23 +924,23 @@ static int master_loop(struct master *m)
 
     for (;;) {
         int n = poller_wait(m->p, ev, 64, next_timeout(m));
+        if (n < 0 && n != -EINTR)
+            log_ratelimited(LOG_ERROR, &m->wait_log, 10000, "poller_wait: %s",
+                            strerror(-n));
         for (int i = 0; i < n; i++) {
-            if (ev[i].data == TAG_MASTER_SIGNAL) {
-                char buf[64];
-                while (read(m->sigpipe[0], buf, sizeof(buf)) > 0)
-                    ;
-            } else if (ev[i].data == TAG_HANDOFF) {
+            if (ev[i].data == TAG_SIGNAL)
+                reactor_signals_drain(&m->sigs);
+            else if (ev[i].data == TAG_HANDOFF)
                 on_handoff_event(m);
-            }
         }
         on_signals(m);
-        timers(m, mono_ms());
+        timers(m, clock_mono_ms());
         publish_state(m);
         if (!m->stopping)
             respawn_due(m);
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         for (int i = 0; i < n && m->admin; i++)
-            if (ev[i].data & ADMIN_TAG)
+            if (ev[i].data & TAG_ADMIN)
                 admin_event(m->admin, ev[i].data, ev[i].mask, now);
         if (m->admin)
             admin_tick(m->admin, now);
@@ -991,13 +948,13 @@ static int master_loop(struct master *m)
             continue;
         if (live_workers(m) == 0 && !m->term_at)
             break;
-        if (mono_ms() >= m->kill_at) {
+        if (clock_mono_ms() >= m->kill_at) {
             log_error("workers did not stop in time; killing them");
             for (int i = 0; i < m->o->workers; i++)
                 if (m->slots[i].pid)
                     kill(m->slots[i].pid, SIGKILL);
             m->failed = 1;
-            m->kill_at = mono_ms() + 60000;
+            m->kill_at = clock_mono_ms() + 60000;
         }
     }
     return m->failed ? 1 : 0;
@@ -1122,7 +1079,7 @@ int master_run(struct opts *o)
     m.pid = getpid();
     m.admin_fd = -1;
     m.ready_fd = -1;
-    m.sigpipe[0] = m.sigpipe[1] = -1;
+    m.sigs.rd = m.sigs.wr = -1;
     m.argv = proctitle_saved_argv();
     handoff_init(&m.ho);
     resolve_exe(&m);
@@ -1143,8 +1100,9 @@ int master_run(struct opts *o)
     if (o->log_file[0] && m.privs.drop)
         (void)log_open_file(o->log_file, m.privs.uid);
     raise_nofile(o);
-    if (setup_signals(&m) != 0) {
-        log_error("signal pipe: %s", strerror(errno));
+    int src = setup_signals(&m);
+    if (src < 0) {
+        log_error("signal pipe: %s", strerror(-src));
         return 1;
     }
     if (adopt_sockets(&m, err, sizeof(err)) != 0)
@@ -1170,9 +1128,10 @@ int master_run(struct opts *o)
         snprintf(err, sizeof(err), "cannot start: %s", strerror(errno));
         goto fail;
     }
-    m.t->start_unix_ms = wall_ms();
-    if (poller_add(m.p, m.sigpipe[0], POLLER_READ, TAG_MASTER_SIGNAL) != 0) {
-        snprintf(err, sizeof(err), "poller: %s", strerror(errno));
+    m.t->start_unix_ms = clock_wall_ms();
+    int prc = poller_add(m.p, m.sigs.rd, POLLER_READ, TAG_SIGNAL);
+    if (prc < 0) {
+        snprintf(err, sizeof(err), "poller: %s", strerror(-prc));
         goto fail;
     }
     if (m.admin_fd >= 0) {
@@ -1186,10 +1145,10 @@ int master_run(struct opts *o)
         log_warn("ignoring a malformed $WATCHDOG_USEC or $WATCHDOG_PID");
     if (wd > 0) {
         m.watchdog_ms = wd / 2000 ? wd / 2000 : 1;
-        m.next_watchdog = mono_ms();
+        m.next_watchdog = clock_mono_ms();
     }
     if (getenv("NOTIFY_SOCKET"))
-        m.next_status = mono_ms() + STATUS_MS;
+        m.next_status = clock_mono_ms() + STATUS_MS;
 
     log_listening(&m);
     for (int i = 0; i < o->workers; i++)

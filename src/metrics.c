@@ -10,6 +10,7 @@
  * one untorn value; the page as a whole is not an atomic snapshot (a
  * counter may advance between two rows), which scrapers tolerate.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -465,6 +466,39 @@ static void prom_max_fds(struct sbuf *b, const struct metrics_input *in)
                         (long long)in->workers_max_fds[w]);
 }
 
+/* The admin port's own counters (the master's loop serves it), in the
+ * stats table's header: one table for both pages.  `name` is the /stats
+ * key (top level, no labels); /metrics prefixes "stampd_". */
+static const struct {
+    size_t off;
+    const char *name, *help;
+} admin_rows[] = {
+    { offsetof(struct stats_table, admin_accept_pauses), "admin_accept_pauses_total",
+      "Times the admin port paused accepting because descriptors ran out" },
+    { offsetof(struct stats_table, admin_accept_errors), "admin_accept_errors_total",
+      "Admin port accept() failures other than EAGAIN" },
+    { offsetof(struct stats_table, admin_poller_errors), "admin_poller_errors_total",
+      "Admin connections closed because the poller refused an interest change" },
+};
+#define NADMIN_ROWS (sizeof(admin_rows) / sizeof(admin_rows[0]))
+
+static uint64_t admin_value(const struct stats_table *t, size_t i)
+{
+    const uint64_t *v = (const uint64_t *)((const char *)t + admin_rows[i].off);
+    return __atomic_load_n(v, __ATOMIC_RELAXED);
+}
+
+static void prom_admin(struct sbuf *b, const struct stats_table *t)
+{
+    char name[64];
+
+    for (size_t i = 0; i < NADMIN_ROWS; i++) {
+        snprintf(name, sizeof(name), "stampd_%s", admin_rows[i].name);
+        family(b, name, "counter", admin_rows[i].help);
+        sbuf_printf(b, "%s %llu\n", name, (unsigned long long)admin_value(t, i));
+    }
+}
+
 /* Every row of stats.h, one family per metric, a series per worker. */
 static void prom_rows(struct sbuf *b, const struct stats_table *t)
 {
@@ -566,6 +600,7 @@ void metrics_render_prometheus(struct sbuf *b, const struct metrics_input *in)
     for (unsigned w = 0; w < nw; w++)
         sbuf_printf(b, "%s{worker=\"%u\"} %d\n", name, w,
                     __atomic_load_n(&t->slot[w].pid, __ATOMIC_RELAXED) > 0);
+    prom_admin(b, t);
     prom_rows(b, t);
     prom_listeners(b, in);
     fam_head(b, F_MAX_CONNS, name, sizeof(name));
@@ -921,6 +956,9 @@ void metrics_render_json(struct sbuf *b, const struct metrics_input *in)
     json_health(b, in);
     json_config(b, in->o);
 
+    for (size_t i = 0; i < NADMIN_ROWS; i++)
+        sbuf_printf(b, ",\"%s\":%llu", admin_rows[i].name,
+                    (unsigned long long)admin_value(t, i));
     sbuf_printf(b, ",\"master\":{\"pid\":%d", (int)in->master.pid);
     json_proc(b, &in->master, in->master_max_fds, t->start_unix_ms);
     sbuf_printf(b, "},\"%s\":[", jkey(F_WORKERS));

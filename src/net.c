@@ -2,7 +2,6 @@
  * net.c - creating listening sockets (startup code; see net.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,14 +14,6 @@
 #include "net.h"
 
 #define NET_BACKLOG 4096 /* the kernel caps it at net.core.somaxconn */
-
-int net_set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-        return -errno;
-    return 0;
-}
 
 static void bind_error(const struct addr *a, int err, char *buf, size_t len)
 {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "poller.h"
+#include "poller_backend.h"
 
 struct poller {
     int epfd;
@@ -24,18 +25,11 @@ poller_t *poller_create(int size_hint)
     poller_t *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->cap = size_hint > 0 && size_hint < 1024 ? size_hint : 1024;
+    p->cap = poller_batch(size_hint);
     p->evs = calloc((size_t)p->cap, sizeof(*p->evs));
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!p->evs || p->epfd == -1) {
-        int saved = errno;
-        if (p->epfd != -1)
-            close(p->epfd);
-        free(p->evs);
-        free(p);
-        errno = saved ? saved : ENOMEM;
-        return NULL;
-    }
+    if (!p->evs || p->epfd == -1)
+        return poller_create_failed(p, p->evs, p->epfd);
     return p;
 }
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "poller.h"
+#include "poller_backend.h"
 
 /* The tag travels in udata; 32-bit BSDs would need a side table. */
 _Static_assert(sizeof(void *) >= sizeof(uint64_t),
@@ -62,19 +63,12 @@ poller_t *poller_create(int size_hint)
     poller_t *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->cap = size_hint > 0 && size_hint < 1024 ? size_hint : 1024;
+    p->cap = poller_batch(size_hint);
     p->evs = calloc((size_t)p->cap, sizeof(*p->evs));
     p->kq = kqueue();
     /* kqueue() has no close-on-exec flag before FreeBSD 14's kqueuex(). */
-    if (!p->evs || p->kq == -1 || fcntl(p->kq, F_SETFD, FD_CLOEXEC) == -1) {
-        int saved = errno;
-        if (p->kq != -1)
-            close(p->kq);
-        free(p->evs);
-        free(p);
-        errno = saved ? saved : ENOMEM;
-        return NULL;
-    }
+    if (!p->evs || p->kq == -1 || fcntl(p->kq, F_SETFD, FD_CLOEXEC) == -1)
+        return poller_create_failed(p, p->evs, p->kq);
     p->owner = getpid();
     return p;
 }

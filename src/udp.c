@@ -12,6 +12,8 @@
 
 #include "compat.h"
 #include "clientlog.h"
+#include "log.h"
+#include "reactor.h"
 #include "reply.h"
 #include "udp.h"
 
@@ -134,11 +136,23 @@ int udp_reply_fits(const struct opts *o, size_t len)
     return prefix + len <= UDP_MAX_REPLY;
 }
 
-static void set_mask(struct udp_sock *u, unsigned mask)
+/* The interest-update policy (reactor.h): the mask changes only when the
+ * poller took it.  A socket whose change to write interest failed cannot
+ * hold its replies until writability (it would spin on readability
+ * meanwhile), so they are dropped and counted: 0 then, else 1. */
+static int set_mask(struct udp_sock *u, unsigned mask, struct stats_slot *st)
 {
-    if (mask != u->mask)
-        (void)poller_mod(u->p, u->fd, u->mask, mask, u->tag);
-    u->mask = mask;
+    static long long failure_log;
+    int rc = reactor_interest(u->p, u->fd, &u->mask, mask, u->tag);
+    if (rc == 0)
+        return 1;
+    STAT_INC(st, poller_errors);
+    log_ratelimited(LOG_WARN, &failure_log, 10000,
+                    "poller: interest change on UDP fd %d: %s; dropping %d "
+                    "replies", u->fd, strerror(-rc), u->npending - u->next);
+    STAT_ADD(st, udp_drops, u->npending - u->next);
+    u->next = u->npending = 0;
+    return 0;
 }
 
 /* Send replies [next, npending).  Returns 1 when all went (or were
@@ -320,9 +334,11 @@ void udp_event(struct udp_sock *u, unsigned mask, const struct opts *o,
         if (!flush(u, st)) {
             /* Hold this batch (its buffers are the replies) until the
              * socket can take it; stop reading meanwhile. */
-            set_mask(u, POLLER_WRITE);
+            int held = set_mask(u, POLLER_WRITE, st);
             count_drops(u, st);
-            return;
+            if (held)
+                return;
+            continue;
         }
         if (n < UDP_BATCH)
             break;
@@ -331,5 +347,5 @@ void udp_event(struct udp_sock *u, unsigned mask, const struct opts *o,
      * none has nothing new to count. */
     if (got)
         count_drops(u, st);
-    set_mask(u, POLLER_READ);
+    (void)set_mask(u, POLLER_READ, st);
 }

@@ -1,14 +1,8 @@
 /*
  * worker.c - one single-threaded reactor: the event loop, accepting,
  * timers, signals and the graceful stop.  What happens on a connection is
- * conn.c's business.
- *
- * One loop iteration:
- *   wait (timeout: the nearest timer)
- *   -> update the cached clock once
- *   -> dispatch every event (accepts; reads, whose replies are sent at
- *      once; writes of rings that held back-pressured output)
- *   -> expire timers from the heads of the timeout queues
+ * conn.c's business; the loop turn is described in worker_state.h, the
+ * rules every loop shares in reactor.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,62 +20,40 @@
 #include "conn_client.h"
 #include "fault.h"
 #include "log.h"
+#include "reactor.h"
 #include "udp.h"
-#include "worker.h"
+#include "worker_state.h"
 
 #define MAX_EVENTS 512
 #define ACCEPT_BUDGET 64        /* accepts per listener per wakeup */
-#define ACCEPT_PAUSE_MS 100     /* after EMFILE/ENFILE */
 #define READ_BUFFER (64 * 1024)
 #define LINGER_MS 2000
 #define DRAIN_QUIET_MS 100
 
-struct loop {
-    struct worker w;
-    struct listener *ls;
-    int nls;
-    int sigpipe[2];
-    int64_t accept_resume_at;   /* 0 unless accepting is paused */
-    int64_t drain_deadline;
-    long long emfile_log;
-};
-
 static volatile sig_atomic_t stop_requested;
-static int signal_fd = -1;
 
 static void on_stop_signal(int sig)
 {
-    int saved = errno;
     (void)sig;
     stop_requested = 1;
-    if (signal_fd >= 0)
-        (void)write(signal_fd, "x", 1);
-    errno = saved;
+    reactor_signal_wake();
 }
 
-static int setup_signals(struct loop *l)
+static int setup_signals(struct worker *w)
 {
-    if (compat_pipe(l->sigpipe) != 0)
-        return -errno;
-    signal_fd = l->sigpipe[1];
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);
-    sa.sa_handler = log_reopen_on_signal;  /* --log-file rotated */
-    sigaction(SIGUSR1, &sa, NULL);
+    static const int stop[] = { SIGTERM, SIGINT, SIGQUIT, 0 };
+    static const int reopen[] = { SIGUSR1, 0 };  /* --log-file rotated */
     /* What only the master acts on, should a process-group kill bring it. */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
-    sigaction(SIGWINCH, &sa, NULL);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGCHLD, &sa, NULL);
+    static const int ignored[] = { SIGPIPE, SIGHUP, SIGUSR2, SIGWINCH, 0 };
+    static const int dfl[] = { SIGCHLD, 0 };
+
+    int rc = reactor_signals_open(&w->sigs);
+    if (rc < 0)
+        return rc;
+    reactor_signals_handle(on_stop_signal, 0, stop);
+    reactor_signals_handle(log_reopen_on_signal, 0, reopen);
+    reactor_signals_handle(SIG_IGN, 0, ignored);
+    reactor_signals_handle(SIG_DFL, 0, dfl);
 
     /* The master may have blocked signals around fork(). */
     sigset_t none;
@@ -98,62 +70,49 @@ static int stream_open(const struct listener *ls)
     return ls->fd >= 0 && ls->kind != LISTEN_UDP;
 }
 
-static void listeners_interest(struct loop *l, unsigned mask)
+/* Every open stream listener's interest to `mask` (the reactor's
+ * policy: each records only what the poller took).  0, or -1 if one
+ * failed. */
+static int listeners_interest(struct worker *w, unsigned mask)
 {
-    for (int i = 0; i < l->nls; i++) {
-        if (!stream_open(&l->ls[i]))
-            continue;
-        (void)poller_mod(l->w.poller, l->ls[i].fd, mask ? 0 : POLLER_READ,
-                         mask, TAG_LISTENER | (uint64_t)i);
+    int rc = 0;
+    for (int i = 0; i < w->cfg->nls; i++) {
+        struct listener *ls = &w->cfg->ls[i];
+        if (stream_open(ls) &&
+            reactor_interest(w->poller, ls->fd, &ls->mask, mask,
+                             TAG_LISTENER | (uint64_t)i) != 0)
+            rc = -1;
     }
-}
-
-static void pause_accepting(struct loop *l, int err)
-{
-    struct worker *w = &l->w;
-    STAT_INC(w->st, accept_pauses);
-    log_ratelimited(LOG_WARN, &l->emfile_log, 10000,
-                    "accept: %s; pausing accepts for %d ms", strerror(err),
-                    ACCEPT_PAUSE_MS);
-    listeners_interest(l, 0);
-    l->accept_resume_at = w->clock.mono_ms + ACCEPT_PAUSE_MS;
+    return rc;
 }
 
 /* Accept up to `budget` connections; returns 1 if the queue ran dry. */
-static int accept_some(struct loop *l, struct listener *ls, int budget)
+static int accept_some(struct worker *w, struct listener *ls, int budget)
 {
-    struct worker *w = &l->w;
+    int lidx = (int)(ls - w->cfg->ls);
 
     for (int i = 0; i < budget; i++) {
         struct sockaddr_storage peer;
-        int fd = compat_accept_peer(ls->fd, &peer);
-        if (fd < 0) {
-            switch (-fd) {
-            case EAGAIN:
-                return 1;
-            case EINTR:
-            case ECONNABORTED:
-            case EPROTO:
-                continue;
-            case EMFILE:
-            case ENFILE:
-            case ENOBUFS:
-            case ENOMEM:
-                pause_accepting(l, -fd);
-                return 0;
-            default:
-                STAT_INC(w->st, accept_errors);
-                log_ratelimited(LOG_WARN, &l->emfile_log, 10000, "accept: %s",
-                                strerror(-fd));
-                return 0;
-            }
+        int fd = reactor_accept_peer(&w->accept, ls->fd, w->clock.mono_ms, &peer);
+        switch (fd) {
+        case ACCEPT_DRY:
+            return 1;
+        case ACCEPT_AGAIN:
+            continue;
+        case ACCEPT_PAUSED:
+            listeners_interest(w, 0);
+            return 0;
+        case ACCEPT_FAILED:
+            return 0;
+        default:
+            break;
         }
         int refused = w->active >= w->o->max_conns;
-        conn_client_accepted(w, (int)(ls - l->ls), &peer, refused);
+        conn_client_accepted(w, lidx, &peer, refused);
         if (refused)
-            conn_refuse(w, fd, (int)(ls - l->ls));
+            conn_refuse(w, fd, lidx);
         else
-            (void)conn_open(w, fd, (int)(ls - l->ls));
+            (void)conn_open(w, fd, lidx);
     }
     return 0;
 }
@@ -161,28 +120,26 @@ static int accept_some(struct loop *l, struct listener *ls, int budget)
 /* --- graceful stop ------------------------------------------------------- */
 
 /* Stop listening on one TCP or unix listener (drain only). */
-static void close_listener(struct loop *l, struct listener *ls)
+static void close_listener(struct worker *w, struct listener *ls)
 {
-    (void)poller_del(l->w.poller, ls->fd, l->accept_resume_at ? 0 : POLLER_READ);
+    (void)reactor_interest(w->poller, ls->fd, &ls->mask, 0, 0);
     close(ls->fd);
     ls->fd = -1;
 }
 
 /* Stream listeners still open: a draining worker waits for none. */
-static int streams_open(const struct loop *l)
+static int streams_open(const struct worker *w)
 {
     int n = 0;
-    for (int i = 0; i < l->nls; i++)
-        n += stream_open(&l->ls[i]);
+    for (int i = 0; i < w->cfg->nls; i++)
+        n += stream_open(&w->cfg->ls[i]);
     return n;
 }
 
-static void begin_drain(struct loop *l)
+static void begin_drain(struct worker *w)
 {
-    struct worker *w = &l->w;
-
     w->draining = 1;
-    l->drain_deadline = w->clock.mono_ms +
+    w->drain_deadline = w->clock.mono_ms +
                         (int64_t)w->o->shutdown_timeout * 1000;
     /* Serve what is already queued, then stop listening.  The queue is
      * bounded by the backlog; the round cap only guards against a listener
@@ -190,8 +147,8 @@ static void begin_drain(struct loop *l)
      * descriptor exhaustion stays open: its queued clients are accepted as
      * the connections being drained free descriptors, and it is closed
      * when its queue runs dry (or at the drain deadline). */
-    for (int i = 0; i < l->nls; i++) {
-        struct listener *ls = &l->ls[i];
+    for (int i = 0; i < w->cfg->nls; i++) {
+        struct listener *ls = &w->cfg->ls[i];
         if (ls->fd < 0)
             continue;
         if (ls->kind == LISTEN_UDP) {
@@ -202,18 +159,18 @@ static void begin_drain(struct loop *l)
             continue;
         }
         for (int round = 0; round < 1024; round++)
-            if (accept_some(l, ls, ACCEPT_BUDGET) || l->accept_resume_at)
+            if (accept_some(w, ls, ACCEPT_BUDGET) ||
+                reactor_accept_paused(&w->accept))
                 break;
-        if (!l->accept_resume_at)
-            close_listener(l, ls);
+        if (!reactor_accept_paused(&w->accept))
+            close_listener(w, ls);
     }
     w->idle_q.timeout_ms = DRAIN_QUIET_MS;
     log_info("draining %u connection%s", w->active, w->active == 1 ? "" : "s");
 }
 
-static void cut_everything(struct loop *l)
+static void cut_everything(struct worker *w)
 {
-    struct worker *w = &l->w;
     unsigned n = 0;
 
     for (int fd = 0; fd < w->nconns; fd++) {
@@ -227,12 +184,13 @@ static void cut_everything(struct loop *l)
         conn_close(w, c, CLOSE_SHUTDOWN);
     }
     /* Clients still queued behind a paused listener are not served. */
-    for (int i = 0; i < l->nls; i++) {
-        if (stream_open(&l->ls[i])) {
-            close_listener(l, &l->ls[i]);
+    for (int i = 0; i < w->cfg->nls; i++) {
+        struct listener *ls = &w->cfg->ls[i];
+        if (stream_open(ls)) {
+            close_listener(w, ls);
             w->cut = 1;
             log_warn("shutdown timeout: stopped listening on %s with accepts "
-                     "still paused", l->ls[i].addr->text);
+                     "still paused", ls->addr->text);
         }
     }
     if (n) {
@@ -244,9 +202,8 @@ static void cut_everything(struct loop *l)
 
 /* --- timers ------------------------------------------------------------- */
 
-static void expire_timers(struct loop *l)
+static void expire_timers(struct worker *w)
 {
-    struct worker *w = &l->w;
     int64_t now = w->clock.mono_ms;
     struct tlink *t;
 
@@ -259,46 +216,34 @@ static void expire_timers(struct loop *l)
     while ((t = tq_expired(&w->idle_q, now)))
         conn_idle_expired(w, tq_entry(t, struct conn, idle));
 
-    if (l->accept_resume_at && now >= l->accept_resume_at) {
-        l->accept_resume_at = 0;
-        listeners_interest(l, POLLER_READ);
+    if (reactor_accept_resume(&w->accept, now)) {
+        /* A listener the poller would not take back: retry after a pause. */
+        if (listeners_interest(w, POLLER_READ) != 0)
+            w->accept.resume_at = now + ACCEPT_PAUSE_MS;
         /* Draining, a listener with nothing queued any more would never
          * become readable: try each now, and close those that ran dry. */
-        for (int i = 0; w->draining && i < l->nls && !l->accept_resume_at; i++) {
-            struct listener *ls = &l->ls[i];
-            if (stream_open(ls) && accept_some(l, ls, ACCEPT_BUDGET))
-                close_listener(l, ls);
+        for (int i = 0; w->draining && i < w->cfg->nls &&
+                        !reactor_accept_paused(&w->accept); i++) {
+            struct listener *ls = &w->cfg->ls[i];
+            if (stream_open(ls) && accept_some(w, ls, ACCEPT_BUDGET))
+                close_listener(w, ls);
         }
     }
 }
 
-static int64_t min_timeout(int64_t a, int64_t b)
+/* The loop turns at least every STATS_HEARTBEAT_MS so that the heartbeat
+ * shows a live loop even when nothing happens. */
+static int next_timeout(const struct worker *w)
 {
-    if (a < 0)
-        return b;
-    if (b < 0)
-        return a;
-    return a < b ? a : b;
-}
+    int64_t now = w->clock.mono_ms, t = -1;
 
-static int next_timeout(const struct loop *l)
-{
-    const struct worker *w = &l->w;
-    int64_t now = w->clock.mono_ms, t;
-
-    t = tq_next_ms(&w->idle_q, now);
-    t = min_timeout(t, tq_next_ms(&w->line_q, now));
-    t = min_timeout(t, tq_next_ms(&w->linger_q, now));
-    if (l->accept_resume_at)
-        t = min_timeout(t, l->accept_resume_at > now ? l->accept_resume_at - now : 0);
+    reactor_timer_in(&t, tq_next_ms(&w->idle_q, now));
+    reactor_timer_in(&t, tq_next_ms(&w->line_q, now));
+    reactor_timer_in(&t, tq_next_ms(&w->linger_q, now));
+    reactor_timer_at(&t, w->accept.resume_at, now);
     if (w->draining)
-        t = min_timeout(t, l->drain_deadline > now ? l->drain_deadline - now : 0);
-    /* +1: the poller rounds down, and waking a millisecond early would
-     * spin once more without expiring anything. */
-    /* Turn at least every STATS_HEARTBEAT_MS so that the heartbeat shows a
-     * live loop even when nothing happens. */
-    t = min_timeout(t, STATS_HEARTBEAT_MS);
-    return (int)(t > STATS_HEARTBEAT_MS ? STATS_HEARTBEAT_MS : t + 1);
+        reactor_timer_at(&t, w->drain_deadline, now);
+    return reactor_wait_ms(t, STATS_HEARTBEAT_MS);
 }
 
 /* --- set-up -------------------------------------------------------------- */
@@ -306,20 +251,19 @@ static int next_timeout(const struct loop *l)
 _Static_assert(STATS_MAX_UDP >= OPTS_MAX_ADDRS,
                "every --udp address needs a drop-count slot");
 
-static int worker_init(struct loop *l, const struct worker_cfg *cfg)
+int worker_setup(struct worker *w, const struct worker_cfg *cfg)
 {
-    struct worker *w = &l->w;
     const struct opts *o = cfg->o;
     struct rlimit rl;
-    int nudp = 0;
 
-    memset(l, 0, sizeof(*l));
-    l->sigpipe[0] = l->sigpipe[1] = -1;
+    memset(w, 0, sizeof(*w));
+    w->sigs.rd = w->sigs.wr = -1;
     w->cfg = cfg;
     w->o = o;
     w->st = cfg->st;
-    l->ls = cfg->ls;
-    l->nls = cfg->nls;
+    w->accept.who = "accept";
+    w->accept.pauses = &w->st->accept_pauses;
+    w->accept.errors = &w->st->accept_errors;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
         rl.rlim_cur > (1u << 24))
@@ -341,18 +285,25 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
     clock_update(&w->clock);
 
     w->poller = poller_create(1024);
-    if (!w->poller)
-        return -errno;
-    int rc = setup_signals(l);
+    return w->poller ? 0 : -errno;
+}
+
+/* Register the signal pipe and every listener. */
+static int worker_listen(struct worker *w)
+{
+    const struct worker_cfg *cfg = w->cfg;
+    int nudp = 0;
+
+    int rc = setup_signals(w);
     if (rc < 0)
         return rc;
-    rc = poller_add(w->poller, l->sigpipe[0], POLLER_READ, TAG_SIGNAL);
+    rc = poller_add(w->poller, w->sigs.rd, POLLER_READ, TAG_SIGNAL);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < l->nls; i++) {
-        struct listener *ls = &l->ls[i];
-        rc = poller_add(w->poller, ls->fd, POLLER_READ,
-                        TAG_LISTENER | (uint64_t)i);
+    for (int i = 0; i < cfg->nls; i++) {
+        struct listener *ls = &cfg->ls[i];
+        rc = reactor_interest(w->poller, ls->fd, &ls->mask, POLLER_READ,
+                              TAG_LISTENER | (uint64_t)i);
         if (rc < 0)
             return rc;
         if (ls->kind == LISTEN_UDP) {
@@ -370,107 +321,119 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
     return 0;
 }
 
-static void worker_free(struct loop *l)
+void worker_free(struct worker *w)
 {
-    struct worker *w = &l->w;
-    for (int i = 0; i < l->nls; i++) {
-        udp_destroy(l->ls[i].udp);
-        l->ls[i].udp = NULL;
+    for (int i = 0; w->cfg && i < w->cfg->nls; i++) {
+        udp_destroy(w->cfg->ls[i].udp);
+        w->cfg->ls[i].udp = NULL;
     }
     if (w->poller)
         poller_destroy(w->poller);
-    for (int i = 0; i < 2; i++)
-        if (l->sigpipe[i] >= 0)
-            close(l->sigpipe[i]);
-    signal_fd = -1;
+    w->poller = NULL;
+    reactor_signals_close(&w->sigs);
     free(w->conns);
     free(w->rbuf);
     free(w->stage);
     free(w->peers);
     free(w->owed);
+    w->conns = NULL;
+    w->rbuf = w->stage = NULL;
+    w->peers = NULL;
+    w->owed = NULL;
 }
 
 /* --- the loop ------------------------------------------------------------ */
 
-static void dispatch(struct loop *l, const struct poller_event *ev)
+void worker_dispatch(struct worker *w, const struct poller_event *ev)
 {
-    struct worker *w = &l->w;
-
     if (ev->data & TAG_LISTENER) {
-        struct listener *ls = &l->ls[ev->data & 0xffff];
+        unsigned i = TAG_INDEX(ev->data);
+        if (i >= (unsigned)w->cfg->nls)
+            return;
+        struct listener *ls = &w->cfg->ls[i];
         if (ls->kind == LISTEN_UDP) {
             if (ls->fd >= 0)
                 udp_event(ls->udp, ev->mask, w->o, &w->clock, w->st);
             return;
         }
-        if (ls->fd >= 0 && !l->accept_resume_at &&
-            accept_some(l, ls, ACCEPT_BUDGET) && w->draining)
-            close_listener(l, ls); /* its queue is served */
+        if (ls->fd >= 0 && !reactor_accept_paused(&w->accept) &&
+            accept_some(w, ls, ACCEPT_BUDGET) && w->draining)
+            close_listener(w, ls); /* its queue is served */
         return;
     }
     if (ev->data == TAG_SIGNAL) {
-        char buf[64];
-        while (read(l->sigpipe[0], buf, sizeof(buf)) > 0)
-            ;
+        reactor_signals_drain(&w->sigs);
         return;
     }
-    int fd = (int)(uint32_t)ev->data;
-    uint32_t gen = (uint32_t)(ev->data >> 32);
+    if (ev->data & TAG_KINDS)
+        return;  /* no other kind is registered in a worker */
+    int fd = tag_conn_fd(ev->data);
     if (fd < 0 || fd >= w->nconns)
         return;
     struct conn *c = &w->conns[fd];
-    if (!(c->flags & CF_OPEN) || c->gen != gen)
+    if (!(c->flags & CF_OPEN) || c->gen != tag_conn_gen(ev->data))
         return; /* closed earlier in this batch */
     conn_event(w, c, ev->mask);
 }
 
-int worker_main(const struct worker_cfg *cfg)
+int worker_turn(struct worker *w, int timeout_ms)
 {
-    static struct loop l;
-    struct worker *w = &l.w;
     struct poller_event events[MAX_EVENTS];
 
-    int rc = worker_init(&l, cfg);
+    int n = poller_wait(w->poller, events, MAX_EVENTS, timeout_ms);
+    clock_update(&w->clock);
+    stats_heartbeat(w->st, w->clock.mono_ms);
+    if (n == -EINTR)
+        n = 0;
+    if (n < 0)
+        return n;
+    STAT_INC(w->st, loop_iterations);
+    if (n > 0)
+        STAT_ADD(w->st, loop_events, n);
+    w->wake_ns = w->clock.mono_ns;
+    for (int i = 0; i < n; i++)
+        worker_dispatch(w, &events[i]);
+    if (w->batch_reqs)
+        conn_batch_done(w);
+    expire_timers(w);
+    clientlog_tick(w->clock.mono_ms);
+    return n;
+}
+
+int worker_main(const struct worker_cfg *cfg)
+{
+    static struct worker w;
+
+    int rc = worker_setup(&w, cfg);
+    if (rc == 0)
+        rc = worker_listen(&w);
     if (rc < 0) {
         log_error("cannot start: %s", strerror(-rc));
-        worker_free(&l);
+        worker_free(&w);
         return 1;
     }
     fault_worker_ready();
-    stats_heartbeat(w->st, w->clock.mono_ms);  /* serving from here on */
+    stats_heartbeat(w.st, w.clock.mono_ms);  /* serving from here on */
     log_debug("serving (pid %d)", (int)getpid());
 
     for (;;) {
-        int n = poller_wait(w->poller, events, MAX_EVENTS, next_timeout(&l));
-        clock_update(&w->clock);
-        stats_heartbeat(w->st, w->clock.mono_ms);
-        if (n < 0 && n != -EINTR) {
+        int n = worker_turn(&w, next_timeout(&w));
+        if (n < 0) {
             log_error("poller_wait: %s", strerror(-n));
-            w->cut = 1;
+            w.cut = 1;
             break;
         }
-        STAT_INC(w->st, loop_iterations);
-        if (n > 0)
-            STAT_ADD(w->st, loop_events, n);
-        w->wake_ns = w->clock.mono_ns;
-        for (int i = 0; i < n; i++)
-            dispatch(&l, &events[i]);
-        if (w->batch_reqs)
-            conn_batch_done(w);
-        expire_timers(&l);
-        clientlog_tick(w->clock.mono_ms);
-
-        if (stop_requested && !w->draining)
-            begin_drain(&l);
-        if (w->draining) {
-            if (w->clock.mono_ms >= l.drain_deadline)
-                cut_everything(&l);
-            if (w->active == 0 && w->refused_lingering == 0 && !streams_open(&l))
+        if (stop_requested && !w.draining)
+            begin_drain(&w);
+        if (w.draining) {
+            if (w.clock.mono_ms >= w.drain_deadline)
+                cut_everything(&w);
+            if (w.active == 0 && w.refused_lingering == 0 && !streams_open(&w))
                 break;
         }
     }
-    rc = w->cut ? 1 : 0;
+    rc = w.cut ? 1 : 0;
     log_debug("stopped (%s)", rc ? "connections cut" : "drained");
-    worker_free(&l);
+    worker_free(&w);
     return rc;
 }

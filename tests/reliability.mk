@@ -2,7 +2,8 @@
 # and static analysis beyond `make lint`.
 #
 #   make test-reliability   the FAULT_INJECTION build (ASan) under allocation
-#                           failures and start-up deaths       (in make test)
+#                           failures, refused interest changes and start-up
+#                           deaths                             (in make test)
 #   make test-valgrind      valgrind --leak-check=full over a short scenario
 #                                                              (in make test)
 #   make test-netns         5% packet loss in a network namespace (root)
@@ -20,7 +21,7 @@ VALGRIND_BUILD = build-valgrind
 SOAK_SECONDS  ?= 600
 SOAK_CONNS    ?= 20000
 FAULT_LDFLAGS  = -fsanitize=address,undefined \
-                 -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+                 -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=poller_mod
 
 EXTRA_DEPS   += valgrind strace faketime nftables clang-tidy util-linux
 TEST_TARGETS += test-reliability test-valgrind
@@ -29,8 +30,8 @@ TEST_TARGETS += test-reliability test-valgrind
         test-long \
         libc-build
 
-# The fault build: ASan+UBSan, libc malloc, malloc/calloc/realloc wrapped by
-# src/fault.c (which only this build links).
+# The fault build: ASan+UBSan, libc malloc, malloc/calloc/realloc and
+# poller_mod wrapped by src/fault.c (which only this build links).
 fault-build:
 	$(MAKE) BUILD=$(FAULT_BUILD) SAN=1 EXTRA_CFLAGS=-DFAULT_INJECTION \
 	  EXTRA_OBJS=$(FAULT_BUILD)/obj/fault.o LDFLAGS="$(FAULT_LDFLAGS)" \
@@ -45,7 +46,8 @@ libc-build:
 test-reliability: fault-build libc-build
 	STAMPD_FAULT_BIN=$(CURDIR)/$(FAULT_BUILD)/stampd STAMPD_SANITIZED=1 \
 	  $(PYTHON) -m pytest -q tests/integration/test_fault_alloc.py \
-	  tests/integration/test_fault_leak.py tests/integration/test_health.py
+	  tests/integration/test_fault_leak.py tests/integration/test_fault_poller.py \
+	  tests/integration/test_health.py
 	STAMPD_CLOCK_BIN=$(CURDIR)/$(VALGRIND_BUILD)/stampd \
 	  $(PYTHON) -m pytest -q tests/integration/test_fault_clock.py
 

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "http.h"
 
 #define MAX_HEAD 65536
 
@@ -87,14 +88,9 @@ int cli_http_head(const char *buf, size_t len, int *status, size_t *body_off,
     const char *end = memmem(buf, scan, "\r\n\r\n", 4);
     if (!end)
         return len >= MAX_HEAD ? -1 : 1;
-    if (end - buf < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+    int code = http_status_code(buf, (size_t)(end - buf));
+    if (code < 0)
         return -1;
-    int code = 0;
-    for (int i = 9; i < 12; i++) {
-        if (buf[i] < '0' || buf[i] > '9')
-            return -1;
-        code = code * 10 + (buf[i] - '0');
-    }
     *status = code;
     *body_off = (size_t)(end + 4 - buf);
     *body_len = -1;

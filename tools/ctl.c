@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 #include "hist.h"
+#include "http.h"
 #include "metrics.h"
 
 /* --- JSON ------------------------------------------------------------------ */
@@ -238,14 +239,9 @@ int ctl_http_split(const char *buf, size_t len, int *status, const char **body,
                    size_t *body_len)
 {
     const char *end = memmem(buf, len, "\r\n\r\n", 4);
-    if (!end || len < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+    int code = end ? http_status_code(buf, len) : -1;
+    if (code < 0)
         return -1;
-    int code = 0;
-    for (int i = 9; i < 12; i++) {
-        if (buf[i] < '0' || buf[i] > '9')
-            return -1;
-        code = code * 10 + (buf[i] - '0');
-    }
     *status = code;
     *body = end + 4;
     *body_len = len - (size_t)(*body - buf);

@@ -102,3 +102,44 @@ def test_emfile_at_graceful_stop(stampd):
     assert s.wait(20) == 0, s.log()[-2000:]
     print("emfile at stop: %d accepted at the limit, %d served from the queue"
           % (at_limit, len(flood) - at_limit))
+
+
+def test_emfile_admin(stampd):
+    """The admin port out of descriptors (the master's RLIMIT_NOFILE
+    lowered, then a flood of admin connects): the admin listener leaves the
+    master's poller for a pause instead of staying readable, so the master
+    does not spin; the pause is counted, logged once, and the admin port
+    answers again promptly once descriptors free up."""
+    s = stampd(workers=1)
+    master = s.pid
+    room = 4
+    limit = _max_fd(master) + 1 + room
+    old = resource.prlimit(master, resource.RLIMIT_NOFILE)
+    resource.prlimit(master, resource.RLIMIT_NOFILE, (limit, old[1]))
+    flood = []
+    try:
+        for _ in range(room + 20):
+            c = socket.create_connection(("127.0.0.1", s.admin_port), timeout=5)
+            flood.append(c)
+        wait_for(lambda: "admin accept: Too many open files" in s.log(), 5,
+                 "the admin accept pause logged")
+        # At the limit with clients queued: the master sleeps between
+        # 100 ms retries, not spins on the listener.
+        cpu = cpu_share(master, 2.0)
+        assert cpu < 0.05 * (3 if SANITIZED else 1), cpu
+        assert open_fds(master) <= limit
+        assert s.log().count("admin accept: Too many open files") == 1
+    finally:
+        resource.prlimit(master, resource.RLIMIT_NOFILE, old)
+    for c in flood:
+        c.close()
+    t0 = time.monotonic()
+    status, _ = s.admin_get("/healthz", timeout=5)
+    assert status == 200
+    served_after = time.monotonic() - t0
+    assert served_after < 1.0 * SLOW, served_after
+    page = s.stats()
+    assert page["admin_accept_pauses_total"] >= 2, page
+    assert page["admin_accept_errors_total"] == 0, page
+    print("admin emfile: cpu %.1f%%, %d pauses, served %.0f ms after fds freed"
+          % (cpu * 100, page["admin_accept_pauses_total"], served_after * 1000))

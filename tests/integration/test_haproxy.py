@@ -8,107 +8,16 @@ logs (--log-requests) must be exactly the (address, port) pairs the
 clients used: the balancer's own address never shows."""
 import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
-import time
 
 import pytest
 
 from conftest import SLOW, STAMP_PREFIX_RE, recv_exact, wait_for
+from haproxy_util import HAPROXY, PROXY_CONFIG, HAProxy, free_port
 
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 SOURCES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
 CONNS_PER_SOURCE = 4
 REQUESTS_PER_CONN = 3
-
-CONFIG = """\
-global
-    maxconn 1000
-    stats socket {dir}/admin.sock mode 600 level admin
-
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-
-frontend stamp
-    bind 127.0.0.1:{front}
-    default_backend stampd
-
-backend stampd
-    balance roundrobin
-    server v2 127.0.0.1:{port_v2} send-proxy-v2 check check-send-proxy inter 200ms
-    server v1 127.0.0.1:{port_v1} send-proxy check check-send-proxy inter 200ms
-"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class HAProxy:
-    def __init__(self, tmpdir, text):
-        self.dir = tmpdir
-        self.cfg = os.path.join(tmpdir, "haproxy.cfg")
-        with open(self.cfg, "w") as f:
-            f.write(text)
-        check = subprocess.run([HAPROXY, "-c", "-f", self.cfg], capture_output=True, timeout=30)
-        assert check.returncode == 0, check.stdout + check.stderr
-        self.logf = open(os.path.join(tmpdir, "haproxy.log"), "wb")
-        # -db: stay in the foreground, so that the PID is HAProxy's own.
-        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.cfg],
-                                     stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=self.logf)
-
-    def command(self, cmd):
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(os.path.join(self.dir, "admin.sock"))
-            s.sendall(cmd.encode() + b"\n")
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return out.decode()
-                out += chunk
-
-    def server_status(self):
-        """{server name: status} of backend stampd, from `show stat`."""
-        try:
-            csv = self.command("show stat")
-        except OSError:
-            return {}
-        lines = csv.splitlines()
-        if not lines or not lines[0].startswith("# "):
-            return {}
-        head = lines[0][2:].split(",")
-        out = {}
-        for line in lines[1:]:
-            row = dict(zip(head, line.split(",")))
-            if row.get("pxname") == "stampd" and row.get("svname") in ("v1", "v2"):
-                out[row["svname"]] = row["status"]
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGUSR1)  # soft stop
-            try:
-                self.proc.wait(timeout=10 * SLOW)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-                raise AssertionError("haproxy did not stop on SIGUSR1")
-        self.logf.close()
-        return self.proc.returncode
-
-    def log(self):
-        with open(os.path.join(self.dir, "haproxy.log"), "rb") as f:
-            return f.read().decode("utf-8", "replace")
 
 
 @pytest.fixture
@@ -124,7 +33,7 @@ def haproxy(tmp_path):
 
     yield start
     for h in started:
-        rc = h.stop()
+        rc = h.stop(timeout=10 * SLOW)
         assert rc == 0, "haproxy exited with %s:\n%s" % (rc, h.log())
 
 
@@ -139,7 +48,7 @@ def test_haproxy_v1_and_v2_with_health_checks(stampd, haproxy):
     s2 = stampd(*args, listen=["127.0.0.1:0,proxy"])
     s1 = stampd(*args, listen=["127.0.0.1:0,proxy"])
     front = free_port()
-    h = haproxy(CONFIG.format(dir=h_dir(s2), front=front, port_v2=s2.port, port_v1=s1.port))
+    h = haproxy(PROXY_CONFIG.format(dir=h_dir(s2), front=front, port_v2=s2.port, port_v1=s1.port))
     # Both servers pass their health checks: the checks' PROXY headers
     # (v2 LOCAL, v1) are accepted and nothing is counted as bad.
     wait_for(lambda: h.server_status() == {"v1": "UP", "v2": "UP"}, 20,

@@ -6,15 +6,15 @@ in stampd, and fed chosen values in the FAULT_INJECTION build."""
 import ctypes
 import os
 import re
-import shutil
 import signal
 import socket
-import subprocess
+import time
 
 import pytest
 
 import conftest
 from conftest import SLOW, recv_lines, wait_for
+from haproxy_util import HAPROXY, PROXY_CONFIG, READYZ_CONFIG, HAProxy, free_port
 
 FAULT_BIN = os.environ.get("STAMPD_FAULT_BIN",
                            os.path.join(conftest.ROOT, "build-fault", "stampd"))
@@ -261,59 +261,6 @@ def test_clock_losing_and_regaining_sync(stampd, monkeypatch, tmp_path):
 
 # --- a balancer that checks /readyz ------------------------------------------------
 
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-
-# The configuration docs/scale-out.md shows, with the ports filled in.
-HAPROXY_CONFIG = """\
-global
-    maxconn 1000
-    stats socket {dir}/admin.sock mode 600 level admin
-
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    timeout check 2s
-
-frontend stamp
-    bind 127.0.0.1:{front}
-    default_backend stampd
-
-backend stampd
-    option httpchk
-    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host stampd
-    http-check expect status 200
-    server s1 127.0.0.1:{line} check port {admin} inter 200ms fall 2 rise 2
-"""
-
-
-def haproxy_status(sock):
-    """Status of server s1 from HAProxy's `show stat` CSV."""
-    try:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(sock)
-            s.sendall(b"show stat\n")
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-    except OSError:
-        return None
-    lines = out.decode().splitlines()
-    if not lines or not lines[0].startswith("# "):
-        return None
-    head = lines[0][2:].split(",")
-    for line in lines[1:]:
-        row = dict(zip(head, line.split(",")))
-        if row.get("pxname") == "stampd" and row.get("svname") == "s1":
-            return row["status"]
-    return None
-
-
 def test_haproxy_takes_a_draining_server_out_before_it_closes(stampd, tmp_path):
     """HAProxy health-checks /readyz on the admin port.  On SIGTERM with
     --drain-delay 3, /readyz turns 503 at once, HAProxy marks the server
@@ -323,30 +270,23 @@ def test_haproxy_takes_a_draining_server_out_before_it_closes(stampd, tmp_path):
         pytest.fail("haproxy is not installed (make deps installs it)")
     s = stampd("--drain-delay", "3", workers=1)
     line_port = s.port
-    front = socket.socket()
-    front.bind(("127.0.0.1", 0))
-    front_port = front.getsockname()[1]
-    front.close()
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(HAPROXY_CONFIG.format(dir=tmp_path, front=front_port,
-                                         line=line_port, admin=s.admin_port))
-    check = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, timeout=30)
-    assert check.returncode == 0, check.stdout + check.stderr
-    logf = open(tmp_path / "haproxy.log", "wb")
-    hp = subprocess.Popen([HAPROXY, "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL,
-                          stdout=logf, stderr=logf)
-    sock = str(tmp_path / "admin.sock")
+    front_port = free_port()
+    hp = HAProxy(str(tmp_path), READYZ_CONFIG.format(
+        dir=tmp_path, front=front_port, line=line_port, admin=s.admin_port))
+
+    def status():
+        return hp.server_status().get("s1", "")
+
     try:
-        wait_for(lambda: haproxy_status(sock) == "UP", 10, "HAProxy to see s1 UP",
+        wait_for(lambda: status() == "UP", 10, "HAProxy to see s1 UP",
                  interval=0.05)
         c = socket.create_connection(("127.0.0.1", front_port), timeout=5 * SLOW)
         c.sendall(b"through haproxy\n")
         assert recv_lines(c, 1)[0].endswith(b"] through haproxy\n")
         c.close()
-        import time
         s.send_signal(signal.SIGTERM)
         t0 = time.monotonic()
-        wait_for(lambda: (haproxy_status(sock) or "").startswith("DOWN"), 3,
+        wait_for(lambda: status().startswith("DOWN"), 3,
                  "HAProxy to take s1 out", interval=0.05)
         down = time.monotonic() - t0
         # Still inside --drain-delay: the listener accepts and answers.
@@ -361,13 +301,7 @@ def test_haproxy_takes_a_draining_server_out_before_it_closes(stampd, tmp_path):
         print("HAProxy marked the draining server DOWN after %.2f s" % down)
         assert s.wait() == 0
     finally:
-        hp.send_signal(signal.SIGUSR1)
-        try:
-            hp.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            hp.kill()
-            hp.wait(timeout=10)
-        logf.close()
+        hp.stop()
 
 
 # --- the configurations docs/scale-out.md shows --------------------------------------
@@ -383,13 +317,8 @@ def doc_blocks(name, lang=""):
 
 def test_scale_out_haproxy_configs_are_the_tested_ones():
     blocks = doc_blocks("scale-out.md")
-    assert HAPROXY_CONFIG in blocks
-    theirs = os.path.join(conftest.ROOT, "tests", "integration", "test_haproxy.py")
-    if not os.path.exists(theirs):
-        pytest.skip("tests/integration/test_haproxy.py is not in this tree")
-    with open(theirs) as f:
-        m = re.search(r'^CONFIG = """\\\n(.*?)"""$', f.read(), re.M | re.S)
-    assert m and m.group(1) in blocks, "docs/scale-out.md does not show test_haproxy.py's config"
+    assert READYZ_CONFIG in blocks, "docs/scale-out.md does not show the /readyz config"
+    assert PROXY_CONFIG in blocks, "docs/scale-out.md does not show test_haproxy.py's config"
 
 
 def test_kubernetes_example(tmp_path):

@@ -463,6 +463,18 @@ static void test_large_body_heap(void **state)
     free(in);
 }
 
+static void test_status_code(void **state)
+{
+    (void)state;
+    assert_int_equal(http_status_code("HTTP/1.1 200 OK\r\n", 17), 200);
+    assert_int_equal(http_status_code("HTTP/1.0 503 ", 13), 503);
+    assert_int_equal(http_status_code("HTTP/1.1 404", 12), 404);
+    assert_int_equal(http_status_code("HTTP/1.1 40", 11), -1);
+    assert_int_equal(http_status_code("HTTP/2.0 200 OK", 15), -1);
+    assert_int_equal(http_status_code("HTTP/1.1  200 OK", 16), -1);
+    assert_int_equal(http_status_code("HTTP/1.1 2x0 OK", 15), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_pause),
         cmocka_unit_test(test_partial_and_nomem),
         cmocka_unit_test(test_large_body_heap),
+        cmocka_unit_test(test_status_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
