@@ -25,6 +25,8 @@
 #include "conn.h"
 #include "fault.h"
 #include "log.h"
+#include "opchannel.h"
+#include "operator.h"
 #include "udp.h"
 #include "worker.h"
 
@@ -203,6 +205,7 @@ static void begin_drain(struct loop *l)
         if (!l->accept_resume_at)
             close_listener(l, ls);
     }
+    operator_drain(w);
     w->idle_q.timeout_ms = DRAIN_QUIET_MS;
     log_info("draining %u connection%s", w->active, w->active == 1 ? "" : "s");
 }
@@ -254,6 +257,7 @@ static void expire_timers(struct loop *l)
      * this loop: they are behind every member stamped earlier. */
     while ((t = tq_expired(&w->idle_q, now)))
         conn_idle_expired(w, tq_entry(t, struct conn, idle));
+    operator_expire(w);
 
     if (l->accept_resume_at && now >= l->accept_resume_at) {
         l->accept_resume_at = 0;
@@ -285,6 +289,7 @@ static int next_timeout(const struct loop *l)
     t = tq_next_ms(&w->idle_q, now);
     t = min_timeout(t, tq_next_ms(&w->line_q, now));
     t = min_timeout(t, tq_next_ms(&w->linger_q, now));
+    t = min_timeout(t, operator_next_ms(w, now));
     if (l->accept_resume_at)
         t = min_timeout(t, l->accept_resume_at > now ? l->accept_resume_at - now : 0);
     if (w->draining)
@@ -345,6 +350,8 @@ static int worker_init(struct loop *l, const struct worker_cfg *cfg)
     rc = poller_add(w->poller, l->sigpipe[0], POLLER_READ, TAG_SIGNAL);
     if (rc < 0)
         return rc;
+    if (opchan_wanted(o) && (rc = operator_init(w)) < 0)
+        return rc;
     for (int i = 0; i < l->nls; i++) {
         struct listener *ls = &l->ls[i];
         rc = poller_add(w->poller, ls->fd, POLLER_READ,
@@ -372,6 +379,7 @@ static void worker_free(struct loop *l)
         udp_destroy(l->ls[i].udp);
         l->ls[i].udp = NULL;
     }
+    operator_free(w);
     if (w->poller)
         poller_destroy(w->poller);
     for (int i = 0; i < 2; i++)
@@ -401,6 +409,10 @@ static void dispatch(struct loop *l, const struct poller_event *ev)
         if (ls->fd >= 0 && !l->accept_resume_at &&
             accept_some(l, ls, ACCEPT_BUDGET) && w->draining)
             close_listener(l, ls); /* its queue is served */
+        return;
+    }
+    if (ev->data == TAG_OPERATOR) {
+        operator_event(w);
         return;
     }
     if (ev->data == TAG_SIGNAL) {
