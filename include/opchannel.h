@@ -49,7 +49,8 @@ enum opmsg_type {
 #define OPMSG_DATA_MAX 4096
 #define OPMSG_ADDR_MAX 64           /* "[v6]:port", "unix" */
 #define OPMSG_HEAD 8
-#define OPMSG_MAX (OPMSG_HEAD + OPMSG_ADDR_MAX + OPMSG_DATA_MAX)
+/* head, address, data, and OPM_LINE's uncut length (4 bytes) */
+#define OPMSG_MAX (OPMSG_HEAD + OPMSG_ADDR_MAX + OPMSG_DATA_MAX + 4)
 
 struct opmsg {
     enum opmsg_type type;
