@@ -470,7 +470,7 @@ int console_check(struct console *con, const char *auth, struct sbuf *why)
  * since when, in UTC. */
 static void describe_holder(struct console *con, int fd)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };
     socklen_t len = sizeof(ss);
     char who[80] = "?", when[32] = "";
     time_t now = time(NULL);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "clientlog.h"
 #include "conn_client.h"
 #include "log.h"
@@ -91,6 +92,8 @@ static void client_addr(const struct worker *w, const struct conn *c,
 
 static void fifo_unlink(struct operator *op, struct op_held *e)
 {
+    stampd_assert(e->prev ? e->prev->next == e : op->head == e);
+    stampd_assert(e->next ? e->next->prev == e : op->tail == e);
     if (e->prev)
         e->prev->next = e->next;
     else
@@ -100,15 +103,6 @@ static void fifo_unlink(struct operator *op, struct op_held *e)
     else
         op->tail = e->prev;
     op->nheld--;
-}
-
-/* c's oldest held line, NULL if none. */
-static struct op_held *oldest_of(const struct operator *op, const struct conn *c)
-{
-    for (struct op_held *e = op->head; e; e = e->next)
-        if (e->fd == c->fd && e->gen == c->gen)
-            return e;
-    return NULL;
 }
 
 /* Take e off every list; returns the refusals it owed. */
@@ -150,9 +144,13 @@ static void answer_err(struct worker *w, struct op_held *e)
 static void release_all(struct worker *w)
 {
     struct operator *op = w->op;
+    struct op_held *e;
+
     op->attached = 0;
-    while (op->head)
-        answer_err(w, op->head);
+    while ((e = op->head)) {
+        answer_err(w, e);
+        stampd_assert(op->head != e);
+    }
 }
 
 /* --- messages from the master ------------------------------------------------ */
@@ -274,9 +272,13 @@ int operator_may_resume(const struct worker *w, const struct conn *c)
 void operator_release(struct worker *w, struct conn *c)
 {
     struct operator *op = w->op;
-    struct op_held *e;
+    struct op_held *e, *next;
 
-    while ((e = oldest_of(op, c))) {
+    /* In FIFO order, which is c's order. */
+    for (e = op->head; e && op->conns[c->fd].nheld; e = next) {
+        next = e->next;
+        if (e->fd != c->fd || e->gen != c->gen)
+            continue;
         uint32_t owed = forget(op, e);
         (void)conn_put(w, c, ERR_NO_OPERATOR, sizeof(ERR_NO_OPERATOR) - 1);
         while (owed--)
@@ -409,9 +411,8 @@ void operator_free(struct worker *w)
 
     if (!op)
         return;
-    while (op->head) {
-        struct op_held *e = op->head;
-        fifo_unlink(op, e);
+    for (struct op_held *e = op->head, *next; e; e = next) {
+        next = e->next;
         free(e);
     }
     if (op->fd >= 0)
