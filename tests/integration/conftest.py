@@ -8,6 +8,7 @@ any worker death the master logged that the test did not cause on purpose.
 Every wait here is bounded and polls a readiness condition (a log line, a
 socket, a process state); nothing sleeps to synchronise.
 """
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import termios
 import time
@@ -451,6 +453,41 @@ def run_stampd(*args, timeout=10, **kw):
     return subprocess.run([STAMPD] + list(args) + root_user_args(args),
                           stdin=subprocess.DEVNULL,
                           capture_output=True, timeout=timeout * SLOW, env=e, **kw)
+
+
+# --- network namespaces ---------------------------------------------------------
+
+@contextlib.contextmanager
+def netns_veth(monkeypatch, tmp_path, ns, host_if, ns_if, host_ip, ns_ip,
+               rules=None):
+    """stampd runs inside a new network namespace `ns` (conftest.STAMPD
+    becomes a wrapper that enters it), reached from the test over a veth
+    pair: host_ip on this side, ns_ip inside.  `rules`: an nftables
+    ruleset loaded inside.  Needs root and ip(8); everything is removed on
+    exit."""
+    def sh(*argv, **kw):
+        subprocess.run(argv, check=True, **kw)
+
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        sh("ip", "link", "set", ns_if, "netns", ns)
+        sh("ip", "addr", "add", host_ip + "/24", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", ns_ip + "/24", "dev", ns_if)
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        if rules:
+            sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=rules.encode())
+        wrapper = tmp_path / "netns-stampd"
+        wrapper.write_text("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n"
+                           % (ns, STAMPD))
+        wrapper.chmod(0o700)
+        monkeypatch.setattr(sys.modules[__name__], "STAMPD", str(wrapper))
+        yield
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "netns", "del", ns])
 
 
 # --- terminals ---------------------------------------------------------------

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import socket
-import stat
 import subprocess
 
 import pytest
@@ -40,6 +39,12 @@ def connected(t, c):
     port = c.getsockname()[1]
     m = t.seen(rb"\+ #(\d+) connected from 127\.0\.0\.1:%d\r?\n" % port)
     return int(m.group(1))
+
+
+def client(s, t, i=0):
+    """A client of listener i and its id, once the console has seen it."""
+    c = s.connect(i=i)
+    return c, connected(t, c)
 
 
 def line_seen(t, cid, text):
@@ -127,8 +132,7 @@ def test_line_timeout_answers_err_no_operator_and_keeps_the_connection(stampd):
     s = stampd("--reply", "operator", "--line-timeout", "1", workers=1)
     t = chat(s)
     try:
-        c = s.connect()
-        cid = connected(t, c)
+        c, cid = client(s, t)
         c.sendall(b"anyone?\n")
         line_seen(t, cid, b"anyone?")
         assert recv_exact(c, 16) == b"ERR no operator\n"
@@ -217,8 +221,7 @@ def test_max_output_bounds_held_lines_per_connection(stampd):
     s = stampd("--reply", "operator", "--max-output", "16", workers=1)
     t = chat(s)
     try:
-        c = s.connect()
-        cid = connected(t, c)
+        c, cid = client(s, t)
         c.sendall(b"line-0001\r\nline-0002\r\nline-0003\r\n")
         line_seen(t, cid, b"line-0002")
         t.send(b"r1\r")
@@ -259,8 +262,7 @@ def test_iso_time_format_and_chunk_framing(stampd):
                listen=["127.0.0.1:0,chunk,operator"])
     t = chat(s)
     try:
-        c = s.connect()
-        cid = connected(t, c)
+        c, cid = client(s, t)
         c.sendall(b"typed text")
         line_seen(t, cid, b"typed text")
         t.send(b"answer\r")
@@ -275,8 +277,7 @@ def test_worker_restart_tells_the_console(stampd):
     s = stampd("--reply", "operator", workers=1)
     t = chat(s)
     try:
-        c = s.connect()
-        cid = connected(t, c)
+        c, cid = client(s, t)
         c.sendall(b"doomed\n")
         line_seen(t, cid, b"doomed")
         s.kill_worker(s.worker_pids()[0])
@@ -380,34 +381,15 @@ HOST_IP, NS_IP = ("10.215.%d.1" % (os.getpid() % 250),
                   "10.215.%d.2" % (os.getpid() % 250))
 
 
-def sh(*argv):
-    subprocess.run(argv, check=True)
-
-
 @pytest.fixture
 def veth_ns(monkeypatch, tmp_path):
     """stampd in a network namespace of its own, reached over a veth pair:
     its admin address is not a loopback one."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         pytest.skip("needs root and ip(8) for a network namespace")
-    sh("ip", "netns", "add", NS)
-    try:
-        sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF)
-        sh("ip", "link", "set", NS_IF, "netns", NS)
-        sh("ip", "addr", "add", HOST_IP + "/24", "dev", HOST_IF)
-        sh("ip", "link", "set", HOST_IF, "up")
-        sh("ip", "netns", "exec", NS, "ip", "addr", "add", NS_IP + "/24", "dev", NS_IF)
-        sh("ip", "netns", "exec", NS, "ip", "link", "set", NS_IF, "up")
-        sh("ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up")
-        wrapper = tmp_path / "netns-stampd"
-        wrapper.write_text("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n"
-                           % (NS, conftest.STAMPD))
-        wrapper.chmod(stat.S_IRWXU)
-        monkeypatch.setattr(conftest, "STAMPD", str(wrapper))
+    with conftest.netns_veth(monkeypatch, tmp_path, NS, HOST_IF, NS_IF, HOST_IP,
+                             NS_IP):
         yield
-    finally:
-        subprocess.run(["ip", "link", "del", HOST_IF], stderr=subprocess.DEVNULL)
-        subprocess.run(["ip", "netns", "del", NS])
 
 
 def test_non_loopback_admin_is_403_unless_the_token_is_presented(stampd, veth_ns):
