@@ -881,6 +881,13 @@ static void test_operator_options(void **state)
     MSG("--admin: operator mode needs the admin port (the console attaches "
         "there); --admin off is not possible",
         "--listen", "127.0.0.1:5,operator", "--admin", "off");
+    /* The config file takes the same text. */
+    assert_int_equal(parse_file(&o, "listen 127.0.0.1:9,operator\n"
+                                "operator-queue 5\nadmin-token abc\n", NULL),
+                     OPTS_OK);
+    assert_int_equal(o.listen[0].flags, ADDR_OPERATOR);
+    assert_int_equal(o.operator_queue, 5);
+    assert_string_equal(o.admin_token, "abc");
 }
 
 int main(void)
