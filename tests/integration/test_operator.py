@@ -10,6 +10,7 @@ that the worker is known to hold lines for the console."""
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 
@@ -18,6 +19,7 @@ import pytest
 import conftest
 from conftest import (SLOW, STAMPD, STAMP_PREFIX_RE, Term, recv_exact,
                       run_stampd, wait_for)
+from test_lifecycle import read_pid, subreaper, wait_exit  # noqa: F401 (a fixture)
 
 STAMPCTL = os.path.join(os.path.dirname(STAMPD), "stampctl")
 PROMPT = rb"chat> "
@@ -298,6 +300,41 @@ def test_worker_restart_tells_the_console(stampd):
         c.close()
     finally:
         t.close()
+
+
+def test_reload_detaches_the_console_and_the_new_master_serves_one(
+        stampd, tmp_path, subreaper):
+    pidf = str(tmp_path / "stampd.pid")
+    s = stampd("--reply", "operator", "--pid-file", pidf, workers=1)
+    a = raw_console(s)
+    c = s.connect()
+    read_until(a, rb"connected from 127\.0\.0\.1:%d\n" % c.getsockname()[1])
+    c.sendall(b"before the reload\n")
+    read_until(a, rb"\] before the reload\n")
+    s.send_signal(signal.SIGHUP)
+    # The old master hands over: it closes its console, and its draining
+    # worker answers what it held.
+    assert recv_exact(c, 16) == b"ERR no operator\n"
+    a.settimeout(20 * SLOW)
+    while a.recv(4096):
+        pass
+    assert s.proc.wait(timeout=20 * SLOW) == 0
+    new = read_pid(pidf)
+    assert new and new != s.pid
+    try:
+        a = raw_console(s)      # the same admin socket, the new master
+        d = s.connect()
+        read_until(a, rb"connected from 127\.0\.0\.1:%d\n" % d.getsockname()[1])
+        d.sendall(b"after\n")
+        read_until(a, rb"\] after\n")
+        a.sendall(b"welcome back\n")
+        stamped(d, b"welcome back")
+        d.close()
+        a.close()
+        c.close()
+    finally:
+        os.kill(new, signal.SIGTERM)
+        assert wait_exit(new) == 0
 
 
 # --- the chat channel's refusals --------------------------------------------
