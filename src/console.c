@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "clientlog.h"
+#include "compat.h"
 #include "console.h"
 #include "log.h"
 #include "opchannel.h"
@@ -399,8 +400,7 @@ int console_channel(struct console *con, int slot, uint32_t **serial)
         con->chan[slot] = -1;
         wait_drop(con, 0, 1, slot);
     }
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                   sv) != 0) {
+    if (compat_socketpair(SOCK_SEQPACKET, sv) != 0) {
         log_warn("operator channel for worker %d: %s; its operator clients "
                  "get \"ERR no operator\"", slot, strerror(errno));
         return -1;
@@ -476,17 +476,16 @@ static void describe_holder(struct console *con, int fd)
     time_t now = time(NULL);
     struct tm tm;
 
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_UNIX) {
-            struct ucred cr;
-            socklen_t cl = sizeof(cr);
-            if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-                snprintf(who, sizeof(who), "pid %d (uid %u)", (int)cr.pid,
-                         (unsigned)cr.uid);
-        } else {
-            clientlog_addr(who, sizeof(who), (struct sockaddr *)&ss);
-        }
-    }
+    long pid = -1, uid = -1;
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        ;  /* gone already: "?" */
+    else if (ss.ss_family != AF_UNIX)
+        clientlog_addr(who, sizeof(who), (struct sockaddr *)&ss);
+    else if (compat_peer_cred(fd, &pid, &uid) == 0 && pid > 0)
+        snprintf(who, sizeof(who), "pid %ld (uid %ld)", pid, uid);
+    else if (uid >= 0)
+        snprintf(who, sizeof(who), "uid %ld", uid);
     if (gmtime_r(&now, &tm))
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(con->holder, sizeof(con->holder), "%s since %s", who, when);
