@@ -130,6 +130,41 @@ def test_chat_session_with_several_clients(stampd):
         c.close()
 
 
+def test_terminal_escapes_client_bytes_and_a_pipe_passes_them(stampd):
+    s = stampd("--reply", "operator", workers=1)
+    t = chat(s)
+    try:
+        c, cid = client(s, t)
+        c.sendall(b"red \x1b[31mtext\n")
+        t.seen(rb"\[#%d 127\.0\.0\.1:\d+\] red \\x1b\[31mtext" % cid)
+        t.send(b"\x04")
+        assert t.wait() == 0
+    finally:
+        t.close()
+    assert recv_exact(c, 16) == b"ERR no operator\n"   # the detach
+    # In a pipe: events as received, every stdin line sent, and the end
+    # of stdin detaches.
+    p = subprocess.Popen([STAMPCTL, "--admin", s.admin, "chat"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        out = b""
+        while b"\n" not in out:
+            out += p.stdout.read1(4096)
+        assert re.match(BANNER, out), out
+        c.sendall(b"blue \x1b[34mtext\n")
+        while b"text\n" not in out:
+            out += p.stdout.read1(4096)
+        assert re.search(rb"\[#%d 127\.0\.0\.1:\d+\] blue \x1b\[34mtext\n" % cid, out)
+        rest, _ = p.communicate(b"piped answer\n", timeout=10 * SLOW)
+        assert p.returncode == 0, out + rest
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    stamped(c, b"piped answer")
+    c.close()
+
+
 def test_line_timeout_answers_err_no_operator_and_keeps_the_connection(stampd):
     s = stampd("--reply", "operator", "--line-timeout", "1", workers=1)
     t = chat(s)
