@@ -43,6 +43,18 @@ static int set_flags(int fd, int nonblock)
     }
     return fd;
 }
+
+/* set_flags() on both ends of a pipe or socketpair; both closed on failure. */
+static int set_flags_both(int fds[2])
+{
+    if (set_flags(fds[0], 1) == -1) {
+        int e = errno;
+        close(fds[1]);
+        errno = e;
+        return -1;
+    }
+    return set_flags(fds[1], 1) == -1 ? (close(fds[0]), -1) : 0;
+}
 #endif
 
 int compat_accept(int lfd)
@@ -80,13 +92,7 @@ int compat_pipe(int fds[2])
 #else
     if (pipe(fds) == -1)
         return -1;
-    if (set_flags(fds[0], 1) == -1) {
-        int e = errno;
-        close(fds[1]);
-        errno = e;
-        return -1;
-    }
-    return set_flags(fds[1], 1) == -1 ? (close(fds[0]), -1) : 0;
+    return set_flags_both(fds);
 #endif
 }
 
@@ -97,13 +103,7 @@ int compat_socketpair(int type, int fds[2])
 #else
     if (socketpair(AF_UNIX, type, 0, fds) == -1)
         return -1;
-    if (set_flags(fds[0], 1) == -1) {
-        int e = errno;
-        close(fds[1]);
-        errno = e;
-        return -1;
-    }
-    return set_flags(fds[1], 1) == -1 ? (close(fds[0]), -1) : 0;
+    return set_flags_both(fds);
 #endif
 }
 
