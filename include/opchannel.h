@@ -66,7 +66,7 @@ struct opmsg {
 size_t opmsg_encode(char *buf, const struct opmsg *m);
 
 /* Read one packet.  0, or -1 when it is malformed (short, unknown type,
- * lengths that do not add up). */
+ * lengths that do not add up, a NUL inside the address). */
 int opmsg_decode(const char *buf, size_t n, struct opmsg *m);
 
 /* The id of serial n (>= 1) of worker slot s of w workers, and back. */

@@ -48,7 +48,8 @@ int opmsg_decode(const char *buf, size_t n, struct opmsg *m)
     size_t tail = h.type == OPM_LINE ? sizeof(uint32_t) : 0;
     if (h.type < OPM_CONNECT || h.type >= OPM_NTYPES ||
         h.addr_len >= OPMSG_ADDR_MAX || h.data_len > OPMSG_DATA_MAX ||
-        OPMSG_HEAD + (size_t)h.addr_len + h.data_len + tail != n)
+        OPMSG_HEAD + (size_t)h.addr_len + h.data_len + tail != n ||
+        memchr(buf + OPMSG_HEAD, '\0', h.addr_len))
         return -1;
     memset(m, 0, sizeof(*m));
     m->type = (enum opmsg_type)h.type;

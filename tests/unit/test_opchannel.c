@@ -77,6 +77,10 @@ static void test_malformed(void **state)
     pkt[0] = OPM_CONNECT;
     pkt[1] = OPMSG_ADDR_MAX;          /* an address that cannot fit */
     assert_int_equal(opmsg_decode(pkt, n, &out), -1);
+    pkt[1] = (char)strlen(m.addr);
+    assert_int_equal(opmsg_decode(pkt, n, &out), 0);
+    pkt[OPMSG_HEAD + 3] = '\0';       /* a NUL inside the address */
+    assert_int_equal(opmsg_decode(pkt, n, &out), -1);
 }
 
 static void test_ids(void **state)
