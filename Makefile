@@ -68,6 +68,7 @@ PURE_SRC = \
   src/line.c \
   src/log.c \
   src/metrics.c \
+  src/opchannel.c \
   src/opts.c \
   src/proxy.c \
   src/refusal.c \
@@ -84,9 +85,11 @@ CORE_SRC = \
   src/clientlog.c \
   src/conn.c \
   src/conn_client.c \
+  src/console.c \
   src/handoff.c \
   src/master.c \
   src/net.c \
+  src/operator.c \
   src/pidfile.c \
   src/privs.c \
   src/procinfo.c \

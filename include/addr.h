@@ -22,9 +22,10 @@
 enum addr_flag {
     ADDR_PROXY = 1u << 0,  /* a PROXY protocol header comes first */
     ADDR_CHUNK = 1u << 1,  /* every read is one request (no line framing) */
+    ADDR_OPERATOR = 1u << 2, /* replies typed by an operator (operator.h) */
 };
-#define ADDR_FLAG_NAMES { "proxy", "chunk" }
-#define ADDR_NFLAGS 2
+#define ADDR_FLAG_NAMES { "proxy", "chunk", "operator" }
+#define ADDR_NFLAGS 3
 
 struct addr {
     struct sockaddr_storage ss;
@@ -51,7 +52,7 @@ int addr_parse(struct addr *a, const char *s, char *err, size_t errlen);
 int addr_parse_listener(struct addr *a, const char *s, unsigned allowed,
                         char *err, size_t errlen);
 
-/* "proxy", "chunk" (one flag) or NULL. */
+/* "proxy", "chunk", "operator" (one flag) or NULL. */
 const char *addr_flag_name(unsigned flag);
 
 /* Write a->text followed by its suffixes ("127.0.0.1:8009,proxy"). */

@@ -30,6 +30,10 @@ struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
                            struct stats_table *t, char *err, size_t errlen);
 void admin_destroy(struct admin *a);
 
+/* Serve GET /chat (the operator console) through con; NULL: 404. */
+struct console;
+void admin_set_console(struct admin *a, struct console *con);
+
 void admin_event(struct admin *a, uint64_t tag, unsigned mask, int64_t now_ms);
 /* The turn's work: answer buffered requests (within a time budget),
  * expire idle or slow connections, resume accepting after a pause. */

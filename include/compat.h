@@ -56,6 +56,15 @@ int compat_socket(int domain, int type, int nonblock);
  * 0, or -1 and errno. */
 int compat_pipe(int fds[2]);
 
+/* socketpair(AF_UNIX, type) with both ends non-blocking and close-on-exec.
+ * Like socketpair(2): 0, or -1 and errno. */
+int compat_socketpair(int type, int fds[2]);
+
+/* The pid and uid of a unix socket's peer (SO_PEERCRED on Linux; the uid
+ * alone, pid -1, from getpeereid() on the BSDs and macOS).  0 or a
+ * negative errno. */
+int compat_peer_cred(int fd, long *pid, long *uid);
+
 /* Ask the kernel to spread connections over every socket bound to the same
  * address with this option (SO_REUSEPORT on Linux, SO_REUSEPORT_LB on
  * FreeBSD 12+). */

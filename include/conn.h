@@ -60,6 +60,7 @@ enum conn_flag {
     CF_CHUNK     = 1u << 8,  /* ,chunk listener: every read is one request */
     CF_PROXY     = 1u << 9,  /* ,proxy listener: header not yet complete */
     CF_PEER      = 1u << 10, /* the PROXY source is in w->peers[fd] */
+    CF_OPERATOR  = 1u << 11, /* lines are held for the operator (operator.h) */
 };
 
 /* Why a connection was closed; indexes the closed_* counters. */
@@ -108,6 +109,13 @@ void conn_limits(struct worker *w);
 /* The loop's batch of events is done: record its requests in the latency
  * histogram, each with the time from the wake-up to now. */
 void conn_batch_done(struct worker *w);
+/* For operator.c, which answers held lines outside the framer: queue
+ * bytes behind c's owed output (LINE_OK, LINE_PAUSE over --max-output,
+ * LINE_FAIL without room), then send them, resume c if it was paused and
+ * may read again, or finish its close (conn_kick; c may be closed on
+ * return). */
+int conn_put(struct worker *w, struct conn *c, const char *bytes, size_t len);
+void conn_kick(struct worker *w, struct conn *c);
 /* Timer expiries. */
 void conn_idle_expired(struct worker *w, struct conn *c);
 void conn_line_expired(struct worker *w, struct conn *c);

@@ -27,12 +27,14 @@
 #define OPTS_PATH_MAX 256       /* --config, --pid-file, --log-file */
 #define OPTS_TEXT_MAX 256       /* --greeting */
 #define OPTS_NAME_MAX 64        /* --user */
+#define OPTS_TOKEN_MAX 128      /* --admin-token */
 #define OPTS_FILE_MAX (1u << 20)/* largest config file read */
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct opts {
-    /* Listeners.  addr.flags holds the ",proxy" / ",chunk" suffixes. */
+    /* Listeners.  addr.flags holds the ",proxy" / ",chunk" / ",operator"
+     * suffixes. */
     struct addr listen[OPTS_MAX_ADDRS];
     int nlisten;
     struct addr udp[OPTS_MAX_ADDRS];
@@ -41,6 +43,7 @@ struct opts {
     int nhttp;
     struct addr admin;
     int admin_on;
+    char admin_token[OPTS_TOKEN_MAX]; /* the console's secret; "" = none */
     struct cidr proxy_from[OPTS_MAX_CIDRS];  /* who may send a PROXY header */
     int nproxy_from;
 
@@ -55,6 +58,7 @@ struct opts {
     enum reply_mode reply;
     enum time_format time_format;
     char greeting[OPTS_TEXT_MAX];  /* sent + LF on connect; "" = none */
+    unsigned operator_queue;    /* client lines held per worker (operator.h) */
 
     /* Limits. */
     size_t max_line;            /* bytes, terminator included */

@@ -11,10 +11,13 @@
 
 /* stamp: "[" TIMESTAMP "] " payload; echo: payload; upper: payload in
  * capitals; ok: "OK"; none: nothing at all (no terminator either).  Every
- * mode but none ends with the request's terminator. */
-enum reply_mode { REPLY_STAMP = 0, REPLY_ECHO, REPLY_UPPER, REPLY_OK, REPLY_NONE };
-#define REPLY_MODE_NAMES "stamp", "echo", "upper", "ok", "none"
-#define REPLY_NMODES 5
+ * mode but none ends with the request's terminator.  operator: a person
+ * types the reply (operator.h); reply_build() is not used for it, and it
+ * applies to line and chunk listeners only. */
+enum reply_mode { REPLY_STAMP = 0, REPLY_ECHO, REPLY_UPPER, REPLY_OK, REPLY_NONE,
+                  REPLY_OPERATOR };
+#define REPLY_MODE_NAMES "stamp", "echo", "upper", "ok", "none", "operator"
+#define REPLY_NMODES 6
 
 /* Bytes reply_build() will write. */
 size_t reply_size(enum reply_mode mode, size_t prefix_len, size_t payload_len,

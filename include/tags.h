@@ -13,8 +13,11 @@
  *                         slot's generation)
  *   bit 61  TAG_SIGNAL    either loop: its self-pipe (reactor.h)
  *   bit 60  TAG_HANDOFF   master: a starting successor's readiness pipe
- *   bit 59  TAG_IPC       reserved for the socket between the master and a
- *                         worker (in the master's loop: | worker index)
+ *   bit 59  TAG_IPC       operator mode (opchannel.h): in a worker, its
+ *                         channel to the master; in the master (console.c
+ *                         lays out the low bits), a worker's channel as
+ *                         slot + 1, or the attached console as its
+ *                         generation << 16
  *   none    a worker's client connection: TAG_CONN(gen, fd), the slot's
  *           generation above bit 32 (TAG_GEN_MASK keeps it below bit 59)
  *           and the fd below; the generation changes every time a slot is

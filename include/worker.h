@@ -4,6 +4,8 @@
 #ifndef STAMPD_WORKER_H
 #define STAMPD_WORKER_H
 
+#include <stdint.h>
+
 #include "opts.h"
 #include "stats.h"
 
@@ -26,6 +28,10 @@ struct worker_cfg {
     struct listener *ls;       /* this worker's sockets */
     int nls;
     struct stats_slot *st;
+    int op_fd;                 /* operator channel (opchannel.h), -1: none */
+    uint32_t *op_serial;       /* this slot's operator connection serial,
+                                * in memory shared with the master, so it
+                                * survives a respawn; NULL: none */
 };
 
 /* Run until a graceful stop completes.  Returns the process exit status:

@@ -80,6 +80,9 @@ struct worker {
      * since when, for the reply-latency histogram; allocated at the first
      * refused send, touched only by connections that hold output. */
     struct conn_owed *owed;
+
+    /* Operator mode (operator.h); NULL unless a listener uses it. */
+    struct operator *op;
 };
 
 struct conn_owed {

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@
 #include "clock.h"
 #include "clocksync.h"
 #include "compat.h"
+#include "console.h"
 #include "log.h"
 #include "metrics.h"
 #include "poller.h"
@@ -76,6 +78,12 @@ struct aconn {
     size_t url_len;
     int url_too_long;
     int close_after;           /* close once `out` is written */
+    char field[16];            /* the header field being read, cut */
+    size_t field_len;
+    int in_auth;               /* its value is the Authorization header */
+    char auth[OPTS_TOKEN_MAX + 16];
+    size_t auth_len;
+    int chat;                  /* hand over to the console once parsed */
     struct sbuf out;
     size_t out_off;
     int64_t deadline;
@@ -115,6 +123,7 @@ struct admin {
     int clock_read;            /* clock_prev holds a reading */
     int64_t next_period_ms;
     int64_t now;
+    struct console *console;   /* NULL: no operator listener */
 };
 
 static uint64_t tag_of(const struct aconn *c, int i)
@@ -122,13 +131,19 @@ static uint64_t tag_of(const struct aconn *c, int i)
     return TAG_ADMIN | (uint64_t)c->gen << 16 | (uint64_t)(i + 1);
 }
 
-static void aconn_close(struct aconn *c)
+/* Free the slot; the caller has closed or handed over the fd. */
+static void aconn_release(struct aconn *c)
 {
-    close(c->fd);  /* removes it from the poller */
     c->fd = -1;
     c->mask = 0;
     c->gen = (c->gen + 1) & 0xffffffu;
     sbuf_free(&c->out);
+}
+
+static void aconn_close(struct aconn *c)
+{
+    close(c->fd);  /* removes it from the poller */
+    aconn_release(c);
 }
 
 static int out_pending(const struct aconn *c)
@@ -299,6 +314,40 @@ static void route_probe(struct admin *a, struct aconn *c, int ready, int head)
     respond_text(c, 503, "Service Unavailable", why, head);
 }
 
+/* GET /chat with "Upgrade: stampd-chat": the operator console (console.h).
+ * The only request that changes what clients receive, so it is refused
+ * (403) where the address or the token does not allow it. */
+static void route_chat(struct admin *a, struct aconn *c, int head)
+{
+    struct sbuf why = { 0 };
+    int st;
+
+    c->close_after = 1;
+    if (!a->console) {
+        respond_text(c, 404, "Not Found", "no listener is in operator mode "
+                     "(--reply operator or --listen ADDR,operator)\n", head);
+        return;
+    }
+    if (!c->parser.upgrade) {
+        respond_text(c, 426, "Upgrade Required",
+                     "the chat channel needs \"Upgrade: stampd-chat\" "
+                     "(use stampctl chat)\n", head);
+        return;
+    }
+    c->auth[c->auth_len] = '\0';
+    st = console_check(a->console, c->auth, &why);
+    if (st == 0) {
+        c->close_after = 0;
+        c->chat = 1;
+    } else {
+        log_info("operator console refused (%d): %.*s", st,
+                 why.len ? (int)why.len - 1 : 0, why.buf ? why.buf : "");
+        respond_text(c, st, st == 409 ? "Conflict" : "Forbidden",
+                     why.buf ? why.buf : "\n", head);
+    }
+    sbuf_free(&why);
+}
+
 static void route(struct admin *a, struct aconn *c)
 {
     int method = c->parser.method;
@@ -317,6 +366,10 @@ static void route(struct admin *a, struct aconn *c)
     if (method != HTTP_GET && !head) {
         respond_text(c, 405, "Method Not Allowed",
                      "method not allowed: the admin port is read-only\n", 0);
+        return;
+    }
+    if (path_is(c, "/chat")) {
+        route_chat(a, c, head);
         return;
     }
     if (path_is(c, "/healthz") || path_is(c, "/readyz")) {
@@ -358,6 +411,38 @@ static int on_message_begin(http_parser *hp)
     c->url_too_long = 0;
     c->req_bytes = 0;
     c->in_msg = 1;
+    c->field_len = 0;
+    c->in_auth = 0;
+    c->auth_len = 0;
+    return 0;
+}
+
+/* Only the Authorization header is kept (the console's token); a field
+ * or value may come in pieces. */
+static int on_header_field(http_parser *hp, const char *at, size_t len)
+{
+    struct aconn *c = hp->data;
+    if (c->in_auth >= 0) {  /* a new field after a value */
+        c->field_len = 0;
+        c->in_auth = -1;
+    }
+    size_t room = sizeof(c->field) - c->field_len;
+    memcpy(c->field + c->field_len, at, len < room ? len : room);
+    c->field_len += len < room ? len : room;
+    return 0;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t len)
+{
+    struct aconn *c = hp->data;
+    if (c->in_auth < 0)
+        c->in_auth = c->field_len == 13 &&
+                     strncasecmp(c->field, "authorization", 13) == 0;
+    if (c->in_auth) {
+        size_t room = sizeof(c->auth) - 1 - c->auth_len;
+        memcpy(c->auth + c->auth_len, at, len < room ? len : room);
+        c->auth_len += len < room ? len : room;
+    }
     return 0;
 }
 
@@ -460,7 +545,7 @@ static void parse_one(struct aconn *c)
         c->in_len -= done;
         if (c->close_after)
             c->in_len = 0;  /* nothing after a closing response is answered */
-        else if (c->parser.upgrade)
+        else if (c->parser.upgrade && !c->chat)
             fail(c, 400, "Bad Request");
         return;
     }
@@ -481,6 +566,12 @@ static void aconn_serve(struct admin *a, struct aconn *c, int i)
     if (out_pending(c) || !has_input(c))
         return;
     parse_one(c);
+    if (c->chat) {  /* the console's from now on, with what followed */
+        (void)poller_del(a->p, c->fd, c->mask);
+        console_take(a->console, c->fd, c->in, c->in_len);
+        aconn_release(c);
+        return;
+    }
     if (c->out.len > ADMIN_MAX_OUTPUT) {
         aconn_close(c);
         return;
@@ -658,6 +749,8 @@ struct admin *admin_create(poller_t *p, int lfd, const struct opts *o,
     http_parser_settings_init(&a->settings);
     a->settings.on_message_begin = on_message_begin;
     a->settings.on_url = on_url;
+    a->settings.on_header_field = on_header_field;
+    a->settings.on_header_value = on_header_value;
     a->settings.on_message_complete = on_message_complete;
     int rc = reactor_interest(p, lfd, &a->lmask, POLLER_READ, TAG_ADMIN);
     if (rc < 0) {
@@ -678,6 +771,11 @@ void admin_destroy(struct admin *a)
             aconn_close(&a->c[i]);
     (void)reactor_interest(a->p, a->lfd, &a->lmask, 0, TAG_ADMIN);
     admin_free(a);
+}
+
+void admin_set_console(struct admin *a, struct console *con)
+{
+    a->console = con;
 }
 
 void admin_event(struct admin *a, uint64_t tag, unsigned mask, int64_t now_ms)

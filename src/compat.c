@@ -43,6 +43,18 @@ static int set_flags(int fd, int nonblock)
     }
     return fd;
 }
+
+/* set_flags() on both ends of a pipe or socketpair; both closed on failure. */
+static int set_flags_both(int fds[2])
+{
+    if (set_flags(fds[0], 1) == -1) {
+        int e = errno;
+        close(fds[1]);
+        errno = e;
+        return -1;
+    }
+    return set_flags(fds[1], 1) == -1 ? (close(fds[0]), -1) : 0;
+}
 #endif
 
 int compat_accept(int lfd)
@@ -90,13 +102,39 @@ int compat_pipe(int fds[2])
 #else
     if (pipe(fds) == -1)
         return -1;
-    if (set_flags(fds[0], 1) == -1) {
-        int e = errno;
-        close(fds[1]);
-        errno = e;
+    return set_flags_both(fds);
+#endif
+}
+
+int compat_socketpair(int type, int fds[2])
+{
+#if HAVE_SOCK_FLAGS
+    return socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds);
+#else
+    if (socketpair(AF_UNIX, type, 0, fds) == -1)
         return -1;
-    }
-    return set_flags(fds[1], 1) == -1 ? (close(fds[0]), -1) : 0;
+    return set_flags_both(fds);
+#endif
+}
+
+int compat_peer_cred(int fd, long *pid, long *uid)
+{
+#if defined(SO_PEERCRED) && defined(__linux__)
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1)
+        return -errno;
+    *pid = cr.pid;
+    *uid = cr.uid;
+    return 0;
+#else
+    uid_t u;
+    gid_t g;
+    if (getpeereid(fd, &u, &g) == -1)
+        return -errno;
+    *pid = -1;
+    *uid = (long)u;
+    return 0;
 #endif
 }
 

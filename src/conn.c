@@ -32,6 +32,7 @@
 #include "conn.h"
 #include "conn_client.h"
 #include "log.h"
+#include "operator.h"
 #include "reactor.h"
 #include "refusal.h"
 #include "reply.h"
@@ -131,6 +132,8 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
 {
     uint32_t rb = c->out.cap, ib = c->in.cap;
 
+    if (c->flags & CF_OPERATOR)
+        operator_closed(w, c);
     tq_remove(&c->idle);
     tq_remove(&c->timer);
     ring_release(&c->out);
@@ -241,6 +244,9 @@ struct conn *conn_open(struct worker *w, int fd, int lidx)
     tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
     if (ls->addr->flags & ADDR_CHUNK)
         c->flags |= CF_CHUNK;
+    if (kind == LISTEN_LINE && w->op &&
+        (w->o->reply == REPLY_OPERATOR || (ls->addr->flags & ADDR_OPERATOR)))
+        c->flags |= CF_OPERATOR;
     /* Both may close c (a failed send): the caller does not use it. */
     uint32_t gen = c->gen;
     if (ls->addr->flags & ADDR_PROXY)
@@ -420,11 +426,8 @@ static int out_commit(struct worker *w, struct conn *c, size_t n)
 static void out_put(struct worker *w, struct conn *c, const char *msg,
                     size_t len)
 {
-    char *dst = len ? out_reserve(w, c, len) : NULL;
-    if (dst) {
-        memcpy(dst, msg, len);
-        (void)out_commit(w, c, len);
-    }
+    if (len)
+        (void)conn_put(w, c, msg, len);
 }
 
 /* The end of a batch: send what is staged, then either wait for
@@ -480,8 +483,8 @@ static void conn_push(struct worker *w, struct conn *c)
             conn_close(w, c, (enum close_reason)c->reason);
         else
             enter_linger(w, c);
-    } else if (c->flags & CF_EOF) {
-        conn_close(w, c, CLOSE_EOF);
+    } else if ((c->flags & CF_EOF) && !operator_held(w, c)) {
+        conn_close(w, c, CLOSE_EOF);  /* held lines wait for their answers */
     }
 }
 
@@ -509,6 +512,8 @@ static void conn_fail(struct worker *w, struct conn *c, const char *msg,
     tq_remove(&c->timer);
     line_release(&c->in);
     account_in(w, ib, c);
+    if (c->flags & CF_OPERATOR)
+        operator_release(w, c);  /* the lines it holds are owed first */
     /* The ring limit leaves room for one error line past --max-output. */
     out_put(w, c, msg, len);
     /* Keep reading (and discarding) so that a client still sending cannot
@@ -528,6 +533,8 @@ static void conn_greet(struct worker *w, struct conn *c)
     size_t len = strlen(g);
     char *dst;
 
+    if (c->flags & CF_OPERATOR)
+        operator_opened(w, c);
     if (!len || c->kind == LISTEN_HTTP || !(dst = out_reserve(w, c, len + 1)))
         return;
     memcpy(dst, g, len);
@@ -619,6 +626,8 @@ static int reply_sink(void *ctx, const char *payload, size_t len, int crlf)
 
     if (o->log_requests)
         conn_log_request(w, c, payload, len);
+    if (c->flags & CF_OPERATOR)
+        return operator_line(w, c, payload, len, (int)tlen);
 
     /* The fast path, for a stamp reply that fits the stage while nothing
      * is held in the ring (Redis's _addReplyToBuffer): build it in place,
@@ -902,6 +911,24 @@ static void conn_resume(struct worker *w, struct conn *c)
     free(held);
 }
 
+int conn_put(struct worker *w, struct conn *c, const char *bytes, size_t len)
+{
+    char *dst = out_reserve(w, c, len);
+    if (!dst)
+        return c->flags & CF_BROKEN ? LINE_PAUSE : LINE_FAIL;
+    memcpy(dst, bytes, len);
+    return out_commit(w, c, len);
+}
+
+void conn_kick(struct worker *w, struct conn *c)
+{
+    if ((c->flags & CF_PAUSED) && ring_used(&c->out) < w->resume_below &&
+        operator_may_resume(w, c))
+        conn_resume(w, c);
+    else
+        conn_push(w, c);
+}
+
 /* --- I/O ----------------------------------------------------------------- */
 
 static void conn_discard(struct worker *w, struct conn *c)
@@ -993,10 +1020,7 @@ static void conn_flush(struct worker *w, struct conn *c)
         STAT_ADD(w->st, bytes_out, r);
         tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
     }
-    if ((c->flags & CF_PAUSED) && ring_used(&c->out) < w->resume_below)
-        conn_resume(w, c);
-    else
-        conn_push(w, c);
+    conn_kick(w, c);
 }
 
 /* --- the memory budget --------------------------------------------------- */

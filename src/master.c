@@ -38,6 +38,8 @@
 #include "admin.h"
 #include "clock.h"
 #include "compat.h"
+#include "console.h"
+#include "opchannel.h"
 #include "config.h"
 #include "cpus.h"
 #include "handoff.h"
@@ -79,6 +81,7 @@ struct master {
     struct slot *slots;
     poller_t *p;
     struct admin *admin;
+    struct console *console;  /* operator mode only (console.h) */
     int admin_fd;
     struct reactor_signals sigs;
     int unix_bound[3 * OPTS_MAX_ADDRS]; /* ours to remove at exit */
@@ -346,7 +349,7 @@ static int setup_signals(struct master *m)
 /* --- workers -------------------------------------------------------------- */
 
 /* In the child: keep only this worker's sockets, then run the reactor. */
-static void run_worker(struct master *m, int id)
+static void run_worker(struct master *m, int id, int op_fd, uint32_t *op_serial)
 {
     static char role[32];
     struct opts *o = m->o;
@@ -369,6 +372,7 @@ static void run_worker(struct master *m, int id)
     poller_destroy(m->p);
     if (m->admin_fd >= 0)
         close(m->admin_fd);
+    console_close_in_child(m->console);
     handoff_close_in_child(&m->ho);
     if (m->ready_fd >= 0)
         close(m->ready_fd);
@@ -402,6 +406,8 @@ static void run_worker(struct master *m, int id)
     cfg.ls = &m->ls[id * m->nl];
     cfg.nls = m->nl;
     cfg.st = st;
+    cfg.op_fd = op_fd;
+    cfg.op_serial = op_serial;
     /* _exit() skips LeakSanitizer's exit-time check: run it here. */
     _exit(leakcheck_worker_exit(worker_main(&cfg)));
 }
@@ -409,6 +415,8 @@ static void run_worker(struct master *m, int id)
 static int spawn(struct master *m, int id)
 {
     sigset_t all, old;
+    uint32_t *op_serial = NULL;
+    int op_fd = m->console ? console_channel(m->console, id, &op_serial) : -1;
 
     /* Blocked across fork so that the child cannot run the master's
      * handlers before installing its own. */
@@ -416,8 +424,10 @@ static int spawn(struct master *m, int id)
     sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
     if (pid == 0)
-        run_worker(m, id); /* does not return */
+        run_worker(m, id, op_fd, op_serial); /* does not return */
     sigprocmask(SIG_SETMASK, &old, NULL);
+    if (op_fd >= 0)
+        close(op_fd);
     if (pid < 0) {
         log_error("fork worker %d: %s", id, strerror(errno));
         return -1;
@@ -803,6 +813,8 @@ static void hand_over(struct master *m)
         admin_destroy(m->admin);
         m->admin = NULL;
     }
+    console_destroy(m->console);  /* the old workers answer what they hold */
+    m->console = NULL;
     if (m->admin_fd >= 0) {
         close(m->admin_fd);
         m->admin_fd = -1;
@@ -939,9 +951,12 @@ static int master_loop(struct master *m)
         if (!m->stopping)
             respawn_due(m);
         int64_t now = clock_mono_ms();
-        for (int i = 0; i < n && m->admin; i++)
-            if (ev[i].data & TAG_ADMIN)
+        for (int i = 0; i < n; i++) {
+            if ((ev[i].data & TAG_ADMIN) && m->admin)
                 admin_event(m->admin, ev[i].data, ev[i].mask, now);
+            else if ((ev[i].data & TAG_IPC) && m->console)
+                console_event(m->console, ev[i].data, ev[i].mask);
+        }
         if (m->admin)
             admin_tick(m->admin, now);
         if (!m->stopping)
@@ -1139,6 +1154,13 @@ int master_run(struct opts *o)
         if (!m.admin)
             goto fail;
     }
+    /* The console attaches through the admin port (opts.c requires it). */
+    if (m.admin && opchan_wanted(o)) {
+        m.console = console_create(m.p, o, err, sizeof(err));
+        if (!m.console)
+            goto fail;
+        admin_set_console(m.admin, m.console);
+    }
     int64_t wd = sdnotify_watchdog_usec(getenv("WATCHDOG_USEC"),
                                         getenv("WATCHDOG_PID"), getpid());
     if (wd < 0)
@@ -1171,6 +1193,7 @@ fail:
 out:
     if (m.admin)
         admin_destroy(m.admin);
+    console_destroy(m.console);
     if (m.ls)
         close_listeners(&m);
     if (m.admin_fd >= 0)

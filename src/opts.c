@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "opchannel.h"
 #include "opts.h"
 
 #define KIB ((size_t)1024)
@@ -57,7 +58,8 @@ struct opt_def {
     size_t off;             /* the field in struct opts */
     size_t count_off;       /* T_ADDRS, T_CIDRS: the count field */
     uint64_t min, max;      /* bounds; T_STRING: buffer size */
-    unsigned aux;           /* T_ADDRS: suffixes taken; T_SECONDS: never */
+    unsigned aux;           /* T_ADDRS: suffixes taken; T_SECONDS: never;
+                             * T_STRING: STRING_SECRET */
     const char *const *names;  /* T_ENUM: the values, NULL-terminated */
     const char *metavar;    /* "ADDR", "N" ...; NULL: derived from names */
     const char *help;       /* '\n' starts an indented continuation line */
@@ -66,18 +68,21 @@ struct opt_def {
 };
 
 #define F(field) offsetof(struct opts, field)
+#define STRING_SECRET 1u  /* shown as "(set)" in the dump, never as it is */
 
 static const char *const reply_names[] = { REPLY_MODE_NAMES, NULL };
 static const char *const time_names[] = { "ctime", "iso8601", NULL };
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
 
 static const struct opt_def table[] = {
-    { "listen", 0, T_ADDRS, F(listen), F(nlisten), 0, 0, ADDR_PROXY | ADDR_CHUNK,
-      NULL, "ADDR[,proxy][,chunk]",
+    { "listen", 0, T_ADDRS, F(listen), F(nlisten), 0, 0,
+      ADDR_PROXY | ADDR_CHUNK | ADDR_OPERATOR,
+      NULL, "ADDR[,proxy][,chunk][,operator]",
       "line protocol listener; repeatable, replaces\n"
       "the default (default " DEFAULT_LISTEN ");\n"
       ",proxy: a PROXY header comes first;\n"
-      ",chunk: every read is one request",
+      ",chunk: every read is one request;\n"
+      ",operator: replies typed at `stampctl chat`",
       "Listeners", 0 },
     { "udp", 0, T_ADDRS, F(udp), F(nudp), 0, 0, 0, NULL, "ADDR",
       "UDP listener; repeatable (default: none)", NULL, 0 },
@@ -85,6 +90,10 @@ static const struct opt_def table[] = {
       "HTTP/1.1 listener; repeatable (default: none)", NULL, 0 },
     { "admin", 0, T_ADMIN, F(admin), 0, 0, 0, 0, NULL, "ADDR|off",
       "metrics and health port (default " DEFAULT_ADMIN ")", NULL, 0 },
+    { "admin-token", 0, T_STRING, F(admin_token), 0, 0, OPTS_TOKEN_MAX,
+      STRING_SECRET, NULL, "TOKEN",
+      "the operator console must present TOKEN;\n"
+      "needed for it on a non-loopback --admin", NULL, 0 },
     { "proxy-from", 0, T_CIDRS, F(proxy_from), F(nproxy_from), 0, 0, 0, NULL, "CIDR",
       "load balancer allowed to send a PROXY header;\n"
       "repeatable, IPv4 or IPv6 (default: none)", NULL, 0 },
@@ -111,6 +120,9 @@ static const struct opt_def table[] = {
       "timestamp format (default ctime)", NULL, 0 },
     { "greeting", 0, T_STRING, F(greeting), 0, 0, OPTS_TEXT_MAX, 0, NULL, "TEXT",
       "send TEXT and LF to every new connection\n(default: none)", NULL, 0 },
+    { "operator-queue", 0, T_UINT, F(operator_queue), 0, 1, 1000000, 0, NULL, "N",
+      "client lines a worker holds for the operator,\n"
+      "1-1000000 (default 1024)", NULL, 0 },
 
     { "max-line", 0, T_SIZE, F(max_line), 0, 1, 64 * MIB, 0, NULL, "BYTES",
       "longest line, terminator included,\n1-64m (default 64k)",
@@ -555,6 +567,16 @@ static int check_combinations(const struct opts *o, char *err, size_t errlen)
         proxied |= (o->listen[i].flags & ADDR_PROXY) != 0;
     for (int i = 0; i < o->nhttp; i++)
         proxied |= (o->http[i].flags & ADDR_PROXY) != 0;
+    if (opchan_wanted(o) && !o->admin_on) {
+        snprintf(err, errlen, "--admin: operator mode needs the admin port "
+                 "(the console attaches there); --admin off is not possible");
+        return -1;
+    }
+    if (o->reply == REPLY_OPERATOR && (o->nhttp || o->nudp)) {
+        snprintf(err, errlen, "--reply operator: applies to line listeners only; "
+                 "with --http or --udp, write --listen ADDR,operator instead");
+        return -1;
+    }
     if (proxied && o->nproxy_from == 0) {
         snprintf(err, errlen, "--proxy-from: a ',proxy' listener needs at least one "
                  "--proxy-from CIDR naming the load balancers");
@@ -603,6 +625,7 @@ static void set_defaults(struct opts *o, int ncpus)
     o->idle_timeout = 60;
     o->max_output = MIB;
     o->max_buffered = 256 * MIB;
+    o->operator_queue = 1024;
     o->shutdown_timeout = 10;
     o->worker_timeout = 5;
     o->log_level = LOG_INFO;
@@ -1034,7 +1057,9 @@ static void visit_one(const struct opts *o, const struct opt_def *d,
         break;
     case T_STRING:
         kind = OPTS_STRING;
-        snprintf(items[0], ITEM_MAX, "%s", FIELD(o, d, const char));
+        snprintf(items[0], ITEM_MAX, "%s",
+                 (d->aux & STRING_SECRET) && *FIELD(o, d, const char) ?
+                 "(set)" : FIELD(o, d, const char));
         break;
     default:
         return;

@@ -21,6 +21,8 @@
 #include "fault.h"
 #include "log.h"
 #include "reactor.h"
+#include "opchannel.h"
+#include "operator.h"
 #include "udp.h"
 #include "worker_state.h"
 
@@ -165,6 +167,7 @@ static void begin_drain(struct worker *w)
         if (!reactor_accept_paused(&w->accept))
             close_listener(w, ls);
     }
+    operator_drain(w);
     w->idle_q.timeout_ms = DRAIN_QUIET_MS;
     log_info("draining %u connection%s", w->active, w->active == 1 ? "" : "s");
 }
@@ -215,6 +218,7 @@ static void expire_timers(struct worker *w)
      * this loop: they are behind every member stamped earlier. */
     while ((t = tq_expired(&w->idle_q, now)))
         conn_idle_expired(w, tq_entry(t, struct conn, idle));
+    operator_expire(w);
 
     if (reactor_accept_resume(&w->accept, now)) {
         /* A listener the poller would not take back: retry after a pause. */
@@ -240,6 +244,7 @@ static int next_timeout(const struct worker *w)
     reactor_timer_in(&t, tq_next_ms(&w->idle_q, now));
     reactor_timer_in(&t, tq_next_ms(&w->line_q, now));
     reactor_timer_in(&t, tq_next_ms(&w->linger_q, now));
+    reactor_timer_in(&t, operator_next_ms(w, now));
     reactor_timer_at(&t, w->accept.resume_at, now);
     if (w->draining)
         reactor_timer_at(&t, w->drain_deadline, now);
@@ -300,6 +305,8 @@ static int worker_listen(struct worker *w)
     rc = poller_add(w->poller, w->sigs.rd, POLLER_READ, TAG_SIGNAL);
     if (rc < 0)
         return rc;
+    if (opchan_wanted(w->o) && (rc = operator_init(w)) < 0)
+        return rc;
     for (int i = 0; i < cfg->nls; i++) {
         struct listener *ls = &cfg->ls[i];
         rc = reactor_interest(w->poller, ls->fd, &ls->mask, POLLER_READ,
@@ -327,6 +334,7 @@ void worker_free(struct worker *w)
         udp_destroy(w->cfg->ls[i].udp);
         w->cfg->ls[i].udp = NULL;
     }
+    operator_free(w);
     if (w->poller)
         poller_destroy(w->poller);
     w->poller = NULL;
@@ -359,6 +367,10 @@ void worker_dispatch(struct worker *w, const struct poller_event *ev)
         if (ls->fd >= 0 && !reactor_accept_paused(&w->accept) &&
             accept_some(w, ls, ACCEPT_BUDGET) && w->draining)
             close_listener(w, ls); /* its queue is served */
+        return;
+    }
+    if (ev->data == TAG_IPC) {
+        operator_event(w);
         return;
     }
     if (ev->data == TAG_SIGNAL) {

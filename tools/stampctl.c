@@ -6,6 +6,7 @@
  *   stampctl [--admin ADDR] metrics                 the raw /metrics text
  *   stampctl [--admin ADDR] health                  exit 0 if ready, else 1
  *   stampctl [--admin ADDR] top [--interval S] [--count N]
+ *   stampctl [--admin ADDR] [--token TOKEN] chat   the operator console
  *
  * Exit status: 0 ok, 1 the server is unreachable, unhealthy or answered
  * something unreadable, 2 usage.  The HTTP side is a blocking HTTP/1.0
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "chat.h"
 #include "ctl.h"
 #include "version.h"
 
@@ -38,6 +40,9 @@ static const char usage[] =
     "                         N times (default: until interrupted)\n"
     "  health                 exit 0 if the server answers /readyz with 200\n"
     "  metrics                print /metrics (Prometheus text format)\n"
+    "  chat [--token TOKEN]   the operator console (--reply operator): see\n"
+    "                         client lines, answer \"ID text\" or \"text\";\n"
+    "                         the token may come from $STAMPCTL_TOKEN\n"
     "  --json                 with stats: print the raw /stats JSON object\n"
     "  --admin ADDR           admin address (default 127.0.0.1:8010;\n"
     "                         HOST:PORT, [V6]:PORT or unix:PATH)\n";
@@ -270,18 +275,20 @@ int main(int argc, char **argv)
         { "json", no_argument, NULL, 'j' },
         { "interval", required_argument, NULL, 'i' },
         { "count", required_argument, NULL, 'n' },
+        { "token", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *admin = "127.0.0.1:8010";
+    const char *token = getenv("STAMPCTL_TOKEN");
     double interval = 1.0;
     long count = 0;
     int json = 0, c;
     char err[256];
 
     g.timeout_s = 5;
-    while ((c = getopt_long(argc, argv, "a:t:ji:n:hV", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:t:ji:n:k:hV", lo, NULL)) != -1) {
         switch (c) {
         case 'a':
             admin = optarg;
@@ -311,6 +318,9 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'k':
+            token = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -341,6 +351,8 @@ int main(int argc, char **argv)
         return cmd_health();
     if (strcmp(cmd, "metrics") == 0)
         return cmd_raw("/metrics");
+    if (strcmp(cmd, "chat") == 0)
+        return chat_run(&g.admin, token, g.timeout_s);
     fprintf(stderr, "stampctl: unknown command '%s'\n%s", cmd, usage);
     return 2;
 }

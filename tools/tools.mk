@@ -1,7 +1,8 @@
 # tools/tools.mk - the operator tools, included by the top Makefile (which
 # defines CC, CFLAGS, BUILD, PURE_LIB, LDLIBS).
 #
-#   stampctl   admin-port client: stats, top, health, metrics, --json
+#   stampctl   admin-port client: stats, top, health, metrics, --json, and
+#              chat (the operator console; libedit on a terminal)
 #   stampcli   line-protocol (and HTTP) client; libedit on a terminal
 #
 # Their integration tests (tests/integration/test_tools.py,
@@ -16,8 +17,9 @@ $(BUILD)/obj/tools/%.o: tools/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itools -c -o $@ $<
 
-$(BUILD)/stampctl: $(BUILD)/obj/tools/stampctl.o $(BUILD)/obj/tools/ctl.o $(PURE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/stampctl: $(BUILD)/obj/tools/stampctl.o $(BUILD)/obj/tools/ctl.o \
+                  $(BUILD)/obj/tools/chat.o $(BUILD)/obj/tools/cli.o $(PURE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ledit
 
 # Line editing and history on a terminal: libedit (Debian: libedit-dev,
 # in the top Makefile's DEPS since `make` builds stampcli).

@@ -8,6 +8,7 @@ any worker death the master logged that the test did not cause on purpose.
 Every wait here is bounded and polls a readiness condition (a log line, a
 socket, a process state); nothing sleeps to synchronise.
 """
+import contextlib
 import json
 import os
 import re
@@ -15,7 +16,9 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import termios
 import time
 import urllib.error
 import urllib.request
@@ -463,3 +466,131 @@ def run_stampd(*args, timeout=10, **kw):
     return subprocess.run([STAMPD] + list(args) + root_user_args(args),
                           stdin=subprocess.DEVNULL,
                           capture_output=True, timeout=timeout * SLOW, env=e, **kw)
+
+
+# --- network namespaces ---------------------------------------------------------
+
+@contextlib.contextmanager
+def netns_veth(monkeypatch, tmp_path, ns, host_if, ns_if, host_ip, ns_ip,
+               rules=None):
+    """stampd runs inside a new network namespace `ns` (conftest.STAMPD
+    becomes a wrapper that enters it), reached from the test over a veth
+    pair: host_ip on this side, ns_ip inside.  `rules`: an nftables
+    ruleset loaded inside.  Needs root and ip(8); everything is removed on
+    exit."""
+    def sh(*argv, **kw):
+        subprocess.run(argv, check=True, **kw)
+
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        sh("ip", "link", "set", ns_if, "netns", ns)
+        sh("ip", "addr", "add", host_ip + "/24", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", ns_ip + "/24", "dev", ns_if)
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        if rules:
+            sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=rules.encode())
+        wrapper = tmp_path / "netns-stampd"
+        wrapper.write_text("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n"
+                           % (ns, STAMPD))
+        wrapper.chmod(0o700)
+        monkeypatch.setattr(sys.modules[__name__], "STAMPD", str(wrapper))
+        yield
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+# --- terminals ---------------------------------------------------------------
+
+class Term:
+    """A tool (stampcli, stampctl chat) with stdin, stdout and stderr on one
+    pseudo-terminal from os.openpty; every read is bounded by select and a
+    deadline."""
+
+    def __init__(self, argv, env=None, stdout=None):
+        master, slave = os.openpty()
+        e = dict(os.environ, TERM="xterm", LC_ALL="C.UTF-8")
+        e.update(env or {})
+        self.proc = subprocess.Popen(argv, stdin=slave,
+                                     stdout=slave if stdout is None else stdout,
+                                     stderr=slave, env=e, start_new_session=True)
+        os.close(slave)
+        self.fd = master
+        self.buf = b""     # everything read, for the assertions' messages
+        self.pos = 0       # where the next expect starts looking
+
+    def _read_more(self, pattern, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no %r in %r" % (pattern, self.buf[self.pos:]))
+        r, _, _ = select.select([self.fd], [], [], left)
+        if r:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                chunk = b""
+            if not chunk:
+                raise AssertionError("EOF before %r in %r" % (pattern, self.buf))
+            self.buf += chunk
+
+    def expect(self, pattern, timeout=10):
+        """The next match of pattern after the previous expect's."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            m = rx.search(self.buf, self.pos)
+            if m:
+                self.pos = m.end()
+                return m
+            self._read_more(pattern, deadline)
+
+    def seen(self, pattern, timeout=10):
+        """A match of pattern anywhere in the output so far or to come
+        (events of concurrent sources may arrive in any order); pos is
+        left alone."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            m = rx.search(self.buf)
+            if m:
+                return m
+            self._read_more(pattern, deadline)
+
+    def prompt(self, timeout=10, pattern=rb">>> "):
+        """The prompt, and libedit's raw mode on.  libedit prints the prompt
+        before it switches the terminal out of canonical mode; keys typed in
+        between would meet the kernel's line discipline instead (echoed as
+        ^[[A, erased by it), so wait for the mode: the master side of a
+        Linux pty reads the slave's termios."""
+        self.expect(pattern, timeout)
+        wait_for(lambda: not termios.tcgetattr(self.fd)[3] & termios.ICANON,
+                 timeout, "libedit's raw mode")
+
+    def send(self, data):
+        os.write(self.fd, data)
+
+    def wait(self, timeout=10):
+        """Exit status, draining the terminal meanwhile."""
+        deadline = time.monotonic() + timeout * SLOW
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("%s did not exit: %r" % (self.proc.args[0], self.buf))
+            r, _, _ = select.select([self.fd], [], [], 0.05)
+            if r:
+                try:
+                    self.buf += os.read(self.fd, 4096)
+                except OSError:
+                    pass
+        os.close(self.fd)
+        return self.proc.returncode
+
+    def close(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            os.close(self.fd)

@@ -6,7 +6,6 @@ replies."""
 import os
 import shutil
 import socket
-import stat
 import subprocess
 import threading
 
@@ -30,31 +29,11 @@ RULES = """table inet loss {
 """
 
 
-def sh(*argv, **kw):
-    subprocess.run(argv, check=True, **kw)
-
-
 @pytest.fixture
 def lossy_ns(monkeypatch, tmp_path):
-    sh("ip", "netns", "add", NS)
-    try:
-        sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF)
-        sh("ip", "link", "set", NS_IF, "netns", NS)
-        sh("ip", "addr", "add", HOST_IP + "/24", "dev", HOST_IF)
-        sh("ip", "link", "set", HOST_IF, "up")
-        sh("ip", "netns", "exec", NS, "ip", "addr", "add", NS_IP + "/24", "dev", NS_IF)
-        sh("ip", "netns", "exec", NS, "ip", "link", "set", NS_IF, "up")
-        sh("ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up")
-        sh("ip", "netns", "exec", NS, "nft", "-f", "-", input=RULES.encode())
-        wrapper = tmp_path / "netns-stampd"
-        wrapper.write_text("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n"
-                           % (NS, conftest.STAMPD))
-        wrapper.chmod(stat.S_IRWXU)
-        monkeypatch.setattr(conftest, "STAMPD", str(wrapper))
+    with conftest.netns_veth(monkeypatch, tmp_path, NS, HOST_IF, NS_IF, HOST_IP,
+                             NS_IP, RULES):
         yield
-    finally:
-        subprocess.run(["ip", "link", "del", HOST_IF], stderr=subprocess.DEVNULL)
-        subprocess.run(["ip", "netns", "del", NS])
 
 
 def test_five_percent_loss_loses_nothing(stampd, lossy_ns):

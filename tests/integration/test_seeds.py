@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, SLOW, STAMP_PREFIX_RE, parse_addr, recv_all, wait_for
+from conftest import (ROOT, SLOW, STAMP_PREFIX_RE, STAMPD, Term, parse_addr,
+                      recv_all, wait_for)
 
 DOC = os.path.join(ROOT, "docs", "seeds.md")
 
@@ -74,7 +75,6 @@ def test_table_lists_every_seed():
         "timestamp server", "threaded timestamp server", "hello-world server",
         "chat server", "OK server with a 10 s timeout", "uppercase server",
         "TCP print server", "UDP print server"}
-    assert table()["chat server"] is None  # operator mode is not available yet
 
 
 def test_timestamp_server(stampd, tmp_path):
@@ -109,6 +109,32 @@ def test_hello_world_server(stampd, tmp_path):
     assert c.recv(1024) == b"hello world\n"
     # After the greeting it is a timestamp server.
     assert_stamped(seed_exchange(c, "and now?"), "and now?")
+
+
+def test_chat_server(stampd, tmp_path):
+    """The person at the server answers with `stampctl chat` (on a
+    terminal, as that person would use it); the client sends typed text
+    and waits for one reply per send."""
+    s = start(stampd, "chat server", tmp_path)
+    ctl = os.path.join(os.path.dirname(STAMPD), "stampctl")
+    t = Term([ctl, "--admin", s.admin, "chat"])
+    try:
+        t.prompt(pattern=rb"chat> ")
+        c = seed_connect(s.addr("line"))
+        port = c.getsockname()[1]
+        cid = t.seen(rb"\+ #(\d+) connected from 127\.0\.0\.1:%d" % port).group(1)
+        for text, answer in (("hello server", b"hello client"),
+                             ("how are you?", b"fine, thanks")):
+            c.send(text.encode("utf-8"))
+            t.seen(rb"\[#%s 127\.0\.0\.1:%d\] %s" % (cid, port,
+                                                      re.escape(text.encode())))
+            t.send(answer + b"\r")
+            assert_stamped(c.recv(1024), answer.decode())
+        c.close()
+        t.send(b"\x04")
+        assert t.wait() == 0
+    finally:
+        t.close()
 
 
 def test_ok_server_with_timeout(stampd, tmp_path):

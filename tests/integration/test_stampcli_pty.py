@@ -4,90 +4,11 @@ history file kept across sessions, and reply bytes that would drive the
 terminal shown escaped.  Each child runs on a pseudo-terminal from
 os.openpty; every read is bounded by select and a deadline."""
 import os
-import re
-import select
-import signal
-import subprocess
-import termios
-import time
 
-from conftest import SLOW, STAMPD, STAMP_PREFIX_RE, wait_for
+from conftest import STAMPD, STAMP_PREFIX_RE, Term, wait_for
 
 STAMPCLI = os.path.join(os.path.dirname(STAMPD), "stampcli")
 UP = b"\x1b[A"
-
-
-class Term:
-    """stampcli with stdin, stdout and stderr on one pseudo-terminal."""
-
-    def __init__(self, argv, env=None, stdout=None):
-        master, slave = os.openpty()
-        e = dict(os.environ, TERM="xterm", LC_ALL="C.UTF-8")
-        e.update(env or {})
-        self.proc = subprocess.Popen(argv, stdin=slave,
-                                     stdout=slave if stdout is None else stdout,
-                                     stderr=slave, env=e, start_new_session=True)
-        os.close(slave)
-        self.fd = master
-        self.buf = b""     # everything read, for the assertions' messages
-        self.pos = 0       # where the next expect starts looking
-
-    def expect(self, pattern, timeout=10):
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout * SLOW
-        while True:
-            m = rx.search(self.buf, self.pos)
-            if m:
-                self.pos = m.end()
-                return m
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no %r in %r" % (pattern, self.buf[self.pos:]))
-            r, _, _ = select.select([self.fd], [], [], left)
-            if r:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    chunk = b""
-                if not chunk:
-                    raise AssertionError("EOF before %r in %r" % (pattern, self.buf))
-                self.buf += chunk
-
-    def prompt(self, timeout=10):
-        """The prompt, and libedit's raw mode on.  libedit prints the prompt
-        before it switches the terminal out of canonical mode; keys typed in
-        between would meet the kernel's line discipline instead (echoed as
-        ^[[A, erased by it), so wait for the mode: the master side of a
-        Linux pty reads the slave's termios."""
-        self.expect(rb">>> ", timeout)
-        wait_for(lambda: not termios.tcgetattr(self.fd)[3] & termios.ICANON,
-                 timeout, "libedit's raw mode")
-
-    def send(self, data):
-        os.write(self.fd, data)
-
-    def wait(self, timeout=10):
-        """Exit status, draining the terminal meanwhile."""
-        deadline = time.monotonic() + timeout * SLOW
-        while self.proc.poll() is None:
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("stampcli did not exit: %r" % self.buf)
-            r, _, _ = select.select([self.fd], [], [], 0.05)
-            if r:
-                try:
-                    self.buf += os.read(self.fd, 4096)
-                except OSError:
-                    pass
-        os.close(self.fd)
-        return self.proc.returncode
-
-    def close(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            os.close(self.fd)
 
 
 def lines_received(s):

@@ -11,6 +11,7 @@
 
 #include "unit.h"
 #include "addr.h"
+#include "opchannel.h"
 #include "opts.h"
 
 static char err[512];
@@ -218,7 +219,8 @@ static void test_exact_messages(void **state)
         "0 = never)", "--line-timeout", "86401");
     MSG("--shutdown-timeout: invalid value '-5' (expected seconds from 0 to 3600)",
         "--shutdown-timeout", "-5");
-    MSG("--reply: invalid value 'loud' (expected stamp, echo, upper, ok or none)",
+    MSG("--reply: invalid value 'loud' (expected stamp, echo, upper, ok, none or "
+        "operator)",
         "--reply", "loud");
     MSG("--time-format: invalid value 'unix' (expected ctime or iso8601)",
         "--time-format", "unix");
@@ -243,7 +245,7 @@ static void test_exact_messages(void **state)
     MSG("unexpected argument 'foo' (stampd takes options only)", "foo");
     MSG("unexpected argument '--workers' (stampd takes options only)",
         "--", "--workers", "2");
-    MSG("--reply: invalid value 'a?b' (expected stamp, echo, upper, ok or none)",
+    MSG("--reply: invalid value 'a?b' (expected stamp, echo, upper, ok, none or operator)",
         "--reply", "a\nb");
 
     /* A short buffer truncates, never overflows, and stays terminated. */
@@ -837,6 +839,57 @@ static void test_visit(void **state)
     assert_string_equal(s.listen0, "127.0.0.1:7,proxy");
 }
 
+/* Operator mode: the reply mode, the listener suffix, the queue bound,
+ * the admin token (never shown) and the combinations it cannot serve. */
+static void secret_visit(void *ctx, const char *key, enum opts_kind kind,
+                         const char *const *items, int n)
+{
+    (void)kind;
+    if (strcmp(key, "admin_token") == 0 && n == 1)
+        snprintf(ctx, 32, "%s", items[0]);
+}
+
+static void test_operator_options(void **state)
+{
+    (void)state;
+    struct opts o;
+    char shown[32] = "";
+    char buf[160];
+
+    assert_int_equal(parse_v(&o, 4, (const char *const[]){ NULL }), OPTS_OK);
+    assert_int_equal(o.operator_queue, 1024);
+    assert_string_equal(o.admin_token, "");
+    assert_int_equal(opchan_wanted(&o), 0);
+    assert_int_equal(PARSE(&o, "--reply", "operator", "--operator-queue", "7",
+                           "--admin-token", "hunter2"), OPTS_OK);
+    assert_int_equal(o.reply, REPLY_OPERATOR);
+    assert_int_equal(o.operator_queue, 7);
+    assert_int_equal(opchan_wanted(&o), 1);
+    opts_visit(&o, secret_visit, shown);
+    assert_string_equal(shown, "(set)");
+    assert_int_equal(PARSE(&o, "--listen", "127.0.0.1:1,chunk,operator"), OPTS_OK);
+    assert_int_equal(o.listen[0].flags, ADDR_CHUNK | ADDR_OPERATOR);
+    assert_int_equal(opchan_wanted(&o), 1);
+    addr_describe(&o.listen[0], buf, sizeof(buf));
+    assert_string_equal(buf, "127.0.0.1:1,chunk,operator");
+    BAD("--operator-queue", "--operator-queue", "0");
+    MSG("--http: '127.0.0.1:5,operator': this listener does not take ',operator'",
+        "--http", "127.0.0.1:5,operator");
+    MSG("--reply operator: applies to line listeners only; with --http or --udp, "
+        "write --listen ADDR,operator instead",
+        "--reply", "operator", "--udp", "127.0.0.1:5");
+    MSG("--admin: operator mode needs the admin port (the console attaches "
+        "there); --admin off is not possible",
+        "--listen", "127.0.0.1:5,operator", "--admin", "off");
+    /* The config file takes the same text. */
+    assert_int_equal(parse_file(&o, "listen 127.0.0.1:9,operator\n"
+                                "operator-queue 5\nadmin-token abc\n", NULL),
+                     OPTS_OK);
+    assert_int_equal(o.listen[0].flags, ADDR_OPERATOR);
+    assert_int_equal(o.operator_queue, 5);
+    assert_string_equal(o.admin_token, "abc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -857,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_cidr_match),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_visit),
+        cmocka_unit_test(test_operator_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
