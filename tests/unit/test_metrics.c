@@ -285,6 +285,61 @@ static void test_histogram_buckets(void **state)
 
 /* The SLO bounds increase, and a value sits in the first bucket whose
  * bound is >= it. */
+/* Listeners past STATS_MAX_LISTENERS: /stats lists them without figures,
+ * /metrics leaves them out; the order is --listen, --http, --udp. */
+static void test_listeners_past_the_table(void **state)
+{
+    (void)state;
+    enum { NL = STATS_MAX_LISTENERS };  /* --listen; then one --http, one --udp */
+    static char addrs[NL + 2][32];
+    char *argv[2 * (NL + 2) + 2];
+    int argc = 0;
+    struct stats_table *t = table_new(1);
+    struct opts o;
+    char err[128];
+    struct proc_info w[1] = { { 0, -1, -1, 0, 0 } };
+    struct metrics_input in;
+    struct sbuf b = { 0 };
+    struct metrics_listener ml;
+
+    argv[argc++] = "stampd";
+    for (int i = 0; i < NL + 2; i++) {
+        snprintf(addrs[i], sizeof(addrs[i]), "127.0.0.1:%d", 9000 + i);
+        argv[argc++] = i < NL ? "--listen" : i == NL ? "--http" : "--udp";
+        argv[argc++] = addrs[i];
+    }
+    argv[argc] = NULL;
+    assert_int_equal(opts_parse(&o, argc, argv, 1, err, sizeof(err)), OPTS_OK);
+    assert_true(metrics_listener_at(&o, NL, &ml));
+    assert_string_equal(ml.kind, "http");
+    assert_string_equal(ml.a->text, addrs[NL]);
+    assert_true(metrics_listener_at(&o, NL + 1, &ml));
+    assert_string_equal(ml.kind, "udp");
+    assert_false(metrics_listener_at(&o, NL + 2, &ml));
+    t->slot[0].pid = 1;
+    t->slot[0].lst[NL - 1].accepted = 7;
+    memset(&in, 0, sizeof(in));
+    in.t = t;
+    in.o = &o;
+    in.version = "x";
+    in.poller = "epoll";
+    in.master = w[0];
+    in.workers = w;
+    metrics_render_json(&b, &in);
+    assert_non_null(strstr(b.buf, "{\"listener\":\"127.0.0.1:9015\",\"kind\":\"line\","
+                                  "\"flags\":[],\"listener_connections_accepted_total\":7,"));
+    assert_non_null(strstr(b.buf, "{\"listener\":\"127.0.0.1:9016\",\"kind\":\"http\","
+                                  "\"flags\":[]}"));
+    sbuf_reset(&b);
+    metrics_render_prometheus(&b, &in);
+    sbuf_puts(&b, "");
+    assert_non_null(strstr(b.buf, "stampd_listener_connections_accepted_total"
+                                  "{listener=\"127.0.0.1:9015\",kind=\"line\"} 7\n"));
+    assert_null(strstr(b.buf, "127.0.0.1:9016"));
+    sbuf_free(&b);
+    free(t);
+}
+
 static void test_slo_index(void **state)
 {
     (void)state;
@@ -445,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_prometheus_golden),
         cmocka_unit_test(test_json_golden),
         cmocka_unit_test(test_histogram_buckets),
+        cmocka_unit_test(test_listeners_past_the_table),
         cmocka_unit_test(test_slo_index),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_clock_warning),
