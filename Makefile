@@ -88,6 +88,7 @@ CORE_SRC = \
   src/master.c \
   src/net.c \
   src/pidfile.c \
+  src/priority.c \
   src/privs.c \
   src/procinfo.c \
   src/proctitle.c \
