@@ -419,6 +419,55 @@ def test_stampbench_hist_out_hdr_format(stampd, tmp_path):
     assert r.returncode == 0 and re.match(rb"stampbench \S+\n$", r.stdout)
 
 
+INTERVAL_RE = re.compile(r"#interval t=([\d.]+) requests=(\d+) rate=([\d.]+) "
+                         r"errors=(\d+) p50_us=([\d.]+) p99_us=([\d.]+)$")
+
+
+def test_stampbench_verify_all_and_interval_lines_into_a_pipe(stampd):
+    """--verify-all: one more round trip on every connection after the run,
+    counted in --json; --interval: one line per interval on stderr even
+    into a pipe, with that interval's own percentiles."""
+    s = stampd(workers=1)
+    r = run([STAMPBENCH, "--json", "--verify-all", "--interval", "0.5", "-c", "5",
+             "-d", "1.5", "-w", "0.1", s.addr()], timeout=30)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["verify_all"], d["verified"], d["unverified"]) == (True, 5, 0)
+    lines = r.stderr.decode().split("\n")
+    assert lines[:2] == ["#connected", "#start"] and lines[-2:] == ["#end", ""]
+    ivs = [INTERVAL_RE.match(l) for l in lines[2:-2]]
+    assert all(ivs), lines
+    assert [float(m.group(1)) for m in ivs] == [0.5, 1.0, 1.5]
+    for m in ivs:
+        reqs, rate = int(m.group(2)), float(m.group(3))
+        assert reqs > 0 and abs(rate - reqs / 0.5) < 0.1
+        assert int(m.group(4)) == 0
+        assert 0 < float(m.group(5)) <= float(m.group(6))
+    assert sum(int(m.group(2)) for m in ivs) <= d["requests"]
+
+
+def test_stampbench_verify_all_fails_unanswered_and_wrong_replies(stampd):
+    # No reply at all within --connect-timeout: every connection unverified.
+    quiet = stampd("--reply", "none", workers=1)
+    r = run([STAMPBENCH, "--json", "--connect-only", "--verify-all", "-c", "3",
+             "-d", "0.2", "--connect-timeout", "1", quiet.addr()], timeout=30)
+    assert r.returncode == 1
+    d = json.loads(r.stdout)
+    assert (d["verified"], d["unverified"], d["held"]) == (0, 3, 3)
+    # An echo where a stamp is expected: a mismatch on each final reply.
+    echo = stampd("--reply", "echo", workers=1)
+    r = run([STAMPBENCH, "--json", "--connect-only", "--verify-all", "-c", "3",
+             "-d", "0.2", "--connect-timeout", "5", echo.addr()], timeout=30)
+    assert r.returncode == 1
+    d = json.loads(r.stdout)
+    assert (d["verified"], d["unverified"], d["mismatches"]) == (0, 3, 3)
+    # Answered: all verified, exit 0.
+    r = run([STAMPBENCH, "--json", "--connect-only", "--verify-all", "-c", "3",
+             "-d", "0.2", stampd(workers=1).addr()], timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["verified"] == 3
+
+
 def test_stampbench_progress_line_on_a_terminal(stampd):
     s = stampd(workers=1)
     t = Pty([STAMPBENCH, "-c", "2", "-d", "2.5", "-w", "0.1", s.addr()])
