@@ -38,8 +38,10 @@
 #include "version.h"
 
 /* PH_VERIFY (--verify-all): no new load; one more round trip on every
- * connection, after the measured time. */
-enum phase { PH_CONNECT = 0, PH_WARMUP, PH_MEASURE, PH_VERIFY, PH_DONE };
+ * connection, after the measured time.  PH_CLOSE (--wait-close): the
+ * connections wait for the server to close them. */
+enum phase { PH_CONNECT = 0, PH_WARMUP, PH_MEASURE, PH_VERIFY, PH_CLOSE,
+             PH_DONE };
 
 #define RBUF_SIZE (256 * 1024)
 #define MAX_CONNECTING 256      /* in-progress connects per thread */
@@ -55,6 +57,7 @@ struct options {
     int crlf, json, connect_only;
     int verify_all;             /* --verify-all */
     double interval;            /* --interval SECS; 0: none */
+    double wait_close;          /* --wait-close SECS; 0: none */
     const char *hist_out;       /* --hist-out FILE, or NULL */
     enum sb_mode mode;
     int fmt;                    /* -1: detect from the first reply */
@@ -114,6 +117,8 @@ struct thread {
     int verify_started;              /* relaxed-atomic flag */
     int verify_pending;              /* relaxed-atomic: V_PENDING conns */
     int verified;                    /* V_OK conns */
+    int open;                        /* relaxed-atomic: C_OPEN conns */
+    int closed_by_server;            /* EOFs in PH_CLOSE */
     int64_t wall_off;                /* wall - mono, refreshed per wakeup */
     int measuring;                   /* phase is MEASURE, per wakeup */
     uint64_t open_k;                 /* open loop: next request number */
@@ -197,6 +202,8 @@ static void conn_kill(struct thread *t, struct conn *c, int count_error)
     if (count_error)
         t->c.errors++;
     verify_end(t, c, V_FAILED);
+    if (c->state == C_OPEN)
+        __atomic_store_n(&t->open, t->open - 1, __ATOMIC_RELAXED);
     if (c->state == C_CONNECTING)
         t->connecting--;
     if (c->fd >= 0)
@@ -407,6 +414,11 @@ static void conn_read(struct thread *t, struct conn *c, int ph)
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
+        if (ph == PH_CLOSE && n == 0 && !keep) {   /* what --wait-close waits for */
+            t->closed_by_server++;
+            conn_kill(t, c, 0);
+            return;
+        }
         if (ph != PH_DONE) {
             report(c, n == 0 ? "closed by the server" : strerror(errno),
                    t->rbuf, keep);
@@ -540,6 +552,7 @@ static void conn_established(struct thread *t, struct conn *c, int ph)
     t->connecting--;
     t->connected++;
     c->state = C_OPEN;
+    __atomic_store_n(&t->open, t->open + 1, __ATOMIC_RELAXED);
     if (set_mask(t, c, POLLER_READ) != 0) {
         conn_kill(t, c, 1);
         return;
@@ -720,7 +733,10 @@ static void usage(FILE *f)
 "      --verify-all       after the measured time, one more round trip on every\n"
 "                         connection; a connection whose reply does not verify\n"
 "                         (or never comes, within --connect-timeout) fails\n"
-"                         the run\n"
+"                         the run; '#verified' on stderr when done\n"
+"      --wait-close SEC   at the end, keep the connections until the server\n"
+"                         closes them (a graceful stop); fail if any is still\n"
+"                         open after SEC seconds\n"
 "  -h, --help\n"
 "  -V, --version\n"
 "\n"
@@ -745,7 +761,7 @@ static int num(const char *s, double min, double max, double *out)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     enum { O_CRLF = 256, O_SRC, O_MODE, O_FMT, O_REQ, O_EXP, O_CONLY, O_CTO,
-           O_JSON, O_HIST, O_IVAL, O_VERIFY };
+           O_JSON, O_HIST, O_IVAL, O_VERIFY, O_WCLOSE };
     static const struct option longs[] = {
         { "connections", 1, 0, 'c' }, { "threads", 1, 0, 't' },
         { "pipeline", 1, 0, 'P' }, { "size", 1, 0, 's' },
@@ -756,7 +772,8 @@ static int parse_options(struct options *o, int argc, char **argv)
         { "expect", 1, 0, O_EXP }, { "connect-only", 0, 0, O_CONLY },
         { "connect-timeout", 1, 0, O_CTO }, { "json", 0, 0, O_JSON },
         { "hist-out", 1, 0, O_HIST }, { "interval", 1, 0, O_IVAL },
-        { "verify-all", 0, 0, O_VERIFY }, { "help", 0, 0, 'h' },
+        { "verify-all", 0, 0, O_VERIFY }, { "wait-close", 1, 0, O_WCLOSE },
+        { "help", 0, 0, 'h' },
         { "version", 0, 0, 'V' }, { 0, 0, 0, 0 },
     };
     double v;
@@ -796,6 +813,7 @@ static int parse_options(struct options *o, int argc, char **argv)
         case O_HIST: o->hist_out = optarg; break;
         case O_IVAL: if (num(optarg, 0.5, 3600, &v)) bad = "--interval"; o->interval = v; break;
         case O_VERIFY: o->verify_all = 1; break;
+        case O_WCLOSE: if (num(optarg, 0.1, 86400, &v)) bad = "--wait-close"; o->wait_close = v; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("stampbench %s\n", STAMPD_VERSION); exit(0);
         default: usage(stderr); return -1;
@@ -922,6 +940,20 @@ static void verify_wait(struct thread *th, int n, int64_t deadline)
         if (!busy || now_ns(CLOCK_MONOTONIC) >= deadline)
             return;
         sleep_until(now_ns(CLOCK_MONOTONIC) + 2000000);
+    }
+}
+
+/* --wait-close: until the server has closed every connection, or the
+ * deadline. */
+static void close_wait(struct thread *th, int n, int64_t deadline)
+{
+    for (;;) {
+        int open = 0;
+        for (int i = 0; i < n; i++)
+            open += __atomic_load_n(&th[i].open, __ATOMIC_RELAXED);
+        if (open == 0 || now_ns(CLOCK_MONOTONIC) >= deadline)
+            return;
+        sleep_until(now_ns(CLOCK_MONOTONIC) + 5000000);
     }
 }
 
@@ -1074,8 +1106,14 @@ int main(int argc, char **argv)
     if (o.verify_all) {
         verify_wait(th, o.threads, now_ns(CLOCK_MONOTONIC) +
                                    (int64_t)(o.connect_timeout * 1e9));
-        __atomic_store_n(&g_phase, PH_DONE, __ATOMIC_RELEASE);
+        marker("verified");
     }
+    if (o.wait_close > 0) {
+        __atomic_store_n(&g_phase, PH_CLOSE, __ATOMIC_RELEASE);
+        close_wait(th, o.threads, now_ns(CLOCK_MONOTONIC) +
+                                  (int64_t)(o.wait_close * 1e9));
+    }
+    __atomic_store_n(&g_phase, PH_DONE, __ATOMIC_RELEASE);
     for (int i = 0; i < o.threads; i++)
         pthread_join(th[i].tid, NULL);
 
@@ -1084,7 +1122,7 @@ int main(int argc, char **argv)
     static struct sb_hist lat, conn_lat;
     sb_hist_reset(&lat);
     sb_hist_reset(&conn_lat);
-    int connected = 0, failed = 0, open_now = 0, verified = 0;
+    int connected = 0, failed = 0, open_now = 0, verified = 0, closed = 0;
     int64_t first = 0, last = 0;
     for (int i = 0; i < o.threads; i++) {
         struct thread *t = &th[i];
@@ -1101,6 +1139,7 @@ int main(int argc, char **argv)
         connected += t->connected;
         failed += t->connect_failed;
         verified += t->verified;
+        closed += t->closed_by_server;
         if (t->first_connect_ns && (!first || t->first_connect_ns < first))
             first = t->first_connect_ns;
         if (t->last_connect_ns > last)
@@ -1113,7 +1152,8 @@ int main(int argc, char **argv)
     int never = o.conns - connected - failed;
     sum.errors += (uint64_t)never;
     double connect_s = last > first ? (double)(last - first) / 1e9 : 0;
-    int held = open_now;
+    /* With --wait-close, "held" is what the close phase began with. */
+    int held = o.wait_close > 0 ? closed + open_now : open_now;
     double rps = sum.requests / secs;
     int unverified = o.verify_all ? o.conns - verified : 0;
 
@@ -1147,6 +1187,9 @@ int main(int argc, char **argv)
         if (o.verify_all)
             sbuf_printf(&b, "\"verify_all\":true,\"verified\":%d,\"unverified\":%d,",
                         verified, unverified);
+        if (o.wait_close > 0)
+            sbuf_printf(&b, "\"closed_by_server\":%d,\"not_closed\":%d,",
+                        closed, open_now);
         lat_json(&b, "latency", &lat);
         sbuf_printf(&b, "}\n");
     } else {
@@ -1179,6 +1222,9 @@ int main(int argc, char **argv)
         if (o.verify_all)
             sbuf_printf(&b, "verified  %d of %d connections (one more round trip "
                         "each after the run)\n", verified, o.conns);
+        if (o.wait_close > 0)
+            sbuf_printf(&b, "closed    %d by the server, %d still open after "
+                        "--wait-close\n", closed, open_now);
         sbuf_printf(&b, "errors    %llu  mismatches %llu", (unsigned long long)sum.errors,
                     (unsigned long long)sum.mismatches);
         if (sum.late)
@@ -1191,7 +1237,7 @@ int main(int argc, char **argv)
     sbuf_free(&b);
     int hist_failed = hist_out && write_hist_out(hist_out, o.hist_out, &lat) != 0;
     int ok = !hist_failed && sum.errors == 0 && sum.mismatches == 0 && sum.late == 0 &&
-             unverified == 0 &&
+             unverified == 0 && (o.wait_close <= 0 || open_now == 0) &&
              (!o.connect_only || held == o.conns) &&
              (o.connect_only || sum.requests > 0);
     free_threads(th, o.threads);

@@ -434,8 +434,9 @@ def test_stampbench_verify_all_and_interval_lines_into_a_pipe(stampd):
     d = json.loads(r.stdout)
     assert (d["verify_all"], d["verified"], d["unverified"]) == (True, 5, 0)
     lines = r.stderr.decode().split("\n")
-    assert lines[:2] == ["#connected", "#start"] and lines[-2:] == ["#end", ""]
-    ivs = [INTERVAL_RE.match(l) for l in lines[2:-2]]
+    assert lines[:2] == ["#connected", "#start"]
+    assert lines[-3:] == ["#end", "#verified", ""]
+    ivs = [INTERVAL_RE.match(l) for l in lines[2:-3]]
     assert all(ivs), lines
     assert [float(m.group(1)) for m in ivs] == [0.5, 1.0, 1.5]
     for m in ivs:
@@ -466,6 +467,37 @@ def test_stampbench_verify_all_fails_unanswered_and_wrong_replies(stampd):
              "-d", "0.2", stampd(workers=1).addr()], timeout=30)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["verified"] == 3
+
+
+def test_stampbench_wait_close_counts_the_servers_graceful_stop(stampd):
+    """--wait-close: after the verification the connections stay until the
+    server closes them; a graceful stop closes every one (exit 0), none
+    closed in time fails the run."""
+    s = stampd(workers=1)
+    p = subprocess.Popen([STAMPBENCH, "--json", "--rate", "40", "-c", "4", "-d", "0.3",
+                          "-w", "0", "--verify-all", "--wait-close", "20", s.addr()],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = []
+        for raw in p.stderr:          # bounded: the run ends within --wait-close
+            seen.append(raw)
+            if raw == b"#verified\n":
+                break
+        assert seen[-1] == b"#verified\n", seen
+        assert s.stop() == 0
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+    assert p.returncode == 0
+    d = json.loads(out)
+    assert (d["verified"], d["closed_by_server"], d["not_closed"], d["errors"]) == (4, 4, 0, 0)
+    # Nobody stops the server: still open at the deadline.
+    r = run([STAMPBENCH, "--json", "--connect-only", "-c", "2", "-d", "0.2",
+             "--wait-close", "0.3", stampd(workers=1).addr()], timeout=30)
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["not_closed"] == 2
 
 
 def test_stampbench_progress_line_on_a_terminal(stampd):
