@@ -311,6 +311,13 @@ class Sampler(threading.Thread):
                "p99_us_max": max((p[4] for p in prog), default=None),
                "clients_connected": sum(1 for c in self.clients if c.connected_at),
                "clients_loaded": len(prog)}
+        # The master's time waiting for a CPU so far (schedstat, ns): what
+        # --master-priority shortens when workers and clients saturate them.
+        try:
+            with open("/proc/%d/schedstat" % self.server.pid) as f:
+                row["master_runq_wait_ms"] = round(int(f.read().split()[1]) / 1e6, 1)
+        except (OSError, AttributeError, IndexError, ValueError):
+            row["master_runq_wait_ms"] = None
         row.update(sockstat())
         row.update(netstat_counters())
         row["mem_available"] = mem_available()
@@ -328,10 +335,11 @@ class Sampler(threading.Thread):
         while not self.stop_ev.wait(self.every):
             r = self.sample()
             log("t=%5.0f conns %s rss %.0f MiB sock %d pages rate %d p99 %s "
-                "stats %.0f ms overflows %d" % (
+                "stats %.0f ms (master waited %s ms for a CPU so far) overflows %d" % (
                     r["t"], r["conns"], r["worker_rss"] / 2**20,
                     r.get("tcp_mem_pages", 0), r["rate"], r["p99_us_max"],
-                    r["stats_ms"], r.get("ListenOverflows", 0)))
+                    r["stats_ms"], r.get("master_runq_wait_ms"),
+                    r.get("ListenOverflows", 0)))
 
 
 def wait_for(pred, timeout, step=0.1):
