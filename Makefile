@@ -91,6 +91,7 @@ CORE_SRC = \
   src/net.c \
   src/operator.c \
   src/pidfile.c \
+  src/priority.c \
   src/privs.c \
   src/procinfo.c \
   src/proctitle.c \

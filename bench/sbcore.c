@@ -185,6 +185,39 @@ void sb_hist_merge(struct sb_hist *into, const struct sb_hist *from)
         into->min = from->min;
 }
 
+void sb_hist_sub(struct sb_hist *into, const struct sb_hist *cur,
+                 const struct sb_hist *prev)
+{
+    int lo = -1, hi = -1;
+    for (unsigned i = 0; i < SB_HIST_BUCKETS; i++) {
+        into->b[i] = cur->b[i] - prev->b[i];
+        if (into->b[i]) {
+            if (lo < 0)
+                lo = (int)i;
+            hi = (int)i;
+        }
+    }
+    into->count = cur->count - prev->count;
+    into->sum = cur->sum - prev->sum;
+    into->min = lo < 0 ? UINT64_MAX : hist_lower((unsigned)lo, SB_HIST_SUB_BITS);
+    into->max = hi < 0 ? 0 : hist_upper((unsigned)hi, SB_HIST_SUB_BITS);
+    /* Never wider than the whole histogram's extremes. */
+    if (into->max > cur->max)
+        into->max = cur->max;
+    if (lo >= 0 && into->min < cur->min)
+        into->min = cur->min;
+}
+
+void sb_interval_line(struct sbuf *b, double t, double secs, uint64_t requests,
+                      uint64_t errors, const struct sb_hist *h)
+{
+    sbuf_printf(b, "#interval t=%.1f requests=%llu rate=%.1f errors=%llu "
+                "p50_us=%.1f p99_us=%.1f\n", t, (unsigned long long)requests,
+                secs > 0 ? (double)requests / secs : 0.0,
+                (unsigned long long)errors, sb_hist_quantile(h, 0.5) / 1e3,
+                sb_hist_quantile(h, 0.99) / 1e3);
+}
+
 uint64_t sb_hist_quantile(const struct sb_hist *h, double q)
 {
     if (h->count == 0)

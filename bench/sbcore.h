@@ -107,6 +107,13 @@ static inline void sb_hist_add(struct sb_hist *h, uint64_t v)
         h->min = v;
 }
 void sb_hist_merge(struct sb_hist *into, const struct sb_hist *from);
+/* into = the samples of `cur` not in `prev`, where prev is an earlier copy
+ * of the same growing histogram (an interval's samples from two cumulative
+ * snapshots).  Buckets, count and sum are exact; min and max are the bounds
+ * of the lowest and highest non-empty buckets, the exact extremes of an
+ * interval not being kept. */
+void sb_hist_sub(struct sb_hist *into, const struct sb_hist *cur,
+                 const struct sb_hist *prev);
 /* The value at quantile q (0..1): the upper bound of the bucket holding the
  * ceil(q * count)-th sample, clamped to the maximum seen; 0 when empty. */
 uint64_t sb_hist_quantile(const struct sb_hist *h, double q);
@@ -118,6 +125,13 @@ uint64_t sb_hist_quantile(const struct sb_hist *h, double q);
  * with the non-empty buckets in increasing order, bounds inclusive.  The
  * quantile rule of sb_hist_quantile applies to the merged buckets. */
 void sb_hist_json(struct sbuf *b, const struct sb_hist *h);
+
+/* --interval: one line for the interval that ended `t` seconds into the
+ * measured time and lasted `secs`, from its own samples `h` (sb_hist_sub):
+ *   "#interval t=T requests=N rate=R errors=E p50_us=A p99_us=B\n"
+ * errors counting failures and mismatches so far (cumulative). */
+void sb_interval_line(struct sbuf *b, double t, double secs, uint64_t requests,
+                      uint64_t errors, const struct sb_hist *h);
 
 /* The percentile distribution in HdrHistogram's text format (what wrk2
  * --latency prints and HdrHistogram's plotter reads): a header line

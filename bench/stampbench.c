@@ -37,7 +37,11 @@
 #include "sbuf.h"
 #include "version.h"
 
-enum phase { PH_CONNECT = 0, PH_WARMUP, PH_MEASURE, PH_DONE };
+/* PH_VERIFY (--verify-all): no new load; one more round trip on every
+ * connection, after the measured time.  PH_CLOSE (--wait-close): the
+ * connections wait for the server to close them. */
+enum phase { PH_CONNECT = 0, PH_WARMUP, PH_MEASURE, PH_VERIFY, PH_CLOSE,
+             PH_DONE };
 
 #define RBUF_SIZE (256 * 1024)
 #define MAX_CONNECTING 256      /* in-progress connects per thread */
@@ -51,6 +55,9 @@ struct options {
     size_t size;
     double duration, warmup, rate, connect_timeout;
     int crlf, json, connect_only;
+    int verify_all;             /* --verify-all */
+    double interval;            /* --interval SECS; 0: none */
+    double wait_close;          /* --wait-close SECS; 0: none */
     const char *hist_out;       /* --hist-out FILE, or NULL */
     enum sb_mode mode;
     int fmt;                    /* -1: detect from the first reply */
@@ -58,6 +65,8 @@ struct options {
 };
 
 enum cstate { C_IDLE = 0, C_CONNECTING, C_OPEN, C_DEAD };
+/* --verify-all: the final round trip of a connection. */
+enum vstate { V_NONE = 0, V_PENDING, V_OK, V_FAILED };
 
 struct conn {
     int fd;
@@ -73,6 +82,8 @@ struct conn {
     char *out;                  /* request bytes the kernel did not take */
     uint32_t out_len, out_cap;
     int64_t connect_start;
+    uint32_t verify_until;      /* V_PENDING: verified once recvd gets here */
+    enum vstate vstate;
 };
 
 struct counters {
@@ -103,6 +114,11 @@ struct thread {
     uint64_t snap_errors;
     int snap_gen;
     int done_connecting;             /* relaxed-atomic flag */
+    int verify_started;              /* relaxed-atomic flag */
+    int verify_pending;              /* relaxed-atomic: V_PENDING conns */
+    int verified;                    /* V_OK conns */
+    int open;                        /* relaxed-atomic: C_OPEN conns */
+    int closed_by_server;            /* EOFs in PH_CLOSE */
     int64_t wall_off;                /* wall - mono, refreshed per wakeup */
     int measuring;                   /* phase is MEASURE, per wakeup */
     uint64_t open_k;                 /* open loop: next request number */
@@ -169,12 +185,25 @@ static size_t request_write(const struct options *o, char *dst, uint32_t seq)
     return n;
 }
 
+/* A pending final round trip ends as `v`. */
+static void verify_end(struct thread *t, struct conn *c, enum vstate v)
+{
+    if (c->vstate != V_PENDING)
+        return;
+    c->vstate = v;
+    t->verified += v == V_OK;
+    __atomic_store_n(&t->verify_pending, t->verify_pending - 1, __ATOMIC_RELAXED);
+}
+
 static void conn_kill(struct thread *t, struct conn *c, int count_error)
 {
     if (c->state == C_DEAD)
         return;
     if (count_error)
         t->c.errors++;
+    verify_end(t, c, V_FAILED);
+    if (c->state == C_OPEN)
+        __atomic_store_n(&t->open, t->open - 1, __ATOMIC_RELAXED);
     if (c->state == C_CONNECTING)
         t->connecting--;
     if (c->fd >= 0)
@@ -362,6 +391,9 @@ static int on_reply(struct thread *t, struct conn *c, const char *line,
         t->c.verdicts[v]++;
         t->c.mismatches++;
         report(c, sb_verdict_name(v), line, len);
+        verify_end(t, c, V_FAILED);
+    } else if (s + 1 == c->verify_until) {
+        verify_end(t, c, V_OK);
     }
     if (measuring) {
         int64_t lat = now - c->due[s & (c->cap - 1)];
@@ -382,6 +414,11 @@ static void conn_read(struct thread *t, struct conn *c, int ph)
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
+        if (ph == PH_CLOSE && n == 0 && !keep) {   /* what --wait-close waits for */
+            t->closed_by_server++;
+            conn_kill(t, c, 0);
+            return;
+        }
         if (ph != PH_DONE) {
             report(c, n == 0 ? "closed by the server" : strerror(errno),
                    t->rbuf, keep);
@@ -394,7 +431,7 @@ static void conn_read(struct thread *t, struct conn *c, int ph)
     int measuring = ph == PH_MEASURE;
     if (measuring)
         t->c.bytes_in += (uint64_t)n;
-    if (o->connect_only) {
+    if (o->connect_only && ph != PH_VERIFY) {
         report(c, "unexpected data", t->rbuf + keep, (size_t)n);
         t->c.mismatches++;
         conn_kill(t, c, 0);
@@ -515,6 +552,7 @@ static void conn_established(struct thread *t, struct conn *c, int ph)
     t->connecting--;
     t->connected++;
     c->state = C_OPEN;
+    __atomic_store_n(&t->open, t->open + 1, __ATOMIC_RELAXED);
     if (set_mask(t, c, POLLER_READ) != 0) {
         conn_kill(t, c, 1);
         return;
@@ -554,6 +592,23 @@ static void start_load(struct thread *t, int64_t now)
     for (int i = 0; i < t->nconns; i++)
         if (t->conns[i].state == C_OPEN)
             conn_send(t, &t->conns[i], (unsigned)o->pipeline, now, now);
+}
+
+/* --verify-all: one more request on every open connection; its reply (and
+ * those still owed before it) must verify. */
+static void start_verify(struct thread *t, int64_t now)
+{
+    for (int i = 0; i < t->nconns; i++) {
+        struct conn *c = &t->conns[i];
+        if (c->state != C_OPEN)
+            continue;
+        c->vstate = V_PENDING;
+        c->verify_until = c->sent + 1;
+        __atomic_store_n(&t->verify_pending, t->verify_pending + 1,
+                         __ATOMIC_RELAXED);
+        conn_send(t, c, 1, now, now);
+    }
+    __atomic_store_n(&t->verify_started, 1, __ATOMIC_RELEASE);
 }
 
 /* Open loop: issue every request due by now; return ms until the next. */
@@ -617,8 +672,10 @@ static void *thread_main(void *arg)
                 t->c.errors = errors;
                 sb_hist_reset(&t->lat);
             }
-            if (last == PH_CONNECT && ph != PH_DONE)
+            if (last == PH_CONNECT && (ph == PH_WARMUP || ph == PH_MEASURE))
                 start_load(t, now_ns(CLOCK_MONOTONIC));
+            if (ph == PH_VERIFY)
+                start_verify(t, now_ns(CLOCK_MONOTONIC));
             last = ph;
         }
         for (int i = 0; i < n; i++) {
@@ -670,13 +727,24 @@ static void usage(FILE *f)
 "                         histogram's buckets (mergeable across processes)\n"
 "      --hist-out FILE    write the latency percentile distribution to FILE\n"
 "                         in HdrHistogram's text format (as wrk2), in ms\n"
+"      --interval SEC     every SEC seconds print '#interval t=... requests=...\n"
+"                         rate=... errors=... p50_us=... p99_us=...' on stderr,\n"
+"                         percentiles of that interval's requests alone\n"
+"      --verify-all       after the measured time, one more round trip on every\n"
+"                         connection; a connection whose reply does not verify\n"
+"                         (or never comes, within --connect-timeout) fails\n"
+"                         the run; '#verified' on stderr when done\n"
+"      --wait-close SEC   at the end, keep the connections until the server\n"
+"                         closes them (a graceful stop); fail if any is still\n"
+"                         open after SEC seconds\n"
 "  -h, --help\n"
 "  -V, --version\n"
 "\n"
 "Exit status: 0 when every reply verified and nothing failed, 1 otherwise,\n"
 "2 for invalid options.  Markers '#connected', '#start', '#end' go to\n"
 "stderr as the phases change, for scripts sampling the server.  On a\n"
-"terminal, stderr also shows a progress line once a second.\n");
+"terminal, stderr also shows a progress line once a second (replaced by\n"
+"the '#interval' lines when --interval is given).\n");
 }
 
 static int num(const char *s, double min, double max, double *out)
@@ -693,7 +761,7 @@ static int num(const char *s, double min, double max, double *out)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     enum { O_CRLF = 256, O_SRC, O_MODE, O_FMT, O_REQ, O_EXP, O_CONLY, O_CTO,
-           O_JSON, O_HIST };
+           O_JSON, O_HIST, O_IVAL, O_VERIFY, O_WCLOSE };
     static const struct option longs[] = {
         { "connections", 1, 0, 'c' }, { "threads", 1, 0, 't' },
         { "pipeline", 1, 0, 'P' }, { "size", 1, 0, 's' },
@@ -703,7 +771,9 @@ static int parse_options(struct options *o, int argc, char **argv)
         { "time-format", 1, 0, O_FMT }, { "request", 1, 0, O_REQ },
         { "expect", 1, 0, O_EXP }, { "connect-only", 0, 0, O_CONLY },
         { "connect-timeout", 1, 0, O_CTO }, { "json", 0, 0, O_JSON },
-        { "hist-out", 1, 0, O_HIST }, { "help", 0, 0, 'h' },
+        { "hist-out", 1, 0, O_HIST }, { "interval", 1, 0, O_IVAL },
+        { "verify-all", 0, 0, O_VERIFY }, { "wait-close", 1, 0, O_WCLOSE },
+        { "help", 0, 0, 'h' },
         { "version", 0, 0, 'V' }, { 0, 0, 0, 0 },
     };
     double v;
@@ -741,6 +811,9 @@ static int parse_options(struct options *o, int argc, char **argv)
         case O_CTO: if (num(optarg, 0.1, 3600, &v)) bad = "--connect-timeout"; o->connect_timeout = v; break;
         case O_JSON: o->json = 1; break;
         case O_HIST: o->hist_out = optarg; break;
+        case O_IVAL: if (num(optarg, 0.5, 3600, &v)) bad = "--interval"; o->interval = v; break;
+        case O_VERIFY: o->verify_all = 1; break;
+        case O_WCLOSE: if (num(optarg, 0.1, 86400, &v)) bad = "--wait-close"; o->wait_close = v; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("stampbench %s\n", STAMPD_VERSION); exit(0);
         default: usage(stderr); return -1;
@@ -798,19 +871,53 @@ static void lat_json(struct sbuf *b, const char *name, const struct sb_hist *h)
     sbuf_puts(b, "}");
 }
 
+/* What the threads' snapshots say: every measured request's latency so far
+ * into *sum, the requests and the errors. */
+static void gather(struct thread *th, int n, struct sb_hist *sum,
+                   uint64_t *total, uint64_t *errors)
+{
+    *total = *errors = 0;
+    sb_hist_reset(sum);
+    for (int i = 0; i < n; i++) {
+        *total += __atomic_load_n(&th[i].progress_requests, __ATOMIC_RELAXED);
+        pthread_mutex_lock(&th[i].snap_lock);
+        sb_hist_merge(sum, th[i].snap);
+        *errors += th[i].snap_errors;
+        pthread_mutex_unlock(&th[i].snap_lock);
+    }
+}
+
+/* --interval: one line for the interval that just ended, its percentiles
+ * from the difference of two cumulative snapshots. */
+static void interval_line(struct thread *th, int n, double t, double secs)
+{
+    static struct sb_hist sum, prev, iv;
+    static uint64_t prev_total;
+    static int started;
+    uint64_t total, errors;
+
+    if (!started) {
+        sb_hist_reset(&prev);
+        started = 1;
+    }
+    gather(th, n, &sum, &total, &errors);
+    sb_hist_sub(&iv, &sum, &prev);
+    struct sbuf b = { 0 };
+    sb_interval_line(&b, t, secs, total - prev_total, errors, &iv);
+    if (!sbuf_failed(&b))
+        fwrite(b.buf, 1, b.len, stderr);
+    fflush(stderr);
+    sbuf_free(&b);
+    prev = sum;
+    prev_total = total;
+}
+
 /* The progress line on a terminal: what the threads' snapshots say. */
 static void progress(struct thread *th, int n, double secs, uint64_t *prev)
 {
     static struct sb_hist sum;
-    uint64_t total = 0, errors = 0;
-    sb_hist_reset(&sum);
-    for (int i = 0; i < n; i++) {
-        total += __atomic_load_n(&th[i].progress_requests, __ATOMIC_RELAXED);
-        pthread_mutex_lock(&th[i].snap_lock);
-        sb_hist_merge(&sum, th[i].snap);
-        errors += th[i].snap_errors;
-        pthread_mutex_unlock(&th[i].snap_lock);
-    }
+    uint64_t total, errors;
+    gather(th, n, &sum, &total, &errors);
     char p99[32] = "-";
     if (sum.count)
         snprintf(p99, sizeof(p99), "%.1f us", sb_hist_quantile(&sum, 0.99) / 1e3);
@@ -819,6 +926,35 @@ static void progress(struct thread *th, int n, double secs, uint64_t *prev)
             (unsigned long long)errors, p99);
     fflush(stderr);
     *prev = total;
+}
+
+/* --verify-all: until every thread has sent its final requests and every
+ * one is answered (or failed), or the deadline. */
+static void verify_wait(struct thread *th, int n, int64_t deadline)
+{
+    for (;;) {
+        int busy = 0;
+        for (int i = 0; i < n; i++)
+            busy |= !__atomic_load_n(&th[i].verify_started, __ATOMIC_ACQUIRE) ||
+                    __atomic_load_n(&th[i].verify_pending, __ATOMIC_RELAXED) > 0;
+        if (!busy || now_ns(CLOCK_MONOTONIC) >= deadline)
+            return;
+        sleep_until(now_ns(CLOCK_MONOTONIC) + 2000000);
+    }
+}
+
+/* --wait-close: until the server has closed every connection, or the
+ * deadline. */
+static void close_wait(struct thread *th, int n, int64_t deadline)
+{
+    for (;;) {
+        int open = 0;
+        for (int i = 0; i < n; i++)
+            open += __atomic_load_n(&th[i].open, __ATOMIC_RELAXED);
+        if (open == 0 || now_ns(CLOCK_MONOTONIC) >= deadline)
+            return;
+        sleep_until(now_ns(CLOCK_MONOTONIC) + 5000000);
+    }
 }
 
 static FILE *open_hist_out(const char *path)
@@ -869,7 +1005,7 @@ int main(int argc, char **argv)
     FILE *hist_out = o.hist_out ? open_hist_out(o.hist_out) : NULL;
     if (o.hist_out && !hist_out)
         return 2;
-    int tty = isatty(STDERR_FILENO) && !o.connect_only;
+    int tty = isatty(STDERR_FILENO) && !o.connect_only && !o.interval;
 
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -899,7 +1035,7 @@ int main(int argc, char **argv)
         sb_hist_reset(&t->lat);
         sb_hist_reset(&t->conn_lat);
         pthread_mutex_init(&t->snap_lock, NULL);
-        if (tty && !(t->snap = malloc(sizeof(*t->snap)))) {
+        if ((tty || o.interval) && !(t->snap = malloc(sizeof(*t->snap)))) {
             fprintf(stderr, "stampbench: out of memory\n");
             return 1;
         }
@@ -940,27 +1076,44 @@ int main(int argc, char **argv)
     int64_t t_end = t0 + (int64_t)(o.duration * 1e9);
     uint64_t prev = 0;
     int drawn = 0;
-    for (int sec = 1; now_ns(CLOCK_MONOTONIC) < t_end; sec++) {
-        int64_t tick = t0 + (int64_t)sec * 1000000000;
-        if (tick >= t_end) {
+    /* Ticks: the progress line's second, or --interval. */
+    int64_t period = o.interval > 0 ? (int64_t)(o.interval * 1e9) : 1000000000;
+    for (int k = 1; now_ns(CLOCK_MONOTONIC) < t_end; k++) {
+        int64_t tick = t0 + (int64_t)k * period;
+        if (tick > t_end || (tick == t_end && !o.interval)) {
             sleep_until(t_end);
             break;
         }
         /* Ask for the threads' histograms 100 ms early: each copies its
          * own at its next wakeup (at most 50 ms away). */
         sleep_until(tick - 100000000);
-        __atomic_store_n(&g_snap_gen, sec, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_snap_gen, k, __ATOMIC_RELAXED);
         sleep_until(tick);
-        if (tty) {
-            progress(th, o.threads, (double)sec, &prev);
+        if (o.interval) {
+            interval_line(th, o.threads, (double)(tick - t0) / 1e9,
+                          (double)period / 1e9);
+        } else if (tty) {
+            progress(th, o.threads, (double)k, &prev);
             drawn = 1;
         }
     }
-    __atomic_store_n(&g_phase, PH_DONE, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_phase, o.verify_all ? PH_VERIFY : PH_DONE,
+                     __ATOMIC_RELEASE);
     double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
     if (drawn)
         fputs("\r\033[K", stderr);   /* the final report replaces it */
     marker("end");
+    if (o.verify_all) {
+        verify_wait(th, o.threads, now_ns(CLOCK_MONOTONIC) +
+                                   (int64_t)(o.connect_timeout * 1e9));
+        marker("verified");
+    }
+    if (o.wait_close > 0) {
+        __atomic_store_n(&g_phase, PH_CLOSE, __ATOMIC_RELEASE);
+        close_wait(th, o.threads, now_ns(CLOCK_MONOTONIC) +
+                                  (int64_t)(o.wait_close * 1e9));
+    }
+    __atomic_store_n(&g_phase, PH_DONE, __ATOMIC_RELEASE);
     for (int i = 0; i < o.threads; i++)
         pthread_join(th[i].tid, NULL);
 
@@ -969,7 +1122,7 @@ int main(int argc, char **argv)
     static struct sb_hist lat, conn_lat;
     sb_hist_reset(&lat);
     sb_hist_reset(&conn_lat);
-    int connected = 0, failed = 0, open_now = 0;
+    int connected = 0, failed = 0, open_now = 0, verified = 0, closed = 0;
     int64_t first = 0, last = 0;
     for (int i = 0; i < o.threads; i++) {
         struct thread *t = &th[i];
@@ -985,6 +1138,8 @@ int main(int argc, char **argv)
         sb_hist_merge(&conn_lat, &t->conn_lat);
         connected += t->connected;
         failed += t->connect_failed;
+        verified += t->verified;
+        closed += t->closed_by_server;
         if (t->first_connect_ns && (!first || t->first_connect_ns < first))
             first = t->first_connect_ns;
         if (t->last_connect_ns > last)
@@ -997,8 +1152,10 @@ int main(int argc, char **argv)
     int never = o.conns - connected - failed;
     sum.errors += (uint64_t)never;
     double connect_s = last > first ? (double)(last - first) / 1e9 : 0;
-    int held = open_now;
+    /* With --wait-close, "held" is what the close phase began with. */
+    int held = o.wait_close > 0 ? closed + open_now : open_now;
     double rps = sum.requests / secs;
+    int unverified = o.verify_all ? o.conns - verified : 0;
 
     struct sbuf b = { 0 };
     if (o.json) {
@@ -1027,6 +1184,12 @@ int main(int argc, char **argv)
             sbuf_printf(&b, "%s\"%s\":%llu", v > 1 ? "," : "",
                         sb_verdict_name(v), (unsigned long long)sum.verdicts[v]);
         sbuf_printf(&b, "},");
+        if (o.verify_all)
+            sbuf_printf(&b, "\"verify_all\":true,\"verified\":%d,\"unverified\":%d,",
+                        verified, unverified);
+        if (o.wait_close > 0)
+            sbuf_printf(&b, "\"closed_by_server\":%d,\"not_closed\":%d,",
+                        closed, open_now);
         lat_json(&b, "latency", &lat);
         sbuf_printf(&b, "}\n");
     } else {
@@ -1056,6 +1219,12 @@ int main(int argc, char **argv)
                         sb_hist_quantile(&lat, 0.999) / 1e3, lat.max / 1e3,
                         lat.count ? lat.sum / (double)lat.count / 1e3 : 0.0);
         }
+        if (o.verify_all)
+            sbuf_printf(&b, "verified  %d of %d connections (one more round trip "
+                        "each after the run)\n", verified, o.conns);
+        if (o.wait_close > 0)
+            sbuf_printf(&b, "closed    %d by the server, %d still open after "
+                        "--wait-close\n", closed, open_now);
         sbuf_printf(&b, "errors    %llu  mismatches %llu", (unsigned long long)sum.errors,
                     (unsigned long long)sum.mismatches);
         if (sum.late)
@@ -1068,6 +1237,7 @@ int main(int argc, char **argv)
     sbuf_free(&b);
     int hist_failed = hist_out && write_hist_out(hist_out, o.hist_out, &lat) != 0;
     int ok = !hist_failed && sum.errors == 0 && sum.mismatches == 0 && sum.late == 0 &&
+             unverified == 0 && (o.wait_close <= 0 || open_now == 0) &&
              (!o.connect_only || held == o.conns) &&
              (o.connect_only || sum.requests > 0);
     free_threads(th, o.threads);

@@ -12,6 +12,11 @@
  * widely fuzzed push parser that already handles chunked bodies, keep-alive
  * rules and request smuggling checks (Transfer-Encoding together with
  * Content-Length); we add the protocol's limits and status codes on top.
+ * A plain request (GET or HEAD of an origin-form target, HTTP/1.1, ordinary
+ * header fields, no body) that arrives whole between requests is answered
+ * without the parser, by a short scan that accepts only what the parser
+ * would accept and answers it the same way; the fuzzer (tests/fuzz/
+ * fuzz_http.c) feeds every input whole and split, which compares the two.
  * Upstream no longer maintains it (Node.js moved to llhttp, whose C output
  * is generated from TypeScript); it stays the choice because Debian 12
  * packages and patches it, while llhttp has no C library package there

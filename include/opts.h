@@ -53,6 +53,7 @@ struct opts {
     unsigned shutdown_timeout;  /* seconds */
     unsigned drain_delay;       /* seconds between /readyz 503 and closing */
     unsigned worker_timeout;    /* seconds without a loop turn; 0 = never */
+    int master_priority;        /* nice levels the master runs ahead of the workers */
 
     /* Replies. */
     enum reply_mode reply;

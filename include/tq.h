@@ -42,9 +42,14 @@ static inline void tq_remove(struct tlink *l)
 
 /* (Re)insert at the tail with stamp `now`.  `now` never decreases: the
  * queue's order is its stamps' order, which is what makes the head the
- * first to expire. */
+ * first to expire.  A member already stamped `now` stays where it is:
+ * every member behind it has that stamp too, so the order holds, and a
+ * busy member touched again within the millisecond costs no writes to its
+ * neighbours. */
 static inline void tq_touch(struct tqueue *q, struct tlink *l, int64_t now)
 {
+    if (l->next && l->stamp == now)
+        return;
     tq_remove(l);
     stampd_assert(q->head.prev == &q->head || q->head.prev->stamp <= now);
     l->stamp = now;

@@ -779,7 +779,8 @@ static void conn_input(struct worker *w, struct conn *c, const char *data,
         frame_input(w, c, data, n);
     else
         conn_push(w, c); /* the greeting after a header */
-    free(owned);
+    if (owned) /* rare: skip the allocator call per read */
+        free(owned);
 }
 
 /* ,chunk: the whole read is one request, answered with no terminator.  A

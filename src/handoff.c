@@ -14,6 +14,7 @@
 #include "handoff.h"
 #include "inherit.h"
 #include "log.h"
+#include "priority.h"
 
 #define READY_BYTE 'R'
 
@@ -48,6 +49,9 @@ static void exec_child(const char *what, const char *path, char *const argv[],
         log_error("%s: environment: %s", what, strerror(errno));
         _exit(127);
     }
+    /* The new master starts from stampd's own nice value, not the one
+     * this master raised itself to. */
+    (void)priority_child_reset();
     /* Caught signals revert to their defaults at exec; the mask stays. */
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

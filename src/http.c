@@ -189,12 +189,16 @@ static char *put_u64(char *p, uint64_t v)
 static char *put_head(char *p, const struct http_env *env, int code,
                       uint64_t clen, int conn)
 {
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    p = put_u64(p, (uint64_t)code);
-    *p++ = ' ';
-    const char *r = reason_phrase(code);
-    p = put(p, r, strlen(r));
-    p = PUT_LIT(p, "\r\nServer: stampd\r\nDate: ");
+    if (code == 200) {
+        p = PUT_LIT(p, "HTTP/1.1 200 OK\r\nServer: stampd\r\nDate: ");
+    } else {
+        p = PUT_LIT(p, "HTTP/1.1 ");
+        p = put_u64(p, (uint64_t)code);
+        *p++ = ' ';
+        const char *r = reason_phrase(code);
+        p = put(p, r, strlen(r));
+        p = PUT_LIT(p, "\r\nServer: stampd\r\nDate: ");
+    }
     p = put(p, env->date, env->date_len);
     p = PUT_LIT(p, "\r\nContent-Type: text/plain\r\nContent-Length: ");
     p = put_u64(p, clen);
@@ -226,20 +230,12 @@ static int emit_error(struct http_conn *h, int code)
     return emit(h, buf, (size_t)(p - buf)) < 0 ? -1 : 0;
 }
 
-/* The 200 response for the request just completed. */
-static int emit_ok(struct http_conn *h, int keep)
+/* A 200 response answering `payload`.  conn: as put_head(). */
+static int emit_200(struct http_conn *h, const char *payload, size_t plen,
+                    int head_only, int conn)
 {
     const struct http_env *env = h->env;
-    const char *payload = h->buf;
-    size_t plen = h->target_len;
-    if (h->len > h->target_len) {
-        payload = h->buf + h->target_len;
-        plen = h->len - h->target_len;
-    }
     size_t blen = reply_size(env->reply, env->prefix_len, plen, 1);
-    int head_only = h->p.method == HTTP_HEAD;
-    int conn = !keep ? 2 : h->p.http_minor == 0 ? 1 : 0;
-
     size_t n = HTTP_RESPONSE_HEAD_MAX + (head_only ? 0 : blen);
     char *dst = h->sink->reserve(h->sink->ctx, n);
     if (!dst)
@@ -249,6 +245,150 @@ static int emit_ok(struct http_conn *h, int keep)
         p += reply_build(p, env->reply, env->prefix, env->prefix_len,
                          payload, plen, "\n", 1);
     return h->sink->commit(h->sink->ctx, (size_t)(p - dst));
+}
+
+/* The 200 response for the request http_parser just completed. */
+static int emit_ok(struct http_conn *h, int keep)
+{
+    const char *payload = h->buf;
+    size_t plen = h->target_len;
+    if (h->len > h->target_len) {
+        payload = h->buf + h->target_len;
+        plen = h->len - h->target_len;
+    }
+    int conn = !keep ? 2 : h->p.http_minor == 0 ? 1 : 0;
+    return emit_200(h, payload, plen, h->p.method == HTTP_HEAD, conn);
+}
+
+/* --- the plain-request fast path ------------------------------------------
+ * Most requests are "GET /path HTTP/1.1" with a few ordinary header fields
+ * and no body.  fast_request() recognises such a request when it is whole
+ * in the input, from a strict subset of what http_parser accepts, and the
+ * handler answers it exactly as the parser's callbacks would (a 200 whose
+ * payload is the request-target, keep-alive without a Connection field).
+ * Anything else goes to the parser: another method or version, a field
+ * that affects framing or the connection, a byte outside the plain sets,
+ * an empty line before the request, a head longer than FAST_HEAD_MAX or
+ * one not complete yet. */
+
+#define FAST_HEAD_MAX (HTTP_REQUEST_HEAD_MAX / 2)
+
+/* Byte classes of the fast path, filled by http_global_init(). */
+enum { FC_TARGET = 1, FC_NAME = 2, FC_VALUE = 4 };
+static uint8_t fast_class[256];
+
+static void fast_classes_init(void)
+{
+    /* origin-form request-target: unreserved, sub-delims, ":@/?%" */
+    static const char target[] = "-._~!$&'()*+,;=:@/?%";
+    static const char tchar[] = "!#$%&'*+-.^_`|~"; /* RFC 9110 field name */
+    for (int c = 0; c < 256; c++) {
+        uint8_t k = 0;
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9');
+        if (alnum || (c && strchr(target, c)))
+            k |= FC_TARGET;
+        if (alnum || (c && strchr(tchar, c)))
+            k |= FC_NAME;
+        if ((c >= 0x20 && c <= 0x7e) || c == '\t')
+            k |= FC_VALUE;
+        fast_class[c] = k;
+    }
+}
+
+static int fast_is(char c, int k)
+{
+    return fast_class[(unsigned char)c] & k;
+}
+
+/* The fields http_parser or this handler give a meaning, and any name
+ * that starts with one: http_parser notes a Transfer-Encoding as soon as
+ * the name's first 17 bytes match, whatever follows. */
+static int fast_special_field(const char *name, size_t n)
+{
+#define STARTS(lit) (n >= sizeof(lit) - 1 && ieq(name, sizeof(lit) - 1, lit))
+    switch (name[0] | 0x20) {
+    case 'c': return STARTS("connection") || STARTS("content-length");
+    case 'p': return STARTS("proxy-connection");
+    case 't': return STARTS("transfer-encoding");
+    case 'u': return STARTS("upgrade");
+    case 'e': return STARTS("expect");
+    default:  return 0;
+    }
+#undef STARTS
+}
+
+/* The length of the plain request at d[0..n), with its target and method
+ * (HEAD or GET), or 0 when the parser must take it. */
+static size_t fast_request(const char *d, size_t n, const char **target,
+                           size_t *tlen, int *head_only)
+{
+    size_t i, end = n < FAST_HEAD_MAX ? n : FAST_HEAD_MAX;
+
+    if (end >= 4 && memcmp(d, "GET ", 4) == 0) {
+        i = 4;
+        *head_only = 0;
+    } else if (end >= 5 && memcmp(d, "HEAD ", 5) == 0) {
+        i = 5;
+        *head_only = 1;
+    } else {
+        return 0;
+    }
+    size_t t0 = i;
+    if (i >= end || d[i] != '/')
+        return 0;
+    while (i < end && fast_is(d[i], FC_TARGET))
+        i++;
+    static const char ver[] = " HTTP/1.1\r\n";
+    if (end - i < sizeof(ver) - 1 || memcmp(d + i, ver, sizeof(ver) - 1) != 0)
+        return 0;
+    *target = d + t0;
+    *tlen = i - t0;
+    i += sizeof(ver) - 1;
+    for (;;) { /* header fields, up to the empty line */
+        if (end - i < 2)
+            return 0;
+        if (d[i] == '\r')
+            return d[i + 1] == '\n' ? i + 2 : 0;
+        size_t n0 = i;
+        while (i < end && fast_is(d[i], FC_NAME))
+            i++;
+        if (i == n0 || i >= end || d[i] != ':' ||
+            fast_special_field(d + n0, i - n0))
+            return 0;
+        for (i++; i < end && d[i] != '\r'; i++)
+            if (!fast_is(d[i], FC_VALUE))
+                return 0;
+        if (end - i < 2 || d[i + 1] != '\n')
+            return 0;
+        i += 2;
+    }
+}
+
+/* Answer the plain requests at the start of d[0..n); returns the bytes
+ * they took.  Sets h->status when the sink asks to pause or fails. */
+static size_t fast_requests(struct http_conn *h, const char *d, size_t n)
+{
+    size_t off = 0;
+    const char *target;
+    size_t tlen, len;
+    int head_only;
+
+    while (off < n &&
+           (len = fast_request(d + off, n - off, &target, &tlen, &head_only))) {
+        int rc = emit_200(h, target, tlen, head_only, 0);
+        if (rc < 0) {
+            h->status = HTTP_NOMEM;
+            return n;
+        }
+        off += len;
+        h->requests++;
+        if (rc > 0) {
+            h->status = HTTP_PAUSE;
+            break;
+        }
+    }
+    return off;
 }
 
 /* --- parser callbacks ----------------------------------------------------- */
@@ -383,6 +523,7 @@ static void http_global_init(void)
     settings.on_message_complete = on_message_complete;
     /* The limit is process-wide in http_parser 2.9; ours is the only one. */
     http_parser_set_max_header_size(HTTP_REQUEST_HEAD_MAX);
+    fast_classes_init();
 }
 
 struct http_conn *http_new(void)
@@ -444,14 +585,16 @@ int http_feed(struct http_conn *h, const struct http_env *env,
     h->status = HTTP_OK;
     h->env = env;
     h->sink = sink;
+    /* Between requests, plain ones skip the parser (see fast_request). */
+    if (!h->partial)
+        off = fast_requests(h, data, n);
     /* A zero-length execute means EOF to http_parser: never pass one. */
-    if (n > 0) {
-        off = http_parser_execute(&h->p, &settings, data, n);
+    if (h->status == HTTP_OK && off < n) {
+        size_t done = http_parser_execute(&h->p, &settings, data + off, n - off);
         enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
         if (e == HPE_PAUSED) {
             http_parser_pause(&h->p, 0);
-            if (h->status == HTTP_CLOSE)
-                off = n;
+            off = h->status == HTTP_CLOSE ? n : off + done;
         } else if (e != HPE_OK && h->status != HTTP_NOMEM) {
             int code = error_code(h);
             h->status = code == 413 || code == 431 ? HTTP_ERR_LIMIT
@@ -464,7 +607,8 @@ int http_feed(struct http_conn *h, const struct http_env *env,
         } else {
             /* Never drop input unparsed: http_parser only stops early after
              * an upgrade, which on_message_complete turns into a close. */
-            stampd_assert(off == n);
+            stampd_assert(done == n - off);
+            off = n;
         }
     }
     h->partial = h->status == HTTP_OK || h->status == HTTP_PAUSE

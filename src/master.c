@@ -50,6 +50,7 @@
 #include "net.h"
 #include "pidfile.h"
 #include "poller.h"
+#include "priority.h"
 #include "privs.h"
 #include "reactor.h"
 #include "proctitle.h"
@@ -308,7 +309,7 @@ static void unlink_unix_paths(const struct master *m)
             (void)unlink(((const struct sockaddr_un *)&m->ls[j].addr->ss)->sun_path);
 }
 
-static void log_listening(const struct master *m)
+static void log_listening(const struct master *m, const char *prio)
 {
     char buf[2048];
     size_t off = 0;
@@ -326,9 +327,9 @@ static void log_listening(const struct master *m)
     if (off >= sizeof(buf))
         off = sizeof(buf) - 1;
     buf[off] = '\0';
-    log_info("listening on %s with %d worker%s (%s); workers: %s", buf,
-             o->workers, o->workers == 1 ? "" : "s", poller_backend(),
-             cpus_reason());
+    log_info("listening on %s with %d worker%s (%s); workers: %s; master: %s",
+             buf, o->workers, o->workers == 1 ? "" : "s", poller_backend(),
+             cpus_reason(), prio);
 }
 
 static int setup_signals(struct master *m)
@@ -390,7 +391,10 @@ static void run_worker(struct master *m, int id, int op_fd, uint32_t *op_serial)
         if (rc < 0)
             log_warn("cannot pin to CPU %d: %s", id, strerror(-rc));
     }
-    int prc = privs_drop(&m->privs);
+    int prc = priority_child_reset();
+    if (prc < 0)
+        log_warn("cannot reset the nice value: %s", strerror(-prc));
+    prc = privs_drop(&m->privs);
     if (prc < 0) {
         log_error("cannot become user %s: %s", m->privs.name, strerror(-prc));
         _exit(2);
@@ -1172,7 +1176,9 @@ int master_run(struct opts *o)
     if (getenv("NOTIFY_SOCKET"))
         m.next_status = clock_mono_ms() + STATUS_MS;
 
-    log_listening(&m);
+    char prio[96];
+    (void)priority_master_raise(o->master_priority, prio, sizeof(prio));
+    log_listening(&m, prio);
     for (int i = 0; i < o->workers; i++)
         if (spawn(&m, i) != 0) {
             /* Whoever did start is stopped the normal way. */

@@ -113,6 +113,10 @@ static const struct opt_def table[] = {
       "SECONDS",
       "replace a worker whose loop has not turned\nfor this long, 0 = never (default 5)",
       NULL, 0 },
+    { "master-priority", 0, T_INT, F(master_priority), 0, 0, 19, 0, NULL, "N",
+      "nice levels the master (admin port,\nsupervision) runs ahead of the workers,\n"
+      "0-19; needs root or CAP_SYS_NICE (default 5)",
+      NULL, 0 },
 
     { "reply", 0, T_ENUM, F(reply), 0, 0, 0, 0, reply_names, NULL,
       "reply mode (default stamp)", "Replies", 0 },
@@ -628,6 +632,7 @@ static void set_defaults(struct opts *o, int ncpus)
     o->operator_queue = 1024;
     o->shutdown_timeout = 10;
     o->worker_timeout = 5;
+    o->master_priority = 5;
     o->log_level = LOG_INFO;
     o->clock_max_error_us = 100000;
 }

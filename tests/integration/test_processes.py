@@ -498,3 +498,42 @@ def test_nofile_too_low_lowers_max_conns_with_a_warning(stampd):
     finally:
         for c in conns:
             c.close()
+
+
+def nice_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(") ", 1)[1].split()[16])
+
+
+def can_lower_nice():
+    """Root or CAP_SYS_NICE: the master may lower its nice value."""
+    with open("/proc/self/status") as f:
+        eff = int(re.search(r"CapEff:\s*(\w+)", f.read()).group(1), 16)
+    return os.geteuid() == 0 or bool(eff & (1 << 23))
+
+
+def test_master_priority_puts_the_master_ahead_of_its_workers(stampd):
+    """--master-priority 7, started at nice 2: the master runs at nice -5
+    and its workers at 2, where they started (or, without the privilege to
+    lower a nice value, everything stays at 2 and the start line says so)."""
+    s = stampd("--master-priority", "7", workers=2,
+               preexec=lambda: os.setpriority(os.PRIO_PROCESS, 0, 2))
+    workers = s.worker_pids()
+    assert len(workers) == 2
+    if can_lower_nice():
+        assert nice_of(s.pid) == -5
+        assert "master: nice -5, workers 2" in s.log()
+    else:
+        assert nice_of(s.pid) == 2
+        assert "master: nice 2, as the workers (cannot lower it" in s.log()
+    assert [nice_of(p) for p in workers] == [2, 2]
+    assert s.stop() == 0
+
+
+def test_master_priority_0_leaves_the_nice_value(stampd):
+    s = stampd("--master-priority", "0", workers=1,
+               preexec=lambda: os.setpriority(os.PRIO_PROCESS, 0, 1))
+    assert nice_of(s.pid) == 1
+    assert [nice_of(p) for p in s.worker_pids()] == [1]
+    assert "master: nice 1, as the workers" in s.log()
+    assert s.stop() == 0

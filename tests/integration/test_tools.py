@@ -343,7 +343,9 @@ def test_workers_default_follows_the_affinity_mask(stampd):
 
 # --- stampbench ---------------------------------------------------------------
 
-STAMPBENCH = os.path.join(BIN, "stampbench")
+# The load client: an epoll build even where the server is not (make
+# test-kqueue: the emulated kqueue is not thread-safe, stampbench threaded).
+STAMPBENCH = os.environ.get("STAMPBENCH_BIN", os.path.join(BIN, "stampbench"))
 
 
 def suite_module():
@@ -428,6 +430,87 @@ def test_stampbench_hist_out_hdr_format(stampd, tmp_path):
     assert r.returncode == 2 and b"--hist-out" in r.stderr
     r = run([STAMPBENCH, "--version"])
     assert r.returncode == 0 and re.match(rb"stampbench \S+\n$", r.stdout)
+
+
+INTERVAL_RE = re.compile(r"#interval t=([\d.]+) requests=(\d+) rate=([\d.]+) "
+                         r"errors=(\d+) p50_us=([\d.]+) p99_us=([\d.]+)$")
+
+
+def test_stampbench_verify_all_and_interval_lines_into_a_pipe(stampd):
+    """--verify-all: one more round trip on every connection after the run,
+    counted in --json; --interval: one line per interval on stderr even
+    into a pipe, with that interval's own percentiles."""
+    s = stampd(workers=1)
+    r = run([STAMPBENCH, "--json", "--verify-all", "--interval", "0.5", "-c", "5",
+             "-d", "1.5", "-w", "0.1", s.addr()], timeout=30)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["verify_all"], d["verified"], d["unverified"]) == (True, 5, 0)
+    lines = r.stderr.decode().split("\n")
+    assert lines[:2] == ["#connected", "#start"]
+    assert lines[-3:] == ["#end", "#verified", ""]
+    ivs = [INTERVAL_RE.match(l) for l in lines[2:-3]]
+    assert all(ivs), lines
+    assert [float(m.group(1)) for m in ivs] == [0.5, 1.0, 1.5]
+    for m in ivs:
+        reqs, rate = int(m.group(2)), float(m.group(3))
+        assert reqs > 0 and abs(rate - reqs / 0.5) < 0.1
+        assert int(m.group(4)) == 0
+        assert 0 < float(m.group(5)) <= float(m.group(6))
+    assert sum(int(m.group(2)) for m in ivs) <= d["requests"]
+
+
+def verify_held(addr, connect_timeout="5"):
+    """stampbench --connect-only --verify-all over 3 connections: (exit
+    status, report)."""
+    r = run([STAMPBENCH, "--json", "--connect-only", "--verify-all", "-c", "3",
+             "-d", "0.2", "--connect-timeout", connect_timeout, addr], timeout=30)
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_stampbench_verify_all_fails_unanswered_and_wrong_replies(stampd):
+    # No reply at all within --connect-timeout: every connection unverified.
+    rc, d = verify_held(stampd("--reply", "none", workers=1).addr(), "1")
+    assert rc == 1
+    assert (d["verified"], d["unverified"], d["held"]) == (0, 3, 3)
+    # An echo where a stamp is expected: a mismatch on each final reply.
+    rc, d = verify_held(stampd("--reply", "echo", workers=1).addr())
+    assert rc == 1
+    assert (d["verified"], d["unverified"], d["mismatches"]) == (0, 3, 3)
+    # Answered: all verified, exit 0.
+    rc, d = verify_held(stampd(workers=1).addr())
+    assert (rc, d["verified"], d["unverified"]) == (0, 3, 0)
+
+
+def test_stampbench_wait_close_counts_the_servers_graceful_stop(stampd):
+    """--wait-close: after the verification the connections stay until the
+    server closes them; a graceful stop closes every one (exit 0), none
+    closed in time fails the run."""
+    s = stampd(workers=1)
+    p = subprocess.Popen([STAMPBENCH, "--json", "--rate", "40", "-c", "4", "-d", "0.3",
+                          "-w", "0", "--verify-all", "--wait-close", "20", s.addr()],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = []
+        for raw in p.stderr:          # bounded: the run ends within --wait-close
+            seen.append(raw)
+            if raw == b"#verified\n":
+                break
+        assert seen[-1] == b"#verified\n", seen
+        assert s.stop() == 0
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+    assert p.returncode == 0
+    d = json.loads(out)
+    assert (d["verified"], d["closed_by_server"], d["not_closed"], d["errors"]) == (4, 4, 0, 0)
+    # Nobody stops the server: still open at the deadline.
+    r = run([STAMPBENCH, "--json", "--connect-only", "-c", "2", "-d", "0.2",
+             "--wait-close", "0.3", stampd(workers=1).addr()], timeout=30)
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["not_closed"] == 2
 
 
 def test_stampbench_progress_line_on_a_terminal(stampd):

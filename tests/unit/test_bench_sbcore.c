@@ -138,6 +138,41 @@ static void test_hist(void **state)
     assert_int_equal(sb_hist_quantile(&h, 1.0), 100000000);
 }
 
+/* An interval's samples from two cumulative snapshots: the p99 of the
+ * second second alone, not of both. */
+static void test_hist_sub_interval(void **state)
+{
+    (void)state;
+    static struct sb_hist h, first, iv;
+    sb_hist_reset(&h);
+    for (uint64_t v = 1; v <= 1000; v++)
+        sb_hist_add(&h, 1000000);             /* first second: 1 ms each */
+    first = h;
+    for (uint64_t v = 1; v <= 1000; v++)
+        sb_hist_add(&h, v * 100000);           /* second: 0.1 .. 100 ms */
+    sb_hist_sub(&iv, &h, &first);
+    assert_int_equal(iv.count, 1000);
+    uint64_t p99 = sb_hist_quantile(&iv, 0.99);
+    assert_true(p99 >= 99000000 && p99 <= 100000000);
+    assert_true(iv.min <= 100000 && iv.min >= 99000);
+    assert_int_equal(iv.max, 100000000);  /* clamped to the whole's max */
+    /* Nothing new: empty, and its quantiles are 0. */
+    sb_hist_sub(&iv, &h, &h);
+    assert_int_equal(iv.count, 0);
+    assert_int_equal(sb_hist_quantile(&iv, 0.99), 0);
+
+    struct sbuf b = { 0 };
+    sb_hist_sub(&iv, &h, &first);
+    sb_interval_line(&b, 2.0, 1.0, 1000, 3, &iv);
+    assert_false(sbuf_failed(&b));
+    static const char head[] = "#interval t=2.0 requests=1000 rate=1000.0 "
+                               "errors=3 p50_us=";
+    assert_int_equal(strncmp(b.buf, head, sizeof(head) - 1), 0);
+    assert_non_null(strstr(b.buf, " p99_us="));
+    assert_int_equal(b.buf[b.len - 1], '\n');
+    sbuf_free(&b);
+}
+
 /* The p99 of several processes is the p99 of all their requests, which the
  * merged buckets give and the largest per-process p99 does not. */
 static void test_hist_merge_quantiles(void **state)
@@ -247,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_fresh),       cmocka_unit_test(test_payload),
         cmocka_unit_test(test_check),       cmocka_unit_test(test_hist),
         cmocka_unit_test(test_hist_merge_quantiles),
+        cmocka_unit_test(test_hist_sub_interval),
         cmocka_unit_test(test_hist_json),
         cmocka_unit_test(test_hist_hdr_text),
     };

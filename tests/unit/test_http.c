@@ -212,6 +212,37 @@ static void test_expect_continue(void **state)
           HEAD_OK("30") "\r\n\r\n" PREFIX "hi\n", HTTP_OK, 1);
 }
 
+/* Plain requests whole in one read skip the parser; check() feeds each
+ * input whole and split, so these compare both routes on the requests at
+ * the edge of "plain": ordinary fields, a tab in a value, an empty value,
+ * a name that merely starts like one http_parser acts on, and the fields
+ * themselves. */
+static void test_plain_requests(void **state)
+{
+    (void)state;
+    CHECK("GET /p?q=1&r=~x HTTP/1.1\r\nHost: h:80\r\nUser-Agent: a\tb\r\n"
+          "X-Empty:\r\nAccept: */*\r\n\r\nHEAD /h HTTP/1.1\r\n\r\n",
+          HEAD_OK("39") "\r\n\r\n" PREFIX "/p?q=1&r=~x\n"
+          HEAD_OK("30") "\r\n\r\n", HTTP_OK, 2);
+    /* http_parser marks Transfer-Encoding from a name's first 17 bytes. */
+    CHECK("GET / HTTP/1.1\r\nTransfer-Encoding1: chunked\r\n\r\n",
+          HEAD_ERR("501", "Not Implemented", "16"), HTTP_ERR_PROTOCOL, 0);
+    CHECK("GET /a HTTP/1.1\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"
+          "GET /b HTTP/1.1\r\n\r\n",
+          HEAD_OK("30") "\r\nConnection: close\r\n\r\n" PREFIX "/a\n",
+          HTTP_CLOSE, 1);
+    CHECK("GET /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+          HEAD_OK("30") "\r\n\r\n" PREFIX "hi\n", HTTP_OK, 1);
+    /* An empty line between requests, a fragment, a byte outside the plain
+     * sets in a value (obs-text) and an HTTP/1.0 request. */
+    CHECK("GET /a HTTP/1.1\r\n\r\n\r\nGET /b#f HTTP/1.1\r\nX: \xe9\r\n\r\n"
+          "GET /c HTTP/1.0\r\n\r\n",
+          HEAD_OK("30") "\r\n\r\n" PREFIX "/a\n"
+          HEAD_OK("32") "\r\n\r\n" PREFIX "/b#f\n"
+          HEAD_OK("30") "\r\nConnection: close\r\n\r\n" PREFIX "/c\n",
+          HTTP_CLOSE, 3);
+}
+
 static void test_modes(void **state)
 {
     (void)state;
@@ -486,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_http10),
         cmocka_unit_test(test_connection_close),
         cmocka_unit_test(test_head),
+        cmocka_unit_test(test_plain_requests),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_400),
