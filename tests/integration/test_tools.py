@@ -2,17 +2,14 @@
 through a pipe, stampctl stats / health / top / --json / metrics."""
 import json
 import os
-import pty
 import re
-import select
 import signal
 import subprocess
-import termios
 import time
 
 import pytest
 
-from conftest import SLOW, STAMPD, STAMP_PREFIX_RE, wait_for
+from conftest import SLOW, STAMPD, STAMP_PREFIX_RE, Term, wait_for
 from test_admin import stuck_client
 
 BIN = os.path.dirname(STAMPD)
@@ -25,82 +22,15 @@ def run(argv, input=None, timeout=20):
                           stderr=subprocess.PIPE, timeout=timeout * SLOW)
 
 
-class Pty:
-    """A child on a pseudo-terminal; read until a pattern, bounded in time."""
-
-    def __init__(self, argv):
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            try:
-                os.execv(argv[0], argv)
-            finally:
-                os._exit(127)
-        self.buf = b""
-
-    def expect(self, pattern, timeout=10):
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout * SLOW
-        while not rx.search(self.buf):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no %r in %r" % (pattern, self.buf))
-            r, _, _ = select.select([self.fd], [], [], left)
-            if r:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    chunk = b""
-                if not chunk:
-                    raise AssertionError("EOF before %r in %r" % (pattern, self.buf))
-                self.buf += chunk
-        m = rx.search(self.buf)
-        self.buf = self.buf[m.end():]
-        return m
-
-    def send(self, data):
-        os.write(self.fd, data)
-
-    def wait(self, timeout=10):
-        deadline = time.monotonic() + timeout * SLOW
-        while True:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                os.close(self.fd)
-                return os.waitstatus_to_exitcode(status)
-            if time.monotonic() > deadline:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-                os.close(self.fd)
-                raise AssertionError("child did not exit")
-            # Drain the terminal so the child never blocks writing to it.
-            r, _, _ = select.select([self.fd], [], [], 0.05)
-            if r:
-                try:
-                    self.buf += os.read(self.fd, 4096)
-                except OSError:
-                    pass
-
-
-def libedit_prompt(t):
-    """The prompt, then libedit's raw mode: it prints the prompt before it
-    takes the terminal out of canonical mode, and keys typed in between
-    would meet the kernel's line discipline instead (a Ctrl-D there is an
-    EOF that the switch of mode loses).  The master side of a Linux pty
-    reads the slave's termios."""
-    t.expect(rb">>> ")
-    wait_for(lambda: not termios.tcgetattr(t.fd)[3] & termios.ICANON, 10,
-             "libedit's raw mode")
-
-
 def test_stampcli_tty(stampd, tmp_path):
     s = stampd(workers=1)
-    t = Pty([STAMPCLI, "--history", str(tmp_path / "hist"), s.addr()])
-    libedit_prompt(t)
+    t = Term([STAMPCLI, "--history", str(tmp_path / "hist"), s.addr()])
+    t.prompt()
     t.send(b"hello python\r")
     # The terminal echoes the typed line, then the reply follows.
     m = t.expect(rb"(\[[^\]\r\n]{24}\] hello python)\r?\n")
     assert STAMP_PREFIX_RE.match(m.group(1))
-    libedit_prompt(t)
+    t.prompt()
     t.send(b"\x04")        # Ctrl-D quits
     assert t.wait() == 0
     assert wait_for(lambda: s.stats()["totals"]["requests_total"]["line"] == 1, 5, "one request")
@@ -515,7 +445,7 @@ def test_stampbench_wait_close_counts_the_servers_graceful_stop(stampd):
 
 def test_stampbench_progress_line_on_a_terminal(stampd):
     s = stampd(workers=1)
-    t = Pty([STAMPBENCH, "-c", "2", "-d", "2.5", "-w", "0.1", s.addr()])
+    t = Term([STAMPBENCH, "-c", "2", "-d", "2.5", "-w", "0.1", s.addr()])
     # Redrawn in place once a second: CR, the figures, erase to the end.
     m = t.expect(rb"\r +1 s  requests (\d+)  rate (\d+)/s  errors 0  p99 ([\d.]+) us\x1b\[K")
     assert int(m.group(1)) > 0 and int(m.group(2)) > 0
