@@ -15,7 +15,7 @@
 
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   ?= build-fuzz
-FUZZ_SECONDS ?= 5
+FUZZ_SECONDS ?= 3
 SECONDS      ?= 600
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -std=gnu11 $(WARN) -Iinclude \
