@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ struct options {
     int verify_all;             /* --verify-all */
     double interval;            /* --interval SECS; 0: none */
     double wait_close;          /* --wait-close SECS; 0: none */
+    int start_on_signal;        /* --start-on-signal: SIGUSR1 ends the warm-up */
     const char *hist_out;       /* --hist-out FILE, or NULL */
     enum sb_mode mode;
     int fmt;                    /* -1: detect from the first reply */
@@ -737,6 +739,9 @@ static void usage(FILE *f)
 "      --wait-close SEC   at the end, keep the connections until the server\n"
 "                         closes them (a graceful stop); fail if any is still\n"
 "                         open after SEC seconds\n"
+"      --start-on-signal  keep the warm-up load going (unrecorded) after -w\n"
+"                         until SIGUSR1 arrives (at most --connect-timeout),\n"
+"                         so that several processes measure the same period\n"
 "  -h, --help\n"
 "  -V, --version\n"
 "\n"
@@ -761,7 +766,7 @@ static int num(const char *s, double min, double max, double *out)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     enum { O_CRLF = 256, O_SRC, O_MODE, O_FMT, O_REQ, O_EXP, O_CONLY, O_CTO,
-           O_JSON, O_HIST, O_IVAL, O_VERIFY, O_WCLOSE };
+           O_JSON, O_HIST, O_IVAL, O_VERIFY, O_WCLOSE, O_SIGSTART };
     static const struct option longs[] = {
         { "connections", 1, 0, 'c' }, { "threads", 1, 0, 't' },
         { "pipeline", 1, 0, 'P' }, { "size", 1, 0, 's' },
@@ -773,7 +778,7 @@ static int parse_options(struct options *o, int argc, char **argv)
         { "connect-timeout", 1, 0, O_CTO }, { "json", 0, 0, O_JSON },
         { "hist-out", 1, 0, O_HIST }, { "interval", 1, 0, O_IVAL },
         { "verify-all", 0, 0, O_VERIFY }, { "wait-close", 1, 0, O_WCLOSE },
-        { "help", 0, 0, 'h' },
+        { "start-on-signal", 0, 0, O_SIGSTART }, { "help", 0, 0, 'h' },
         { "version", 0, 0, 'V' }, { 0, 0, 0, 0 },
     };
     double v;
@@ -814,6 +819,7 @@ static int parse_options(struct options *o, int argc, char **argv)
         case O_IVAL: if (num(optarg, 0.5, 3600, &v)) bad = "--interval"; o->interval = v; break;
         case O_VERIFY: o->verify_all = 1; break;
         case O_WCLOSE: if (num(optarg, 0.1, 86400, &v)) bad = "--wait-close"; o->wait_close = v; break;
+        case O_SIGSTART: o->start_on_signal = 1; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("stampbench %s\n", STAMPD_VERSION); exit(0);
         default: usage(stderr); return -1;
@@ -928,6 +934,30 @@ static void progress(struct thread *th, int n, double secs, uint64_t *prev)
     *prev = total;
 }
 
+/* --start-on-signal: SIGUSR1, caught from the start so that one sent
+ * early is not lost, ends the warm-up. */
+static volatile sig_atomic_t g_start_signal;
+
+static void on_start_signal(int sig)
+{
+    (void)sig;
+    g_start_signal = 1;
+}
+
+static void catch_start_signal(void)
+{
+    struct sigaction sa = { .sa_handler = on_start_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* Until SIGUSR1 has arrived or the deadline (CLOCK_MONOTONIC ns). */
+static void wait_start_signal(int64_t deadline)
+{
+    while (!g_start_signal && now_ns(CLOCK_MONOTONIC) < deadline)
+        sleep_until(now_ns(CLOCK_MONOTONIC) + 5000000);
+}
+
 /* --verify-all: until every thread has sent its final requests and every
  * one is answered (or failed), or the deadline. */
 static void verify_wait(struct thread *th, int n, int64_t deadline)
@@ -1001,6 +1031,8 @@ int main(int argc, char **argv)
     struct options o;
     if (parse_options(&o, argc, argv) != 0)
         return 2;
+    if (o.start_on_signal)
+        catch_start_signal();
     /* Opened first: a path that cannot be written fails before the run. */
     FILE *hist_out = o.hist_out ? open_hist_out(o.hist_out) : NULL;
     if (o.hist_out && !hist_out)
@@ -1046,12 +1078,18 @@ int main(int argc, char **argv)
             t->conns[k].index = k * o.threads + i;
         }
     }
+    /* The threads block SIGUSR1, so that only this one takes it. */
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &old);
     for (int i = 0; i < o.threads; i++) {
         if (pthread_create(&th[i].tid, NULL, thread_main, &th[i]) != 0) {
             fprintf(stderr, "stampbench: pthread_create failed\n");
             return 1;
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     /* CONNECT: until every thread is done or the timeout. */
     int64_t t_connect = now_ns(CLOCK_MONOTONIC);
@@ -1069,6 +1107,9 @@ int main(int argc, char **argv)
                      __ATOMIC_RELEASE);
     if (!o.connect_only) {
         sleep_until(now_ns(CLOCK_MONOTONIC) + (int64_t)(o.warmup * 1e9));
+        if (o.start_on_signal)
+            wait_start_signal(now_ns(CLOCK_MONOTONIC) +
+                              (int64_t)(o.connect_timeout * 1e9));
         __atomic_store_n(&g_phase, PH_MEASURE, __ATOMIC_RELEASE);
     }
     marker("start");

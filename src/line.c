@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "line.h"
 
 #define LINE_BUF_MIN 64u
@@ -53,6 +54,7 @@ void line_release(struct line_buf *lb)
  * the sink. */
 static int deliver(const char *line, size_t len, line_sink_fn sink, void *ctx)
 {
+    stampd_assert(len >= 1 && line[len - 1] == '\n');
     size_t plen = len - 1;
     int crlf = plen > 0 && line[plen - 1] == '\r';
 
@@ -65,6 +67,8 @@ int line_feed(struct line_buf *lb, const char *data, size_t n,
 {
     size_t pos = 0, nlines = 0;
     int rc = LINE_OK;
+
+    stampd_assert(max_line > 0);
 
     /* A held fragment is completed first; only the bytes up to its LF are
      * copied, the rest of the read is framed in place. */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
+
 static uint32_t tail_offset(const struct ring *r)
 {
     uint32_t t = r->head + r->len;
@@ -79,6 +81,7 @@ char *ring_tail_contig(struct ring *r, size_t n)
 
 void ring_produce(struct ring *r, size_t n)
 {
+    stampd_assert(n <= ring_free_space(r));
     r->len += (uint32_t)n;
 }
 
@@ -86,6 +89,7 @@ void ring_append(struct ring *r, const void *src, size_t n)
 {
     if (n == 0) /* buf may be NULL: memcpy's arguments must not be */
         return;
+    stampd_assert(n <= ring_free_space(r));
     uint32_t t = tail_offset(r);
     size_t first = r->cap - t;
     if (first > n)
@@ -113,6 +117,7 @@ int ring_iov(const struct ring *r, struct iovec iov[2])
 
 void ring_consume(struct ring *r, size_t n)
 {
+    stampd_assert(n <= r->len);
     r->len -= (uint32_t)n;
     if (r->len == 0) {
         ring_release(r);

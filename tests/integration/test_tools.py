@@ -390,6 +390,35 @@ def test_stampbench_verify_all_and_interval_lines_into_a_pipe(stampd):
     assert sum(int(m.group(2)) for m in ivs) <= d["requests"]
 
 
+def test_stampbench_start_on_signal_measures_from_sigusr1(stampd):
+    """--start-on-signal: the warm-up load runs unrecorded past -w until
+    SIGUSR1; only then "#start", and only what follows is measured."""
+    s = stampd(workers=1)
+    p = subprocess.Popen([STAMPBENCH, "--json", "--start-on-signal", "--rate", "200",
+                          "-c", "3", "-w", "0.1", "-d", "0.5", s.addr()],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stderr.readline() == b"#connected\n"
+        # Half a second of load at 200/s: five times the 0.1 s warm-up.
+        wait_for(lambda: s.stat("requests_total", "line") >= 100, 10,
+                 "the warm-up load")
+        assert p.poll() is None
+        os.set_blocking(p.stderr.fileno(), False)
+        assert p.stderr.read() is None          # no "#start" yet
+        os.set_blocking(p.stderr.fileno(), True)
+        p.send_signal(signal.SIGUSR1)
+        out, err = p.communicate(timeout=10 * SLOW)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert err == b"#start\n#end\n"
+    d = json.loads(out)
+    served = s.stat("requests_total", "line")
+    assert 0 < d["requests"] <= served - 100
+
+
 def verify_held(addr, connect_timeout="5"):
     """stampbench --connect-only --verify-all over 3 connections: (exit
     status, report)."""

@@ -118,6 +118,19 @@ static void fixed_input(struct metrics_input *in, struct stats_table *t,
     in->clock = (struct clock_state){ 1, 1, 0.0125, 0.000250, -0.000001234 };
 }
 
+/* The least input a renderer takes: one worker, no health or clock. */
+static void minimal_input(struct metrics_input *in, struct stats_table *t,
+                          struct opts *o, struct proc_info *w)
+{
+    memset(in, 0, sizeof(*in));
+    in->t = t;
+    in->o = o;
+    in->version = "x";
+    in->poller = "epoll";
+    in->master = w[0];
+    in->workers = w;
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -249,13 +262,7 @@ static void test_histogram_buckets(void **state)
     stats_reply_latency_record(s, 2501, 1);      /* <= 5 us */
 
     fixed_opts(&o);
-    memset(&in, 0, sizeof(in));
-    in.t = t;
-    in.o = &o;
-    in.version = "x";
-    in.poller = "epoll";
-    in.master = w[0];
-    in.workers = w;
+    minimal_input(&in, t, &o, w);
     metrics_render_prometheus(&b, &in);
     assert_int_equal(le_count(b.buf, 0, "0.000001"), 2);
     assert_int_equal(le_count(b.buf, 0, "0.0000025"), 3);
@@ -318,13 +325,7 @@ static void test_listeners_past_the_table(void **state)
     assert_false(metrics_listener_at(&o, NL + 2, &ml));
     t->slot[0].pid = 1;
     t->slot[0].lst[NL - 1].accepted = 7;
-    memset(&in, 0, sizeof(in));
-    in.t = t;
-    in.o = &o;
-    in.version = "x";
-    in.poller = "epoll";
-    in.master = w[0];
-    in.workers = w;
+    minimal_input(&in, t, &o, w);
     metrics_render_json(&b, &in);
     assert_non_null(strstr(b.buf, "{\"listener\":\"127.0.0.1:9015\",\"kind\":\"line\","
                                   "\"flags\":[],\"listener_connections_accepted_total\":7,"));
