@@ -39,7 +39,8 @@ NOFILE = 20000
 
 SCENARIOS = [
     # name, stampbench args, servers skipped (why)
-    ("S1", ["-c", "100", "-P", "16", "-s", "32"], {}),
+    ("S1", ["-c", "100", "-P", "16", "-s", "32"],
+     {"seed": "measured at -P 1 (S2) and -c 1000 (time)"}),
     ("S2", ["-c", "100", "-P", "1", "-s", "32"], {}),
     ("S3", ["-c", "5000", "-P", "1", "-s", "32"],
      {"seed": "one thread per connection: 5,000 threads"}),
