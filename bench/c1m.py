@@ -603,10 +603,7 @@ unset multiplot
                                 'SIGTERM)"\nset arrow 1 from %s, graph 0 to %s, graph 1 '
                                 'nohead dt 3 lc rgb "red"\n' % (res["stop_at_t"],
                                                                  res["stop_at_t"]))
-    try:
-        subprocess.run(["gnuplot"], input=script.encode(), timeout=60, check=True)
-    except (OSError, subprocess.SubprocessError) as e:
-        log("gnuplot: %s" % e)
+    suite.gnuplot(script)
     with open(os.path.join(out, "c1m.md"), "w") as f:
         f.write("# %d connections (%s, load %.1f before, %d CPUs)\n\n" % (
             res["connections"], res["started"], res["load_before"][0], res["nproc"]))

@@ -26,9 +26,7 @@ Results: DIR/saturation.{json,md,png}.
 import argparse
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -53,36 +51,14 @@ def start(name, build):
 def load(build, srv, rate, dur, warmup):
     """CLIENTS stampbench processes at `rate` requests/s in total; the merged
     result (or an "error" entry)."""
-    outs = [None] * CLIENTS
-    threads = []
+    arglists = []
     for i in range(CLIENTS):
         c = CONNS // CLIENTS + (i < CONNS % CLIENTS)
-        r = rate * c / CONNS
-
-        def go(i=i, c=c, r=r):
-            outs[i] = suite.run_client(build, srv, [
-                "-c", str(c), "--rate", "%.1f" % r, "-d", str(dur), "-w", str(warmup),
-                "--src-ips", str(SRC_IPS), "--connect-timeout", "60"], cpu=None,
-                timeout=dur + warmup + 120)
-        t = threading.Thread(target=go)
-        t.start()
-        threads.append(t)
-    for t in threads:
-        t.join()
-    parts = [o[0] for o in outs]
+        arglists.append(["-c", str(c), "--rate", "%.1f" % (rate * c / CONNS),
+                         "-d", str(dur), "-w", str(warmup),
+                         "--src-ips", str(SRC_IPS), "--connect-timeout", "60"])
     res = {"server": srv.name, "rate": rate}
-    if any(p is None for p in parts):
-        res["error"] = [o[2] for o in outs]
-        return res
-    lat = suite.merge_latency(parts)
-    res.update(connected=sum(p["connected"] for p in parts),
-               requests=sum(p["requests"] for p in parts),
-               rps=round(sum(p["rps"] for p in parts), 1),
-               errors=sum(p["errors"] for p in parts),
-               mismatches=sum(p["mismatches"] for p in parts),
-               late=sum(p["late"] for p in parts),
-               p50_us=lat["p50_us"], p90_us=lat["p90_us"], p99_us=lat["p99_us"],
-               p999_us=lat["p999_us"], max_us=lat["max_us"])
+    res.update(suite.run_clients(build, srv, arglists, timeout=dur + warmup + 120))
     return res
 
 
@@ -189,10 +165,7 @@ plot '%s' u 1:4 w lp lw 2 pt 7 t 'stampd p99', \\
      50 w l lc rgb 'gray' t '50 ms'
 """ % (os.path.join(out, "saturation.png"), res["started"], res["load_before"][0],
        dat["stampd"], dat["baseline"], dat["stampd"], dat["baseline"])
-    try:
-        subprocess.run(["gnuplot"], input=script.encode(), timeout=60, check=True)
-    except (OSError, subprocess.SubprocessError) as e:
-        log("gnuplot: %s" % e)
+    suite.gnuplot(script)
     with open(os.path.join(out, "saturation.md"), "w") as f:
         f.write("# Tail at saturation (%s, load %.1f before, %s)\n\n" % (
             res["started"], res["load_before"][0],

@@ -370,6 +370,47 @@ def run_idle(build, quick):
     return out
 
 
+def run_clients(build, srv, arglists, timeout):
+    """One stampbench process per argument list, all at once against srv;
+    their figures summed and their latency histograms merged, or
+    {"error": [each process's stderr]} if one of them gave no report."""
+    outs = [None] * len(arglists)
+
+    def go(i):
+        outs[i] = run_client(build, srv, arglists[i], cpu=None, timeout=timeout)
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(arglists))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    parts = [o[0] for o in outs]
+    if any(p is None for p in parts):
+        return {"error": [o[2] for o in outs]}
+    lat = merge_latency(parts)
+    return dict(connected=sum(p["connected"] for p in parts),
+                requests=sum(p["requests"] for p in parts),
+                rps=round(sum(p["rps"] for p in parts), 1),
+                errors=sum(p["errors"] for p in parts),
+                mismatches=sum(p["mismatches"] for p in parts),
+                late=sum(p["late"] for p in parts),
+                rcs=[o[1] for o in outs],
+                p50_us=lat["p50_us"], p90_us=lat["p90_us"], p99_us=lat["p99_us"],
+                p999_us=lat["p999_us"], max_us=lat["max_us"])
+
+
+def gnuplot(script):
+    """Run a gnuplot script; a failure is logged, not raised (the figures
+    stand without their plot)."""
+    try:
+        r = subprocess.run(["gnuplot"], input=script.encode(), capture_output=True,
+                           timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        log("gnuplot: %s" % e)
+        return
+    if r.returncode != 0:
+        log("gnuplot: %s" % r.stderr.decode()[:1000])
+
+
 def run_scale(build, quick):
     """40,000 connections, a line per second each: stampd --workers 4 (the
     fd limit is per process), 3 client processes over 4 source addresses."""
@@ -378,35 +419,11 @@ def run_scale(build, quick):
     srv = Server("stampd", build, cpu=None, workers=4)
     res = {"connections": total, "clients": procs, "duration_s": float(dur)}
     try:
-        threads, outs = [], [None] * procs
-        for i in range(procs):
-            c = total // procs + (i < total % procs)
-
-            def go(i=i, c=c):
-                outs[i] = run_client(build, srv, [
-                    "-c", str(c), "--rate", str(c), "-d", dur, "-w", "2",
-                    "--src-ips", "4", "--connect-timeout", "60"], cpu=None,
-                    timeout=float(dur) + 120)
-            t = threading.Thread(target=go)
-            t.start()
-            threads.append(t)
-        for t in threads:
-            t.join()
-        parts = [o[0] for o in outs]
-        if any(p is None for p in parts):
-            res["error"] = [o[2] for o in outs]
-        else:
-            res.update(
-                connected=sum(p["connected"] for p in parts),
-                requests=sum(p["requests"] for p in parts),
-                rps=sum(p["rps"] for p in parts),
-                errors=sum(p["errors"] for p in parts),
-                mismatches=sum(p["mismatches"] for p in parts),
-                late=sum(p["late"] for p in parts),
-                rcs=[o[1] for o in outs])
-            lat = merge_latency(parts)
-            res.update(p50_us=lat["p50_us"], p99_us=lat["p99_us"],
-                       p999_us=lat["p999_us"], max_us=lat["max_us"])
+        shares = [total // procs + (i < total % procs) for i in range(procs)]
+        res.update(run_clients(build, srv, [
+            ["-c", str(c), "--rate", str(c), "-d", dur, "-w", "2",
+             "--src-ips", "4", "--connect-timeout", "60"] for c in shares],
+            timeout=float(dur) + 120))
         log("scale  %s" % json.dumps(res))
     finally:
         srv.stop()
@@ -623,10 +640,7 @@ plot for [i={n}:{last2}] '{tmp}/lat.dat' index i using 1:2 with linespoints titl
 unset multiplot
 """.format(out=outdir, tmp=tmp, title=title.replace("'", ""), last=n - 1, n=n,
            last2=2 * n - 1)
-    r = subprocess.run(["gnuplot"], input=script.encode(), capture_output=True,
-                       timeout=60)
-    if r.returncode != 0:
-        log("gnuplot: %s" % r.stderr.decode()[:1000])
+    gnuplot(script)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
