@@ -28,8 +28,8 @@ KQ_EMU_FLAGS    = EXTRA_CFLAGS="-Itests/kqueue/include" \
 # figures, which the emulation distorts (it keeps each fd's
 # kevents in the process, ~100 bytes a connection, where a kernel keeps
 # them out of the RSS), and the 8-second UDP burst.  HAProxy's PROXY-header health checks are not: under the emulation its
-# health-check connections were once not all counted within 20 s (passes
-# alone; see docs/reliability.md);
+# health-check connections were once not all counted within 20 s (it
+# passes alone);
 # test_tools.py passes too (its stampbench tests take the epoll client from
 # STAMPBENCH_BIN) but is left out for time.  Widen or narrow with e.g.
 # `make test-kqueue KQ_PYTEST_ARGS="tests/integration -k 'not rss_per_idle'"`;
