@@ -5,11 +5,12 @@ each), 40,000 connections from 3 stampbench processes over 4 source
 addresses, open-loop (latency counted from each request's intended send
 time).
 
-  1. Steps: the total rate rises (20,000, 30,000, ... requests/s, 12 s each,
+  1. Steps: the total rate rises (40,000, 50,000, ... requests/s, 12 s each,
      5 s with --quick); at each
      step both servers run in turn, a fresh server and fresh connections
      each, until both servers' p99 has been past 50 ms at two steps in a
-     row (or the last step).  p50/p99 are those of every request of the 3 processes
+     row (or the last step).  Then one more step halfway between the two
+     around each server's knee, both servers again.  p50/p99 are those of every request of the 3 processes
      (their histograms merged).  The knee of a server is the rate at which
      its p99 crosses 50 ms for good (the last crossing from below, so that
      one noisy step does not decide), interpolated linearly between the two
@@ -26,6 +27,7 @@ Results: DIR/saturation.{json,md,png}.
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -43,9 +45,16 @@ def log(*a):
 
 def start(name, build):
     """stampd or the baseline with WORKERS processes, not pinned (the two
-    cores are shared by the server and the clients, as in the scale run)."""
-    return suite.Server(name, build, cpu=None, workers=WORKERS,
-                        extra=["--workers", str(WORKERS)] if name == "baseline" else [])
+    cores are shared by the server and the clients, as in the scale run).
+    Its CPU time is that of every process of it: the parent and its
+    WORKERS children (stampd's master, the baseline's waiting parent)."""
+    srv = suite.Server(name, build, cpu=None, workers=WORKERS,
+                       extra=["--workers", str(WORKERS)] if name == "baseline" else [])
+    end = time.monotonic() + 5
+    while len(suite.children(srv.proc.pid)) < WORKERS and time.monotonic() < end:
+        time.sleep(0.05)
+    srv.measured = [srv.proc.pid] + suite.children(srv.proc.pid)
+    return srv
 
 
 def load(build, srv, rate, dur, warmup):
@@ -65,7 +74,12 @@ def load(build, srv, rate, dur, warmup):
 def one(build, name, rate, dur, warmup):
     srv = start(name, build)
     try:
+        c0 = srv.cpu_ns()
         r = load(build, srv, rate, dur, warmup)
+        # Over the whole step (connections, warm-up and measured time), per
+        # request offered in the warm-up and the measured time.
+        r["server_cpu_s"] = round((srv.cpu_ns() - c0) / 1e9, 3)
+        r["cpu_us_per_req"] = round(r["server_cpu_s"] * 1e6 / (rate * (dur + warmup)), 3)
     finally:
         err = srv.stop()
     r["server_rc"] = srv.proc.returncode
@@ -73,7 +87,7 @@ def one(build, name, rate, dur, warmup):
         r["server_stderr"] = err[-500:]
     log("%-8s rate %6d: %s" % (name, rate, json.dumps(
         {k: r.get(k) for k in ("rps", "p50_us", "p99_us", "errors", "mismatches",
-                               "late", "connected", "error")})))
+                               "late", "connected", "cpu_us_per_req", "error")})))
     return r
 
 
@@ -97,31 +111,71 @@ def knee(points):
     return k
 
 
+def step_pair(build, res, rate, step_s, warm, above=None):
+    """Both servers at `rate`, the first of them alternating from one pair
+    to the next so that drifting noise spreads; `above` counts each one's
+    consecutive steps past 50 ms."""
+    order = ["stampd", "baseline"] if len(res["steps"]) % 4 == 0 else \
+        ["baseline", "stampd"]
+    for name in order:
+        r = one(build, name, rate, step_s, warm)
+        res["steps"].append(r)
+        if above is not None:
+            past = "error" in r or (r.get("p99_us") or 0) >= KNEE_US
+            above[name] = above[name] + 1 if past else 0
+
+
+def knees(res):
+    pts = {n: sorted(((r["rate"], r.get("p99_us")) for r in res["steps"]
+                   if r["server"] == n), key=lambda x: x[0])
+           for n in ("stampd", "baseline")}
+    return {n: knee(p) for n, p in pts.items()}
+
+
+def halfway(k, rates):
+    """The rate halfway between the two steps around knee k, if any."""
+    if not k:
+        return None
+    lower = [r for r in rates if r <= k]
+    upper = [r for r in rates if r > k]
+    return (lower[-1] + upper[0]) // 2 if lower and upper else None
+
+
 def run_scenario(build, quick=False, out=OUT, steps=None, max_rate=400000):
     step_s, warm = (5, 1) if quick else (12, 2)
     hb_s = 15 if quick else 60
-    rates = steps or list(range(20000, max_rate + 1, 10000))
+    # From 40,000 requests/s, the heartbeat's rate (measured on its own
+    # below): under it neither server is anywhere near its knee.
+    rates = steps or list(range(40000, max_rate + 1, 10000))
     res = {"connections": CONNS, "clients": CLIENTS, "workers": WORKERS,
            "step_s": step_s, "heartbeat_s": hb_s, "quick": quick,
            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "load_before": os.getloadavg(), "steps": []}
     above = {"stampd": 0, "baseline": 0}   # consecutive steps past 50 ms
     for rate in rates:
-        # Alternate which server goes first, so that drifting noise spreads.
-        order = ["stampd", "baseline"] if len(res["steps"]) % 4 == 0 else \
-            ["baseline", "stampd"]
-        for name in order:
-            r = one(build, name, rate, step_s, warm)
-            res["steps"].append(r)
-            past = "error" in r or (r.get("p99_us") or 0) >= KNEE_US
-            above[name] = above[name] + 1 if past else 0
+        step_pair(build, res, rate, step_s, warm, above)
         if above["baseline"] >= 2 and above["stampd"] >= 2:
             break
-    pts = {n: [(r["rate"], r.get("p99_us")) for r in res["steps"] if r["server"] == n]
+    # Then halfway between the two steps around each knee, both servers:
+    # half the step's width for the interpolation to bridge.
+    if not steps:
+        for rate in sorted({mid for mid in (halfway(k, rates) for k in knees(res).values())
+                            if mid is not None}):
+            step_pair(build, res, rate, step_s, warm)
+    pts = {n: sorted(((r["rate"], r.get("p99_us")) for r in res["steps"]
+                   if r["server"] == n), key=lambda x: x[0])
            for n in ("stampd", "baseline")}
     res["knee_rate"] = {n: knee(p) for n, p in pts.items()}
     ks, kb = res["knee_rate"]["stampd"], res["knee_rate"]["baseline"]
     res["knee_ratio"] = round(ks / kb, 3) if ks is not None and kb else None
+    below = min(k for k in res["knee_rate"].values() if k is not None) \
+        if any(k is not None for k in res["knee_rate"].values()) else float("inf")
+    cpu = {}
+    for r in res["steps"]:
+        if r.get("cpu_us_per_req") and r["rate"] < below:
+            cpu.setdefault(r["rate"], {})[r["server"]] = r["cpu_us_per_req"]
+    q = [v["stampd"] / v["baseline"] for v in cpu.values() if len(v) == 2]
+    res["cpu_ratio_below_knee"] = round(statistics.median(q), 3) if q else None
     res["heartbeat"] = {n: one(build, n, CONNS, hb_s, warm) for n in ("stampd", "baseline")}
     hs, hb = (res["heartbeat"][n].get("p99_us") for n in ("stampd", "baseline"))
     res["heartbeat_p99_ratio"] = round(hs / hb, 3) if hs and hb else None
@@ -170,15 +224,21 @@ plot '%s' u 1:4 w lp lw 2 pt 7 t 'stampd p99', \\
         f.write("# Tail at saturation (%s, load %.1f before, %s)\n\n" % (
             res["started"], res["load_before"][0],
             "quick" if res["quick"] else "%d s steps" % res["step_s"]))
-        f.write("| rate | server | achieved req/s | p50 ms | p99 ms | errors | late |\n"
-                "|---|---|---|---|---|---|---|\n")
+        f.write("| rate | server | achieved req/s | p50 ms | p99 ms | errors | late "
+                "| server CPU us/request |\n|---|---|---|---|---|---|---|---|\n")
         for r in res["steps"]:
             if "p99_us" in r:
-                f.write("| %d | %s | %.0f | %.2f | %.2f | %d | %d |\n" % (
+                f.write("| %d | %s | %.0f | %.2f | %.2f | %d | %d | %s |\n" % (
                     r["rate"], r["server"], r["rps"], r["p50_us"] / 1e3,
-                    r["p99_us"] / 1e3, r["errors"] + r["mismatches"], r["late"]))
+                    r["p99_us"] / 1e3, r["errors"] + r["mismatches"], r["late"],
+                    r.get("cpu_us_per_req", "")))
             else:
-                f.write("| %d | %s | failed | | | | |\n" % (r["rate"], r["server"]))
+                f.write("| %d | %s | failed | | | | | |\n" % (r["rate"], r["server"]))
+        f.write("\nServer CPU per request: every process of the server over the "
+                "whole step (connecting, warm-up, measured time) divided by the "
+                "requests offered in the warm-up and the measured time.  Its median "
+                "ratio over the steps below both knees (stampd / baseline): %s\n"
+                % res.get("cpu_ratio_below_knee"))
         f.write("\nThe knee: the last crossing of 50 ms from below.  0 means past "
                 "50 ms from the first step; None, never crossed.  Achieved below the offered rate: the requests "
                 "waited (in the server, the kernel or the client).\n")

@@ -61,6 +61,7 @@ enum conn_flag {
     CF_PROXY     = 1u << 9,  /* ,proxy listener: header not yet complete */
     CF_PEER      = 1u << 10, /* the PROXY source is in w->peers[fd] */
     CF_OPERATOR  = 1u << 11, /* lines are held for the operator (operator.h) */
+    CF_OWED      = 1u << 12, /* replies wait in the ring, timed in worker.owed */
 };
 
 /* Why a connection was closed; indexes the closed_* counters. */
@@ -71,11 +72,9 @@ enum close_reason { STATS_CLOSE_REASONS(CONN_CLOSE_ENUM, _) };
 #undef CONN_CLOSE_ENUM
 
 struct conn {
-    struct ring out;       /* replies not yet accepted by the kernel */
-    struct line_buf in;    /* an unfinished line, or input held while paused */
-    struct tlink idle;     /* in worker.idle_q while open */
-    struct tlink timer;    /* worker.line_q (partial line) or linger_q */
-    struct http_conn *http;/* LISTEN_HTTP only: parser state (http.h) */
+    /* What every event reads comes first, in the slot's first 64 bytes:
+     * the table is indexed by descriptor, so at tens of thousands of
+     * connections each event's slot is a cache miss or two. */
     uint32_t gen;
     int32_t fd;
     uint16_t flags;
@@ -85,6 +84,11 @@ struct conn {
     uint8_t lidx;          /* index of its listener in worker_cfg.ls */
     uint16_t peer_port;    /* CF_PEER: the PROXY source port (network order;
                             * its address is in worker.peers[fd]) */
+    struct ring out;       /* replies not yet accepted by the kernel */
+    struct line_buf in;    /* an unfinished line, or input held while paused */
+    struct http_conn *http;/* LISTEN_HTTP only: parser state (http.h) */
+    struct tlink idle;     /* in worker.idle_q while open (and timed) */
+    struct tlink timer;    /* worker.line_q (partial line) or linger_q */
 };
 
 static inline uint64_t conn_tag(const struct conn *c)
@@ -116,6 +120,9 @@ void conn_batch_done(struct worker *w);
  * return). */
 int conn_put(struct worker *w, struct conn *c, const char *bytes, size_t len);
 void conn_kick(struct worker *w, struct conn *c);
+/* A drain starts with --idle-timeout 0: queue every open connection in
+ * the idle queue, which now times 100 ms of quiet. */
+void conn_drain_queue(struct worker *w);
 /* Timer expiries. */
 void conn_idle_expired(struct worker *w, struct conn *c);
 void conn_line_expired(struct worker *w, struct conn *c);

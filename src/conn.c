@@ -138,7 +138,7 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
     tq_remove(&c->timer);
     ring_release(&c->out);
     line_release(&c->in);
-    if (w->owed)
+    if (c->flags & CF_OWED)
         w->owed[c->fd].reqs = 0;  /* those replies were never taken */
     account(w, rb, ib, c);
     if (c->http) {
@@ -184,6 +184,27 @@ int conn_quiet(const struct conn *c)
 }
 
 /* --- opening -------------------------------------------------------------- */
+
+/* Activity on c: the idle queue orders connections by their last.  With
+ * --idle-timeout 0 and no drain under way it times nothing, and is not
+ * kept: relinking a member writes to two other connections' slots, cache
+ * misses on every request at tens of thousands of connections.  A drain
+ * queues every open connection when it starts (conn_drain_queue). */
+static void idle_touch(struct worker *w, struct conn *c)
+{
+    if (w->idle_q.timeout_ms > 0)
+        tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+}
+
+void conn_drain_queue(struct worker *w)
+{
+    for (int fd = 0; fd < w->nconns; fd++) {
+        struct conn *c = &w->conns[fd];
+        if ((c->flags & CF_OPEN) && !(c->flags & CF_REFUSED) &&
+            !tq_queued(&c->idle))
+            idle_touch(w, c);
+    }
+}
 
 static struct conn *slot_init(struct worker *w, int fd)
 {
@@ -241,7 +262,7 @@ struct conn *conn_open(struct worker *w, int fd, int lidx)
     STAT_INC(w->st, conns_active);
     STAT_LISTENER_ADD(w->st, lidx, accepted, 1);
     STAT_LISTENER_ADD(w->st, lidx, active, 1);
-    tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+    idle_touch(w, c);
     if (ls->addr->flags & ADDR_CHUNK)
         c->flags |= CF_CHUNK;
     if (kind == LISTEN_LINE && w->op &&
@@ -446,7 +467,8 @@ static void reply_timing(struct worker *w, struct conn *c)
     w->pushed_reqs = w->batch_reqs;
     if (ring_empty(&c->out)) {
         w->sent_reqs += reqs;
-        if (w->owed && w->owed[c->fd].reqs) {
+        if (c->flags & CF_OWED) {  /* a flag: owed[] is another cache miss */
+            c->flags &= (uint16_t)~CF_OWED;
             ow = &w->owed[c->fd];
             stats_reply_latency_record(w->st, (uint64_t)(w->wake_ns - ow->since_ns),
                                        ow->reqs);
@@ -459,8 +481,11 @@ static void reply_timing(struct worker *w, struct conn *c)
     if (!w->owed && !(w->owed = calloc((size_t)w->nconns, sizeof(*w->owed))))
         return;  /* not timed: a statistic is not worth failing a reply */
     ow = &w->owed[c->fd];
-    if (ow->reqs == 0)
+    if (!(c->flags & CF_OWED)) {
+        c->flags |= CF_OWED;
         ow->since_ns = w->wake_ns;
+        ow->reqs = 0;
+    }
     ow->reqs += reqs;
 }
 
@@ -834,8 +859,8 @@ static void frame_input(struct worker *w, struct conn *c, const char *data,
          * same read finished the one held before. */
         if (c->in.len > 0 && (!had_partial || lines > 0))
             tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
-        else if (c->in.len == 0)
-            tq_remove(&c->timer);
+        else if (c->in.len == 0 && had_partial)
+            tq_remove(&c->timer);  /* queued only with a partial line held */
         break;
     case LINE_PAUSE:
         if (conn_hold(w, c, data + consumed, n - consumed, ib) != 0)
@@ -981,10 +1006,10 @@ static void conn_read(struct worker *w, struct conn *c)
     if (r > 0) {
         clock_refresh(&w->clock, w->o->time_format);
         STAT_ADD(w->st, bytes_in, r);
-        tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+        idle_touch(w, c);
         conn_input(w, c, w->rbuf, (size_t)r);
     } else if (r == 0) {
-        tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+        idle_touch(w, c);
         conn_eof(w, c);
     } else if (errno != EAGAIN) {
         conn_close(w, c, CLOSE_RESET);
@@ -1019,7 +1044,7 @@ static void conn_flush(struct worker *w, struct conn *c)
         ring_consume(&c->out, (size_t)r);
         account(w, rb, c->in.cap, c);
         STAT_ADD(w->st, bytes_out, r);
-        tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+        idle_touch(w, c);
     }
     conn_kick(w, c);
 }
@@ -1124,7 +1149,7 @@ void conn_idle_expired(struct worker *w, struct conn *c)
         if (conn_quiet(c))
             conn_close(w, c, CLOSE_SHUTDOWN);
         else
-            tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+            idle_touch(w, c);
         return;
     }
     STAT_INC(w->st, err_idle_timeout);

@@ -168,7 +168,10 @@ static void begin_drain(struct worker *w)
             close_listener(w, ls);
     }
     operator_drain(w);
+    int queued = w->idle_q.timeout_ms > 0;
     w->idle_q.timeout_ms = DRAIN_QUIET_MS;
+    if (!queued)
+        conn_drain_queue(w);  /* --idle-timeout 0 kept no idle queue */
     log_info("draining %u connection%s", w->active, w->active == 1 ? "" : "s");
 }
 

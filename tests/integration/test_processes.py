@@ -271,13 +271,18 @@ def test_graceful_stop_serves_queued_connections(stampd):
     x.close()
 
 
-def test_graceful_stop_answers_requests_not_yet_read(stampd):
+# --idle-timeout 0 keeps no idle queue until a drain builds one.
+IDLE_QUEUES = pytest.mark.parametrize("idle", ["60", "0"], ids=["idle60", "idle0"])
+
+
+@IDLE_QUEUES
+def test_graceful_stop_answers_requests_not_yet_read(stampd, idle):
     """2,000 idle connections each get a request while the worker is
     stopped, then the stop: the worker reads them a batch of events at a
     time, and the ones it has not reached yet are not "quiet" (their
     requests wait in the kernel), so every one is answered."""
     n = 2000
-    s = stampd("--reply", "echo", workers=1)
+    s = stampd("--reply", "echo", "--idle-timeout", idle, workers=1)
     conns = [s.connect() for _ in range(n)]
     wait_for(lambda: s.stat("connections_active") == n, 10, "all accepted")
     pid = s.children()[0]
@@ -295,14 +300,17 @@ def test_graceful_stop_answers_requests_not_yet_read(stampd):
     assert s.wait() == 0
 
 
-def test_graceful_stop_quiet_connection_closes_after_100ms(stampd):
-    s = stampd("--reply", "echo")
+@IDLE_QUEUES
+def test_graceful_stop_quiet_connection_closes_after_100ms(stampd, idle):
+    s = stampd("--reply", "echo", "--idle-timeout", idle, workers=1)
     c = s.connect()
+    idle_one = s.connect()      # no traffic at all: closed 100 ms into the drain
+    wait_for(lambda: s.stat("connections_active") == 2, 5, "both accepted")
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     c.sendall(b"x\n")
     assert recv_exact(c, 2) == b"x\n"
     s.send_signal(signal.SIGTERM)
-    log_has(s, r"worker 0 info: draining 1 connection")
+    log_has(s, r"worker 0 info: draining 2 connections")
     # Still served while it keeps talking.
     last = None
     for i in range(10):
@@ -314,6 +322,8 @@ def test_graceful_stop_quiet_connection_closes_after_100ms(stampd):
     quiet = time.monotonic() - last
     assert data == b""
     assert 0.09 <= quiet <= 0.1 + 0.4 * SLOW, quiet
+    assert recv_all(idle_one, timeout=5) == b""
+    idle_one.close()
     c.close()
     assert s.wait() == 0
 
