@@ -52,7 +52,8 @@ void line_release(struct line_buf *lb)
 
 /* Hand one complete line (terminator included, `len` >= 1, last byte LF) to
  * the sink. */
-static int deliver(const char *line, size_t len, line_sink_fn sink, void *ctx)
+static inline int deliver(const char *line, size_t len, line_sink_fn sink,
+                          void *ctx)
 {
     stampd_assert(len >= 1 && line[len - 1] == '\n');
     size_t plen = len - 1;
