@@ -53,8 +53,10 @@ import suite  # noqa: E402  (helpers: free_port, children, merge_latency)
 # The master's lead over its workers (stampd --master-priority, 5 by
 # default): with 56 workers and 59 clients runnable on two CPUs, the
 # scheduler's share for the master grows with its weight, and its admin
-# port must answer within 100 ms.
-MASTER_PRIORITY = 10
+# port must answer within 100 ms.  10 levels were not enough when the
+# million verification requests arrive within a second (GET /stats 105
+# ms): the most there is, 19.
+MASTER_PRIORITY = 19
 
 ROOT = suite.ROOT
 NOFILE = 20000
