@@ -52,6 +52,19 @@ int line_feed(struct line_buf *lb, const char *data, size_t n,
               size_t max_line, line_sink_fn sink, void *ctx,
               size_t *consumed, size_t *lines);
 
+/* The stamp replies' fast path, for a connection holding no partial line:
+ * frame the complete lines at the start of data[0..n) and write each one's
+ * reply, `prefix` + payload + its own terminator (CRLF for a line ending
+ * in CRLF, else LF), into dst, as long as the next reply fits in the
+ * `room` bytes left.  It stops before a line without LF, a line longer
+ * than max_line, or a reply that does not fit: those are line_feed()'s,
+ * from *consumed on.  The bytes written are what line_feed() with a sink
+ * building stamp replies would have produced for the same lines.  Returns
+ * the bytes written; *consumed and *lines as line_feed()'s. */
+size_t line_stamp_run(const char *data, size_t n, size_t max_line,
+                      const char *prefix, size_t prefix_len, char *dst,
+                      size_t room, size_t *consumed, size_t *lines);
+
 /* End of input: hand a held fragment to the sink as a request terminated by
  * LF (the protocol's rule), then free lb.  Returns the sink's status or
  * LINE_OK when nothing was held. */

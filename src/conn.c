@@ -825,6 +825,30 @@ static int chunk_feed(const char *data, size_t n, size_t max_line,
     return rc;
 }
 
+/* The common case in one loop (line_stamp_run): stamp replies for the
+ * complete lines at the start of a read, while nothing is held (no partial
+ * line, nothing in the ring) and no line needs more than a copy (no
+ * operator, no request log).  The checks reply_sink() makes per line are
+ * made once per read; the rest of the read, if any, goes to the framer. */
+static void stamp_run(struct worker *w, struct conn *c, const char **data,
+                      size_t *n, size_t *lines)
+{
+    const struct opts *o = w->o;
+    size_t limit = w->stage_cap < o->max_output ? w->stage_cap : o->max_output;
+
+    if (o->reply != REPLY_STAMP || o->log_requests || c->in.len > 0 ||
+        (c->flags & (CF_OPERATOR | CF_CHUNK | CF_BROKEN)) ||
+        !ring_empty(&c->out) || w->stage_len >= limit)
+        return;
+    size_t used;
+    w->stage_len += line_stamp_run(*data, *n, o->max_line,
+                                   clock_prefix(&w->clock, o->time_format),
+                                   CLOCK_PREFIX_LEN, w->stage + w->stage_len,
+                                   limit - w->stage_len, &used, lines);
+    *data += used;
+    *n -= used;
+}
+
 /* Frame `data`, answer every complete line (or the chunk) and send the
  * replies. */
 static void frame_input(struct worker *w, struct conn *c, const char *data,
@@ -837,12 +861,14 @@ static void frame_input(struct worker *w, struct conn *c, const char *data,
     struct sink_ctx s = { w, c };
     uint32_t ib = c->in.cap;
     int had_partial = c->in.len > 0;
-    size_t consumed = 0, lines = 0;
+    size_t consumed = 0, lines = 0, fast = 0;
 
+    stamp_run(w, c, &data, &n, &fast);
     int rc = (c->flags & CF_CHUNK) ?
         chunk_feed(data, n, w->o->max_line, &s, &consumed, &lines) :
         line_feed(&c->in, data, n, w->o->max_line, reply_sink, &s,
                   &consumed, &lines);
+    lines += fast;
     if (lines) {
         STAT_ADD(w->st, requests_line, lines);
         STAT_LISTENER_ADD(w->st, c->lidx, requests, lines);

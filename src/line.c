@@ -141,6 +141,35 @@ out:
     return rc;
 }
 
+size_t line_stamp_run(const char *data, size_t n, size_t max_line,
+                      const char *prefix, size_t prefix_len, char *dst,
+                      size_t room, size_t *consumed, size_t *lines)
+{
+    size_t pos = 0, out = 0, nlines = 0;
+
+    while (pos < n) {
+        const char *start = data + pos;
+        const char *lf = memchr(start, '\n', n - pos);
+        if (!lf)
+            break;
+        size_t len = (size_t)(lf - start) + 1;  /* the LF included */
+        if (len > max_line)
+            break;
+        /* The reply is the line with the prefix before it: the same
+         * payload and terminator bytes, CR LF or LF. */
+        if (prefix_len + len > room - out)
+            break;
+        memcpy(dst + out, prefix, prefix_len);
+        memcpy(dst + out + prefix_len, start, len);
+        out += prefix_len + len;
+        pos += len;
+        nlines++;
+    }
+    *consumed = pos;
+    *lines = nlines;
+    return out;
+}
+
 int line_finish(struct line_buf *lb, line_sink_fn sink, void *ctx)
 {
     int rc = LINE_OK;

@@ -659,6 +659,80 @@ static void test_random_differential(void **state)
     free(r);
 }
 
+/* --- the stamp replies' fast path ------------------------------------------ */
+
+/* A sink building stamp replies as the worker's reply_sink() does: the
+ * prefix, the payload, CRLF or LF. */
+struct stamp_out {
+    char buf[4096];
+    size_t len;
+};
+
+#define PFX "[Thu Sep 15 22:29:12 2016] "
+
+static int stamp_sink(void *ctx, const char *payload, size_t len, int crlf)
+{
+    struct stamp_out *o = ctx;
+    size_t plen = sizeof(PFX) - 1;
+    memcpy(o->buf + o->len, PFX, plen);
+    memcpy(o->buf + o->len + plen, payload, len);
+    o->len += plen + len;
+    if (crlf)
+        o->buf[o->len++] = '\r';
+    o->buf[o->len++] = '\n';
+    return LINE_OK;
+}
+
+/* line_stamp_run() then line_feed() on the rest must give the bytes, line
+ * count, held fragment and status of line_feed() alone, whatever the room;
+ * and line_stamp_run() must stop only where the rules say. */
+static void test_stamp_run_differential(void **state)
+{
+    (void)state;
+    static const char alphabet[] = { '\n', '\n', '\r', '\r', 'a', 'b', '\0', '\xff' };
+    enum { STREAMS = 20000, MAXLEN = 160 };
+    uint64_t seed = 0x57a3b5eedull;
+    static struct stamp_out want, got;
+    char s[MAXLEN];
+    size_t plen = sizeof(PFX) - 1;
+
+    for (int it = 0; it < STREAMS; it++) {
+        size_t n = unit_rand(&seed) % MAXLEN;
+        size_t max = 1 + unit_rand(&seed) % 24;
+        size_t room = unit_rand(&seed) % 300;
+        struct line_buf a = { 0 }, b = { 0 };
+        size_t ca = 0, la = 0, cb = 0, lb_lines = 0, used = 0, fast = 0;
+
+        for (size_t i = 0; i < n; i++)
+            s[i] = alphabet[unit_rand(&seed) % sizeof(alphabet)];
+        want.len = got.len = 0;
+        int ra = line_feed(&a, s, n, max, stamp_sink, &want, &ca, &la);
+
+        got.len = line_stamp_run(s, n, max, PFX, plen, got.buf, room, &used, &fast);
+        assert_true(got.len <= room);
+        assert_true(used <= n);
+        /* Where it stopped: the end, a fragment, a long line, or no room. */
+        if (used < n) {
+            const char *lf = memchr(s + used, '\n', n - used);
+            size_t len = lf ? (size_t)(lf - (s + used)) + 1 : 0;
+            assert_true(!lf || len > max || plen + len > room - got.len);
+        }
+        int rb = line_feed(&b, s + used, n - used, max, stamp_sink, &got, &cb,
+                           &lb_lines);
+        assert_int_equal(rb, ra);
+        assert_int_equal(fast + lb_lines, la);
+        if (ra == LINE_OK)
+            assert_int_equal(used + cb, ca);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.buf, want.buf, want.len);
+        assert_int_equal(b.len, a.len);
+        if (a.len)
+            assert_memory_equal(b.buf, a.buf, a.len);
+        line_release(&a);
+        line_release(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_sink_failure),
         cmocka_unit_test(test_finish),
         cmocka_unit_test(test_random_differential),
+        cmocka_unit_test(test_stamp_run_differential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
