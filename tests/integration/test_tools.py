@@ -297,6 +297,62 @@ def bench_json(addr, *args):
     return json.loads(r.stdout)
 
 
+class PairSide:
+    """A test server as bench/suite.py's interleaved_pair() sees one: a
+    name, a port, and its worker's CPU time."""
+
+    def __init__(self, name, srv):
+        self.name, self.srv, self.port = name, srv, srv.port
+
+    def cpu_ns(self):
+        total = 0
+        for pid in self.srv.children():
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+        return total
+
+
+def test_interleaved_pair_takes_turns(stampd):
+    """The suite's interleaved pairs: both clients measure the same 2 s,
+    taking turns every 0.25 s (the servers' own counters show one at a
+    time moving), and each one's replies all verify."""
+    import threading
+    suite = suite_module()
+    sides = [PairSide("a", stampd(workers=1)), PairSide("b", stampd(workers=1))]
+    build = os.path.relpath(os.path.dirname(STAMPBENCH), suite.ROOT)
+    out = {}
+    t = threading.Thread(target=lambda: out.update(suite.interleaved_pair(
+        build, sides, ["-c", "20", "-P", "2", "-s", "32"], 2, 0.25)))
+    t.start()
+    # Both servers' request counters every 50 ms until the pair is done
+    # (at most 60 s): which of them moved in each interval.
+    moved, prev, end = [], None, time.monotonic() + 60
+    while t.is_alive() and time.monotonic() < end:
+        cur = [x.srv.stat("requests_total", "line") for x in sides]
+        if prev:
+            moved.append(tuple(c > p for c, p in zip(cur, prev)))
+        prev = cur
+        time.sleep(0.05)
+    t.join(timeout=60)
+    assert not t.is_alive() and out
+    for side in sides:
+        x = out[side.name]
+        assert x["errors"] == 0 and x["mismatches"] == 0
+        assert 0 < x["requests"] <= side.srv.stat("requests_total", "line")
+        assert x["cpu_s"] > 0 and x["cpu_us_per_req"] > 0
+        # About half of the 2 s each (the turns are timed by a sleeping
+        # Python loop: a loose bound).
+        assert 0.6 < x["active_s"] < 1.4, x
+    assert 1.9 < out["a"]["active_s"] + out["b"]["active_s"] < 2.3
+    # The warm-up runs both at once; the measured time takes turns: each
+    # server alone in a good part of the intervals.
+    alone = [sum(1 for m in moved if m[i] and not m[1 - i]) for i in (0, 1)]
+    assert min(alone) >= len(moved) // 6, moved
+    # Every client is gone, none left stopped.
+    assert subprocess.run(["pgrep", "-f", "start-on-signal"]).returncode == 1
+
+
 def test_stampbench_json_histogram_merges(stampd):
     s = stampd(workers=1)
     suite = suite_module()
