@@ -52,11 +52,10 @@ SCENARIOS = [
      {"seed": "its latency is measured at -c 1000 (time)"}),
     ("L1000", ["-c", "1000", "-P", "1", "-s", "32"], {}),
 ]
-# Seconds measured per run, after WARMUP seconds of unrecorded load: the
-# matrix's runs, the interleaved pairs, the saturation curve and the HTTP
-# runs share `make bench`'s 20 minutes.
+# Seconds measured per run (after 1 s of warm-up): the matrix's runs, the
+# interleaved pairs, the saturation curve and the HTTP runs share `make bench`'s
+# 20 minutes.
 DURATION = 4
-WARMUP = 0.5
 CONNS = {"L1": 1, "S2": 100, "L1000": 1000, "S3": 5000, "S4": 15000}
 SERVERS = ["stampd", "baseline", "redis", "memcached", "seed"]
 
@@ -287,7 +286,7 @@ def merge_latency(parts):
 
 
 def one_run(build, server, scen, args, quick):
-    d, w = ("2", "0.5") if quick else (str(DURATION), str(WARMUP))
+    d, w = ("2", "0.5") if quick else (str(DURATION), "1")
     data, rc, errs, s = run_client(build, server,
                                    client_args(server, args + ["-d", d, "-w", w]))
     r = {"server": server.name, "scenario": scen, "rc": rc}
@@ -318,8 +317,8 @@ def one_run(build, server, scen, args, quick):
 # matrix's runs back to back are still reported, as information.
 PAIRED = ("stampd", "baseline")
 PAIRED_SCENARIOS = ("S1", "S2", "S3", "S4")
-INTERLEAVED_PAIRS = 7
-INTERLEAVED_S = 4       # measured seconds per pair: half of them each
+INTERLEAVED_PAIRS = 5
+INTERLEAVED_S = 6       # measured seconds per pair: half of them each
 SLICE_S = 0.5
 
 
@@ -923,7 +922,7 @@ def main():
     reps = a.reps or (1 if a.quick else 3)
     t0 = time.monotonic()
     res = {"machine": machine(), "reps": reps,
-           "duration": 2 if a.quick else DURATION, "warmup": 0.5 if a.quick else WARMUP,
+           "duration": 2 if a.quick else DURATION, "warmup": 0.5 if a.quick else 1,
            "quick": a.quick,
            "interleaved": {"pairs": 1 if a.quick else INTERLEAVED_PAIRS,
                            "duration": 2 if a.quick else INTERLEAVED_S,
