@@ -52,11 +52,9 @@ static void conn_break(struct conn *c, enum close_reason reason);
  * only when the poller took the change.  A connection whose change failed
  * is marked broken (counted in poller_errors, closed as "reset") and is
  * closed when control returns to its event or timer (conn_settle()). */
-static void set_interest(struct worker *w, struct conn *c, unsigned mask)
+static void change_interest(struct worker *w, struct conn *c, unsigned mask)
 {
     static long long failure_log;
-    if (c->mask == mask)
-        return;  /* the common case, once per read: no call */
     unsigned m = c->mask;
     int rc = reactor_interest(w->poller, c->fd, &m, mask, conn_tag(c));
 
@@ -68,6 +66,13 @@ static void set_interest(struct worker *w, struct conn *c, unsigned mask)
                     "poller: interest change on fd %d: %s; closing the "
                     "connection", c->fd, strerror(-rc));
     conn_break(c, CLOSE_RESET);
+}
+
+/* The common case, once per read, costs a compare: no call. */
+static inline void set_interest(struct worker *w, struct conn *c, unsigned mask)
+{
+    if (c->mask != mask)
+        change_interest(w, c, mask);
 }
 
 /* Close c, still the connection of generation gen, if it was marked
@@ -101,10 +106,11 @@ static void account(struct worker *w, uint32_t ring_before, uint32_t in_before,
 
 /* After framing: the ring accounts for itself as it changes (out_reserve,
  * stage_send), so only the input buffer is compared here. */
-static void account_in(struct worker *w, uint32_t in_before,
-                       const struct conn *c)
+static inline void account_in(struct worker *w, uint32_t in_before,
+                              const struct conn *c)
 {
-    account(w, c->out.cap, in_before, c);
+    if (c->in.cap != in_before)
+        account(w, c->out.cap, in_before, c);
 }
 
 /* The same for the HTTP handler's buffers (a long request-target or body). */
@@ -864,10 +870,12 @@ static void frame_input(struct worker *w, struct conn *c, const char *data,
     size_t consumed = 0, lines = 0, fast = 0;
 
     stamp_run(w, c, &data, &n, &fast);
-    int rc = (c->flags & CF_CHUNK) ?
-        chunk_feed(data, n, w->o->max_line, &s, &consumed, &lines) :
-        line_feed(&c->in, data, n, w->o->max_line, reply_sink, &s,
-                  &consumed, &lines);
+    int rc = LINE_OK;
+    if (c->flags & CF_CHUNK)
+        rc = chunk_feed(data, n, w->o->max_line, &s, &consumed, &lines);
+    else if (n > 0) /* the one-loop path usually answers the whole read */
+        rc = line_feed(&c->in, data, n, w->o->max_line, reply_sink, &s,
+                       &consumed, &lines);
     lines += fast;
     if (lines) {
         STAT_ADD(w->st, requests_line, lines);
