@@ -188,49 +188,75 @@ def client_args(server, extra):
     return extra
 
 
+class Client:
+    """One stampbench --json run against `server`.  Its stderr is read in a
+    thread that samples the server at each phase marker (and sets the
+    marker's event, for a caller that must act on it); stdout in another:
+    a --json report with many histogram buckets outgrows a pipe, and the
+    client would block before closing stderr."""
+
+    MARKERS = ("connected", "start", "end")
+
+    def __init__(self, build, server, args, cpu="1", on_start=None,
+                 on_connected=None):
+        cmd = [os.path.join(ROOT, build, "stampbench"), "--json"] + args + \
+            ["127.0.0.1:%d" % server.port]
+        if cpu is not None:
+            cmd = ["taskset", "-c", cpu] + cmd
+        self.server = server
+        self.on_start, self.on_connected = on_start, on_connected
+        self.samples, self.errs, self.out = {}, [], []
+        self.events = {m: threading.Event() for m in self.MARKERS}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, preexec_fn=limit_fds)
+        self.threads = [threading.Thread(target=self._stderr),
+                        threading.Thread(target=lambda: self.out.append(
+                            self.proc.stdout.read()))]
+        for t in self.threads:
+            t.start()
+
+    def _stderr(self):
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            m = line[1:] if line.startswith("#") else None
+            if m not in self.events:
+                self.errs.append(line)
+                continue
+            if m == "connected" and self.on_connected:
+                self.samples["connected"] = self.on_connected()
+            elif m in ("start", "end"):
+                self.samples[m] = (self.server.cpu_ns(), self.server.cpu_ticks(),
+                                   time.monotonic())
+                if m == "start" and self.on_start:
+                    self.samples["on_start"] = self.on_start()
+            self.events[m].set()
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """(json or None, exit status, stderr text, samples); a client still
+        running after `timeout` seconds is killed."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(timeout=5)
+        for t in self.threads:
+            t.join(timeout=10)
+        try:
+            data = json.loads(b"".join(self.out).decode())
+        except ValueError:
+            data = None
+        return data, rc, "\n".join(self.errs[:20]), self.samples
+
+
 def run_client(build, server, args, cpu="1", on_start=None, on_connected=None,
                timeout=300):
     """Run stampbench --json; sample the server at its markers.  Returns
     (json or None, exit status, stderr text, samples)."""
-    cmd = [os.path.join(ROOT, build, "stampbench"), "--json"] + args + \
-        ["127.0.0.1:%d" % server.port]
-    if cpu is not None:
-        cmd = ["taskset", "-c", cpu] + cmd
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=limit_fds)
-    killer = threading.Timer(timeout, proc.kill)
-    killer.start()
-    samples, errs = {}, []
-    # stdout in its own thread: a --json report with many histogram buckets
-    # outgrows a pipe, and the client would block before closing stderr.
-    out_chunks = []
-    out_reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()))
-    out_reader.start()
-    try:
-        for raw in proc.stderr:
-            line = raw.decode(errors="replace").rstrip("\n")
-            if line == "#connected" and on_connected:
-                samples["connected"] = on_connected()
-            elif line == "#start":
-                samples["start"] = (server.cpu_ns(), server.cpu_ticks(),
-                                    time.monotonic())
-                if on_start:
-                    samples["on_start"] = on_start()
-            elif line == "#end":
-                samples["end"] = (server.cpu_ns(), server.cpu_ticks(),
-                                  time.monotonic())
-            else:
-                errs.append(line)
-        rc = proc.wait()
-        out_reader.join()
-        out = b"".join(out_chunks).decode()
-    finally:
-        killer.cancel()
-    try:
-        data = json.loads(out)
-    except ValueError:
-        data = None
-    return data, rc, "\n".join(errs[:20]), samples
+    return Client(build, server, args, cpu, on_start, on_connected).wait(timeout)
 
 
 # --- stampbench output -------------------------------------------------------
@@ -322,59 +348,6 @@ INTERLEAVED_S = 6       # measured seconds per pair: half of them each
 SLICE_S = 0.5
 
 
-class PairClient:
-    """One side of an interleaved pair: stampbench --start-on-signal against
-    one server, its markers sampled as they come."""
-
-    def __init__(self, build, server, args, duration):
-        self.server = server
-        cmd = ["taskset", "-c", "1", os.path.join(ROOT, build, "stampbench"),
-               "--json", "--start-on-signal"] + args + \
-              ["-d", str(duration), "-w", "1", "127.0.0.1:%d" % server.port]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, preexec_fn=limit_fds)
-        self.marks, self.errs, self.out = {}, [], []
-        self.events = {m: threading.Event() for m in ("connected", "start", "end")}
-        self.threads = [threading.Thread(target=self._stderr),
-                        threading.Thread(target=lambda: self.out.append(
-                            self.proc.stdout.read()))]
-        for t in self.threads:
-            t.start()
-        self.active = 0.0       # seconds it was let run in the measured time
-
-    def _stderr(self):
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace").rstrip("\n")
-            m = line[1:] if line.startswith("#") else None
-            if m in self.events:
-                self.marks[m] = self.server.cpu_ns()
-                self.events[m].set()
-            else:
-                self.errs.append(line)
-
-    def signal(self, sig):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-
-    def finish(self, timeout):
-        """The report, or raise RuntimeError with what went wrong."""
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait(timeout=5)
-        for t in self.threads:
-            t.join(timeout=10)
-        try:
-            data = json.loads(b"".join(self.out).decode())
-        except ValueError:
-            data = None
-        if rc != 0 or not data or "start" not in self.marks or "end" not in self.marks:
-            raise RuntimeError("%s client: exit %s %s" % (
-                self.server.name, rc, " | ".join(self.errs)[-300:]))
-        return data
-
-
 def interleaved_pair(build, servers, args, duration, slice_s):
     """Both servers loaded at once: each client connects and warms up, the
     measured time starts for both at one signal, and from then on one client
@@ -384,7 +357,8 @@ def interleaved_pair(build, servers, args, duration, slice_s):
     its client's measured window over the replies verified in it (a server
     that idles costs nothing); throughput: those replies over the seconds its
     client ran."""
-    cl = [PairClient(build, s, args, duration) for s in servers]
+    cl = [Client(build, s, ["--start-on-signal"] + args +
+                 ["-d", str(duration), "-w", "1"]) for s in servers]
     try:
         for c in cl:
             if not c.events["connected"].wait(60):
@@ -398,13 +372,12 @@ def interleaved_pair(build, servers, args, duration, slice_s):
                 raise RuntimeError("%s client did not start" % c.server.name)
         cl[1].signal(signal.SIGSTOP)
         now = time.monotonic()
-        for c in cl:            # both ran until the stop
-            c.active += now - t_sig
+        active = [now - t_sig] * 2  # seconds each client ran: both, so far
         run, end = 0, t_sig + duration
         while now < end:
             time.sleep(max(0.0, min(slice_s, end - now)))
             t = time.monotonic()
-            cl[run].active += min(t, end) - now
+            active[run] += min(t, end) - now
             now = t
             if now < end:
                 cl[run].signal(signal.SIGSTOP)
@@ -412,15 +385,18 @@ def interleaved_pair(build, servers, args, duration, slice_s):
                 cl[run].signal(signal.SIGCONT)
         cl[run ^ 1].signal(signal.SIGCONT)
         out = {}
-        for c in cl:
-            d = c.finish(timeout=60)
-            cpu = c.marks["end"] - c.marks["start"]
+        for c, act in zip(cl, active):
+            d, rc, errs, smp = c.wait(timeout=60)
+            if rc != 0 or not d or "start" not in smp or "end" not in smp:
+                raise RuntimeError("%s client: exit %s %s" % (
+                    c.server.name, rc, errs.replace("\n", " | ")[-300:]))
+            cpu = smp["end"][0] - smp["start"][0]
             out[c.server.name] = {
                 "requests": d["requests"], "errors": d["errors"],
-                "mismatches": d["mismatches"], "active_s": c.active,
+                "mismatches": d["mismatches"], "active_s": act,
                 "cpu_s": cpu / 1e9,
                 "cpu_us_per_req": cpu / 1e3 / d["requests"] if d["requests"] else None,
-                "rps": d["requests"] / c.active if c.active else None}
+                "rps": d["requests"] / act if act else None}
         return out
     finally:
         for c in cl:            # on any error: nobody left stopped

@@ -299,18 +299,14 @@ def bench_json(addr, *args):
 
 class PairSide:
     """A test server as bench/suite.py's interleaved_pair() sees one: a
-    name, a port, and its worker's CPU time."""
+    name, a port, and its worker's CPU time, read as the suite reads a
+    server's (suite.Server over the `measured` pids)."""
 
-    def __init__(self, name, srv):
+    def __init__(self, name, srv, suite):
         self.name, self.srv, self.port = name, srv, srv.port
-
-    def cpu_ns(self):
-        total = 0
-        for pid in self.srv.children():
-            for tid in os.listdir("/proc/%d/task" % pid):
-                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                    total += int(f.read().split()[0])
-        return total
+        self.measured = srv.children()
+        self.cpu_ns = lambda: suite.Server.cpu_ns(self)
+        self.cpu_ticks = lambda: suite.Server.cpu_ticks(self)
 
 
 def test_interleaved_pair_takes_turns(stampd):
@@ -319,7 +315,7 @@ def test_interleaved_pair_takes_turns(stampd):
     time moving), and each one's replies all verify."""
     import threading
     suite = suite_module()
-    sides = [PairSide("a", stampd(workers=1)), PairSide("b", stampd(workers=1))]
+    sides = [PairSide(n, stampd(workers=1), suite) for n in ("a", "b")]
     build = os.path.relpath(os.path.dirname(STAMPBENCH), suite.ROOT)
     out = {}
     t = threading.Thread(target=lambda: out.update(suite.interleaved_pair(

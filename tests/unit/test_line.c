@@ -573,11 +573,25 @@ static size_t ref_split(const char *s, size_t n, size_t max, struct ref_line *ou
     return k;
 }
 
+/* The differential tests' inputs: STREAMS random streams, each shorter
+ * than MAXLEN, over an alphabet rich in LF and CR, with a random
+ * --max-line of 1..24.  Fills s and returns its length. */
+enum { STREAMS = 20000, MAXLEN = 160 };
+
+static size_t random_stream(uint64_t *seed, char *s, size_t *max)
+{
+    static const char alphabet[] = { '\n', '\n', '\r', '\r', 'a', 'b', '\0', '\xff' };
+    size_t n = unit_rand(seed) % MAXLEN;
+
+    *max = 1 + unit_rand(seed) % 24;
+    for (size_t i = 0; i < n; i++)
+        s[i] = alphabet[unit_rand(seed) % sizeof(alphabet)];
+    return n;
+}
+
 static void test_random_differential(void **state)
 {
     (void)state;
-    static const char alphabet[] = { '\n', '\n', '\r', '\r', 'a', 'b', '\0', '\xff' };
-    enum { STREAMS = 20000, MAXLEN = 160 };
     uint64_t seed = 0x5eed1234abcdull;
     struct ref_line *ref = calloc(MAXLEN + 1, sizeof(*ref));
     struct rec *r = rec_new();
@@ -585,14 +599,12 @@ static void test_random_differential(void **state)
 
     assert_non_null(ref);
     for (int it = 0; it < STREAMS; it++) {
-        size_t n = unit_rand(&seed) % MAXLEN;
-        size_t max = 1 + unit_rand(&seed) % 24;
+        size_t max;
+        size_t n = random_stream(&seed, s, &max);
         int too_long, got_too_long = 0;
         size_t bad_off = 0, nref, fed = 0, total_consumed = 0;
         struct line_buf lb = { 0 };
 
-        for (size_t i = 0; i < n; i++)
-            s[i] = alphabet[unit_rand(&seed) % sizeof(alphabet)];
         nref = ref_split(s, n, max, ref, &too_long, &bad_off);
 
         r->used = r->n = r->calls = 0;
@@ -689,22 +701,18 @@ static int stamp_sink(void *ctx, const char *payload, size_t len, int crlf)
 static void test_stamp_run_differential(void **state)
 {
     (void)state;
-    static const char alphabet[] = { '\n', '\n', '\r', '\r', 'a', 'b', '\0', '\xff' };
-    enum { STREAMS = 20000, MAXLEN = 160 };
     uint64_t seed = 0x57a3b5eedull;
     static struct stamp_out want, got;
     char s[MAXLEN];
     size_t plen = sizeof(PFX) - 1;
 
     for (int it = 0; it < STREAMS; it++) {
-        size_t n = unit_rand(&seed) % MAXLEN;
-        size_t max = 1 + unit_rand(&seed) % 24;
+        size_t max;
+        size_t n = random_stream(&seed, s, &max);
         size_t room = unit_rand(&seed) % 300;
         struct line_buf a = { 0 }, b = { 0 };
         size_t ca = 0, la = 0, cb = 0, lb_lines = 0, used = 0, fast = 0;
 
-        for (size_t i = 0; i < n; i++)
-            s[i] = alphabet[unit_rand(&seed) % sizeof(alphabet)];
         want.len = got.len = 0;
         int ra = line_feed(&a, s, n, max, stamp_sink, &want, &ca, &la);
 
