@@ -3,7 +3,7 @@
 # under the same wrk commands, and stampd --udp (one worker) against a
 # minimal recvmmsg loop.
 #
-#   BUILD=build DURATION=5 ROUNDS=3 bench/http.sh [BUILD]
+#   BUILD=build DURATION=4 ROUNDS=3 PAIRS=3 PAIR_S=6 bench/http.sh [BUILD]
 #       results: bench/results/http.{md,json}
 #
 # The HTTP servers: stampd --http --workers 1; nginx (worker_processes 1,
@@ -18,7 +18,9 @@
 # All four run at once, each pinned to CPU 0 and idle between its runs; wrk
 # is pinned to CPU 1.  Each wrk command runs ROUNDS times, the servers taking
 # turns inside a round, so that a noisy neighbour hits them alike; the
-# report gives the median of the rounds.  CPU per request is the server
+# report gives the median of the rounds.  stampd and the epoll floor are
+# also compared in interleaved pairs (bench/wrk_pairs.py), the target's
+# measurement.  CPU per request is the server
 # process's utime+stime from /proc/PID/stat over the run divided by the
 # responses wrk counted, so it includes the kernel's share of the syscalls.
 set -euo pipefail
@@ -27,7 +29,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${1:-${BUILD:-build}}
 ROUNDS=${ROUNDS:-3}
-DUR=${DURATION:-5}
+DUR=${DURATION:-4}
+PAIRS=${PAIRS:-3}
+PAIR_S=${PAIR_S:-6}
 OUT=${OUT:-bench/results}
 PY=${PYTHON:-/usr/bin/python3}
 STAMPD=$ROOT/$BUILD/stampd
@@ -159,6 +163,24 @@ for run in "c100 100" "c1000 1000" "pipeline16 100 -s $ROOT/bench/http_pipeline.
         done
     done
 done
+# stampd against the epoll floor in interleaved pairs (bench/wrk_pairs.py):
+# the two wrk processes take turns every half second, so that the machine's
+# drift between runs a few seconds apart (often more than the 3 % this
+# comparison is about) lands on both.
+PAIRS_TSV=$TMP/pairs.tsv
+: > "$PAIRS_TSV"
+for spec in "${SERVERS[@]}"; do
+    read -r name pid url <<< "$spec"
+    [ "$name" = http-floor ] && FLOOR="$name,$pid,$url"
+done
+if [ -n "${FLOOR:-}" ]; then
+    read -r _ pid url <<< "${SERVERS[0]}"
+    for run in "c100 100" "c1000 1000"; do
+        read -r label conns <<< "$run"
+        "$PY" "$ROOT/bench/wrk_pairs.py" "$label" "$conns" "$PAIRS" "$PAIR_S" 0.5 \
+            "stampd,$pid,$url" "$FLOOR" | tee -a "$PAIRS_TSV" | cut -f1-8 >&2
+    done
+fi
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 PIDS=()
@@ -199,9 +221,10 @@ kill "$BPID"; wait "$BPID" 2>/dev/null || true
 
 # --- report ----------------------------------------------------------------------
 mkdir -p "$OUT"
-"$PY" - "$ROWS" "$OUT" "$DUR" "$ROUNDS" <<'EOF'
+"$PY" - "$ROWS" "$OUT" "$DUR" "$ROUNDS" "$PAIRS_TSV" "$PAIR_S" <<'EOF'
 import json, os, platform, statistics, sys, time
 rows_path, out, dur, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+pairs_path, pair_s = sys.argv[5], sys.argv[6]
 keys = ["server", "run", "connections", "rps", "responses", "p99_us", "cpu_us_per_req",
         "non2xx", "socket_errors"]
 raw = []
@@ -264,6 +287,32 @@ for run in ("c100", "c1000", "pipeline16"):
          if a and b]
     if q:
         paired[run] = {"median": statistics.median(q), "rounds": q}
+# The interleaved pairs: each pair's whole-window ratio, and the ratios of
+# neighbouring turns (stampd's i-th against the floor's i-th of a pair),
+# whose median is the target.
+pk = ["run", "pair", "first", "server", "cpu_us_per_req", "responses", "non2xx",
+      "socket_errors", "turns"]
+prow = [dict(zip(pk, l.rstrip("\n").split("\t"))) for l in open(pairs_path) if l.strip()]
+interleaved = {}
+for run in ("c100", "c1000"):
+    got = {}
+    for r in prow:
+        if r["run"] == run:
+            got.setdefault(r["pair"], {})[r["server"]] = r
+    whole, turns, bad = [], [], 0
+    for p in got.values():
+        a, b = p.get("stampd"), p.get("http-floor")
+        if not (a and b):
+            continue
+        bad += sum(int(x["non2xx"]) + int(x["socket_errors"]) for x in (a, b))
+        whole.append(float(a["cpu_us_per_req"]) / float(b["cpu_us_per_req"]))
+        if a["turns"] != "-" and b["turns"] != "-":
+            turns += [float(x) / float(y) for x, y in
+                      zip(a["turns"].split(","), b["turns"].split(","))]
+    if whole and turns:
+        interleaved[run] = {"pairs": whole, "turns": turns, "errors": bad,
+                            "median": statistics.median(turns),
+                            "pairs_median": statistics.median(whole)}
 v = ratio(by.get(("stampd-udp", "udp")), by.get(("udp-baseline", "udp")))
 if v:
     ratios["udp"] = {"rps": v["rps"], "cpu_per_req": v["cpu_per_req"]}
@@ -271,7 +320,8 @@ doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
        "host": platform.node(), "cpus": os.cpu_count(), "duration_s": float(dur),
        "rounds": int(rounds), "rows": rows, "runs": raw,
        "ratios_stampd_over_reference": ratios, "ratios_floor_over_nginx": floors,
-       "cpu_stampd_over_floor_paired": paired}
+       "cpu_stampd_over_floor_paired": paired,
+       "cpu_stampd_over_floor_interleaved": interleaved, "pair_s": float(pair_s)}
 with open(os.path.join(out, "http.json"), "w") as f:
     json.dump(doc, f, indent=2)
 with open(os.path.join(out, "http.md"), "w") as f:
@@ -300,9 +350,25 @@ with open(os.path.join(out, "http.md"), "w") as f:
             f.write("| %s | %s |\n" % (fl, " | ".join(
                 "%.2f" % v[run]["cpu_per_req"] if run in v else "-"
                 for run in ("c100", "c1000", "pipeline16"))))
+    if interleaved:
+        f.write("\nstampd / http-floor, CPU per request (target <= 1.03), from interleaved "
+                "pairs: both servers loaded at once by their own wrk, the two wrk taking "
+                "turns every 0.5 s (the other one stopped) for %g s; the target is the "
+                "median of the ratios of neighbouring turns (stampd's i-th turn against "
+                "the floor's i-th turn of the same pair; a turn's responses counted by "
+                "the bytes its wrk read), beside each pair's whole-window ratio:\n\n"
+                "| run | median of the turns | turns | quartiles | pairs' whole windows "
+                "| non-2xx + socket errors |\n| --- | ---: | ---: | --- | --- | ---: |\n"
+                % float(pair_s))
+        for run, v in interleaved.items():
+            q = statistics.quantiles(v["turns"], n=4) if len(v["turns"]) >= 4 else None
+            f.write("| %s | %.3f | %d | %s | %s | %d |\n" % (
+                run, v["median"], len(v["turns"]),
+                "%.3f %.3f" % (q[0], q[2]) if q else "-",
+                " ".join("%.3f" % x for x in v["pairs"]), v["errors"]))
     if paired:
-        f.write("\nstampd / http-floor, CPU per request (target <= 1.03): the median of "
-                "the rounds' ratios (each round's runs back to back), and each round's:\n\n"
+        f.write("\nstampd / http-floor, CPU per request, runs back to back (information): "
+                "the median of the rounds' ratios, and each round's:\n\n"
                 "| run | median | rounds |\n| --- | ---: | --- |\n")
         for run, v in paired.items():
             f.write("| %s | %.3f | %s |\n" % (run, v["median"],

@@ -5,7 +5,7 @@ each), 40,000 connections from 3 stampbench processes over 4 source
 addresses, open-loop (latency counted from each request's intended send
 time).
 
-  1. Steps: the total rate rises (60,000, 70,000, ... requests/s, 8 s each
+  1. Steps: the total rate rises (60,000, 70,000, ... requests/s, 6 s each
      after 2 s of warm-up, 5 s with --quick); at each
      step both servers run in turn, a fresh server and fresh connections
      each, until both servers' p99 has been past 50 ms at two steps in a
@@ -150,7 +150,7 @@ def around(k, rates):
 
 
 def run_scenario(build, quick=False, out=OUT, steps=None, max_rate=400000):
-    step_s, warm = (5, 1) if quick else (8, 2)
+    step_s, warm = (5, 1) if quick else (6, 2)
     hb_s = 15 if quick else 60
     # From 60,000 requests/s: under it neither server is anywhere near its
     # knee on this machine (the heartbeat measures 40,000 on its own).

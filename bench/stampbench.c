@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -61,6 +62,7 @@ struct options {
     double wait_close;          /* --wait-close SECS; 0: none */
     int start_on_signal;        /* --start-on-signal: SIGUSR1 ends the warm-up */
     const char *hist_out;       /* --hist-out FILE, or NULL */
+    const char *count_file;     /* --count-file FILE, or NULL */
     enum sb_mode mode;
     int fmt;                    /* -1: detect from the first reply */
     const char *request, *expect;
@@ -109,6 +111,7 @@ struct thread {
     int connected, connect_failed, connecting, next_connect;
     int64_t first_connect_ns, last_connect_ns;
     uint64_t progress_requests;      /* relaxed-atomic copy for the ticker */
+    uint64_t *count_slot;            /* --count-file: this thread's counter */
     /* The progress line's view of this thread: copied by the thread when
      * g_snap_gen moves on, read by the main thread, both under the lock. */
     pthread_mutex_t snap_lock;
@@ -696,6 +699,8 @@ static void *thread_main(void *arg)
         }
         __atomic_store_n(&t->progress_requests, t->c.requests,
                          __ATOMIC_RELAXED);
+        if (t->count_slot)
+            __atomic_store_n(t->count_slot, t->c.requests, __ATOMIC_RELAXED);
         snapshot(t);
     }
     return NULL;
@@ -742,6 +747,10 @@ static void usage(FILE *f)
 "      --start-on-signal  keep the warm-up load going (unrecorded) after -w\n"
 "                         until SIGUSR1 arrives (at most --connect-timeout),\n"
 "                         so that several processes measure the same period\n"
+"      --count-file FILE  keep the count of replies verified in the measured\n"
+"                         time in FILE, updated at every wake-up: one native\n"
+"                         64-bit counter per thread (their sum is the count),\n"
+"                         readable while stampbench runs or is stopped\n"
 "  -h, --help\n"
 "  -V, --version\n"
 "\n"
@@ -766,7 +775,8 @@ static int num(const char *s, double min, double max, double *out)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     enum { O_CRLF = 256, O_SRC, O_MODE, O_FMT, O_REQ, O_EXP, O_CONLY, O_CTO,
-           O_JSON, O_HIST, O_IVAL, O_VERIFY, O_WCLOSE, O_SIGSTART };
+           O_JSON, O_HIST, O_IVAL, O_VERIFY, O_WCLOSE, O_SIGSTART,
+           O_COUNT };
     static const struct option longs[] = {
         { "connections", 1, 0, 'c' }, { "threads", 1, 0, 't' },
         { "pipeline", 1, 0, 'P' }, { "size", 1, 0, 's' },
@@ -778,7 +788,8 @@ static int parse_options(struct options *o, int argc, char **argv)
         { "connect-timeout", 1, 0, O_CTO }, { "json", 0, 0, O_JSON },
         { "hist-out", 1, 0, O_HIST }, { "interval", 1, 0, O_IVAL },
         { "verify-all", 0, 0, O_VERIFY }, { "wait-close", 1, 0, O_WCLOSE },
-        { "start-on-signal", 0, 0, O_SIGSTART }, { "help", 0, 0, 'h' },
+        { "start-on-signal", 0, 0, O_SIGSTART }, { "count-file", 1, 0, O_COUNT },
+        { "help", 0, 0, 'h' },
         { "version", 0, 0, 'V' }, { 0, 0, 0, 0 },
     };
     double v;
@@ -816,6 +827,7 @@ static int parse_options(struct options *o, int argc, char **argv)
         case O_CTO: if (num(optarg, 0.1, 3600, &v)) bad = "--connect-timeout"; o->connect_timeout = v; break;
         case O_JSON: o->json = 1; break;
         case O_HIST: o->hist_out = optarg; break;
+        case O_COUNT: o->count_file = optarg; break;
         case O_IVAL: if (num(optarg, 0.5, 3600, &v)) bad = "--interval"; o->interval = v; break;
         case O_VERIFY: o->verify_all = 1; break;
         case O_WCLOSE: if (num(optarg, 0.1, 86400, &v)) bad = "--wait-close"; o->wait_close = v; break;
@@ -1007,6 +1019,22 @@ static int write_hist_out(FILE *f, const char *path, const struct sb_hist *h)
     return ok ? 0 : -1;
 }
 
+/* --count-file: FILE sized to one 64-bit counter per thread, all zero,
+ * mapped shared; NULL (with the reason on stderr) when it cannot be. */
+static uint64_t *map_count_file(const char *path, int threads)
+{
+    size_t len = (size_t)threads * sizeof(uint64_t);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    void *p = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, (off_t)len) == 0)
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        fprintf(stderr, "stampbench: --count-file %s: %s\n", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /* Everything the threads held, after they are joined (so that a leak
  * checker sees only real leaks). */
 static void free_threads(struct thread *th, int n)
@@ -1048,12 +1076,16 @@ int main(int argc, char **argv)
     struct thread *th = calloc((size_t)o.threads, sizeof(*th));
     if (!th)
         return 1;
+    uint64_t *counts = NULL;
+    if (o.count_file && !(counts = map_count_file(o.count_file, o.threads)))
+        return 2;
     for (int i = 0; i < o.threads; i++) {
         struct thread *t = &th[i];
         t->id = i;
         t->o = &o;
         t->fmt = o.fmt;
         t->nconns = o.conns / o.threads + (i < o.conns % o.threads);
+        t->count_slot = counts ? &counts[i] : NULL;
         t->conns = calloc((size_t)t->nconns, sizeof(*t->conns));
         t->poller = poller_create(t->nconns + 1);
         t->rbuf = malloc(RBUF_SIZE);
@@ -1168,6 +1200,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.threads; i++) {
         struct thread *t = &th[i];
         sum.requests += t->c.requests;
+        if (t->count_slot)  /* the final count, as reported */
+            __atomic_store_n(t->count_slot, t->c.requests, __ATOMIC_RELAXED);
         sum.bytes_in += t->c.bytes_in;
         sum.bytes_out += t->c.bytes_out;
         sum.errors += t->c.errors;
@@ -1282,5 +1316,7 @@ int main(int argc, char **argv)
              (!o.connect_only || held == o.conns) &&
              (o.connect_only || sum.requests > 0);
     free_threads(th, o.threads);
+    if (counts)
+        munmap(counts, (size_t)o.threads * sizeof(uint64_t));
     return ok ? 0 : 1;
 }

@@ -26,7 +26,9 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -133,6 +135,21 @@ class Server:
                 time.sleep(0.05)
             self.measured = children(self.proc.pid)
 
+    def sched(self):
+        """(CPU ns, times scheduled in) of the measured PIDs' threads, from
+        schedstat: the second counts the server's wake-ups."""
+        cpu = runs = 0
+        for pid in self.measured:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                try:
+                    with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                        v = f.read().split()
+                    cpu += int(v[0])
+                    runs += int(v[2])
+                except OSError:
+                    pass
+        return cpu, runs
+
     def cpu_ns(self):
         if self.name == "seed":
             # Its threads come and go with connections, and an ended
@@ -198,7 +215,10 @@ class Client:
     MARKERS = ("connected", "start", "end")
 
     def __init__(self, build, server, args, cpu="1", on_start=None,
-                 on_connected=None):
+                 on_connected=None, count_file=None):
+        self.count_file = count_file
+        if count_file:
+            args = ["--count-file", count_file] + list(args)
         cmd = [os.path.join(ROOT, build, "stampbench"), "--json"] + args + \
             ["127.0.0.1:%d" % server.port]
         if cpu is not None:
@@ -230,6 +250,16 @@ class Client:
                 if m == "start" and self.on_start:
                     self.samples["on_start"] = self.on_start()
             self.events[m].set()
+
+    def count(self):
+        """The replies verified so far in the measured time (--count-file):
+        the sum of its per-thread counters; 0 before the file exists."""
+        try:
+            with open(self.count_file, "rb") as f:
+                raw = f.read()
+        except OSError:
+            return 0
+        return sum(struct.unpack("=%dQ" % (len(raw) // 8), raw[:len(raw) // 8 * 8]))
 
     def signal(self, sig):
         if self.proc.poll() is None:
@@ -356,9 +386,23 @@ def interleaved_pair(build, servers, args, duration, slice_s):
     flight and then idles.  Server CPU per request: each server's CPU over
     its client's measured window over the replies verified in it (a server
     that idles costs nothing); throughput: those replies over the seconds its
-    client ran."""
+    client ran.
+
+    Each turn is also measured alone ("slices"): from a client's resumption
+    to its next one, the server's CPU (the requests left in flight at the
+    stop included) and the replies the client verified (its --count-file),
+    and the seconds it ran.  A server's i-th turn and the other's i-th turn
+    are neighbours in time: their ratio is one sample that a neighbour's
+    burst on the shared machine hits alone."""
+    tmp = tempfile.mkdtemp(prefix="stampd-pair-")
+    files = [os.path.join(tmp, "count%d" % i) for i in range(2)]
     cl = [Client(build, s, ["--start-on-signal"] + args +
-                 ["-d", str(duration), "-w", "1"]) for s in servers]
+                 ["-d", str(duration), "-w", "1"], count_file=f)
+          for s, f in zip(servers, files)]
+
+    def mark(i):
+        """At client i's resumption: (time, its server's CPU, replies)."""
+        return (time.monotonic(),) + servers[i].sched() + (cl[i].count(),)
     try:
         for c in cl:
             if not c.events["connected"].wait(60):
@@ -374,6 +418,7 @@ def interleaved_pair(build, servers, args, duration, slice_s):
         now = time.monotonic()
         active = [now - t_sig] * 2  # seconds each client ran: both, so far
         run, end = 0, t_sig + duration
+        began, stopped, slices = [mark(0), None], [None, None], [[], []]
         while now < end:
             time.sleep(max(0.0, min(slice_s, end - now)))
             t = time.monotonic()
@@ -381,22 +426,35 @@ def interleaved_pair(build, servers, args, duration, slice_s):
             now = t
             if now < end:
                 cl[run].signal(signal.SIGSTOP)
+                stopped[run] = now
                 run ^= 1
+                m = mark(run)
+                if began[run]:      # its previous turn is complete
+                    t0, c0, w0, n0 = began[run]
+                    slices[run].append({"cpu_ns": m[1] - c0, "wakeups": m[2] - w0,
+                                        "replies": m[3] - n0,
+                                        "active_s": stopped[run] - t0})
+                began[run] = m
                 cl[run].signal(signal.SIGCONT)
         cl[run ^ 1].signal(signal.SIGCONT)
         out = {}
-        for c, act in zip(cl, active):
+        for c, act, sl in zip(cl, active, slices):
             d, rc, errs, smp = c.wait(timeout=60)
             if rc != 0 or not d or "start" not in smp or "end" not in smp:
                 raise RuntimeError("%s client: exit %s %s" % (
                     c.server.name, rc, errs.replace("\n", " | ")[-300:]))
+            if c.count() != d["requests"]:
+                raise RuntimeError("%s client: --count-file says %d replies, "
+                                   "the report %d" % (c.server.name, c.count(),
+                                                      d["requests"]))
             cpu = smp["end"][0] - smp["start"][0]
             out[c.server.name] = {
                 "requests": d["requests"], "errors": d["errors"],
                 "mismatches": d["mismatches"], "active_s": act,
                 "cpu_s": cpu / 1e9,
                 "cpu_us_per_req": cpu / 1e3 / d["requests"] if d["requests"] else None,
-                "rps": d["requests"] / act if act else None}
+                "rps": d["requests"] / act if act else None,
+                "slices": sl}
         return out
     finally:
         for c in cl:            # on any error: nobody left stopped
@@ -404,6 +462,7 @@ def interleaved_pair(build, servers, args, duration, slice_s):
             if c.proc.poll() is None:
                 c.proc.kill()
                 c.proc.wait(timeout=5)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_interleaved(build, servers, only, quick):
@@ -633,13 +692,42 @@ def pair_ratios(pairs, scen, a, b, field):
     return q
 
 
+def slice_ratios(pairs, scen, a, b, field):
+    """The ratios a / b of the turns that were neighbours in time (a's i-th
+    turn and b's i-th turn of a pair), over every pair that measured; None
+    if a pair failed or lost a reply."""
+    def value(x):
+        if not (x["replies"] and x["active_s"] > 0):
+            return None
+        return x["cpu_ns"] / x["replies"] if field == "cpu" else \
+            x["replies"] / x["active_s"]
+    q = []
+    for r, whole in zip([r for r in pairs if r["scenario"] == scen],
+                        pair_ratios(pairs, scen, a, b, field)):
+        if whole is None:
+            return None
+        for x, y in zip(r[a].get("slices", ()), r[b].get("slices", ())):
+            vx, vy = value(x), value(y)
+            if vx and vy:
+                q.append(vx / vy)
+    return q
+
+
 def interleaved_ratio(pairs, scen, a, b, field):
-    """The median of the pairs' ratios; None unless every pair measured."""
+    """The median of the neighbouring turns' ratios (slice_ratios()); None
+    unless every pair measured."""
+    q = slice_ratios(pairs, scen, a, b, field)
+    return statistics.median(q) if q else None
+
+
+def pairs_median(pairs, scen, a, b, field):
+    """The median of the pairs' whole-window ratios; None unless every pair
+    measured."""
     q = pair_ratios(pairs, scen, a, b, field)
     return statistics.median(q) if q and None not in q else None
 
 
-def targets(summary, idle, scale, runs=(), pairs=()):
+def targets(summary, idle, scale, runs=(), pairs=(), http=None, saturation=None):
     t = []
 
     def add(text, value, ok, fmt="%.3fx"):
@@ -668,6 +756,8 @@ def targets(summary, idle, scale, runs=(), pairs=()):
             interleaved_ratio(pairs, s, *PAIRED, "rps"), lambda v: v >= 0.97)
     for s in PAIRED_SCENARIOS:
         for f, what in (("cpu", "CPU/request"), ("rps", "throughput")):
+            info("%s %s / baseline, median of the pairs' whole windows" % (s, what),
+                 pairs_median(pairs, s, *PAIRED, f))
             info("%s %s / baseline, runs back to back" % (s, what),
                  paired_ratio(runs, s, *PAIRED, f))
     add("L1 (-c 1) p99 <= 1.1 x baseline", ratio(summary, "L1", "stampd", "baseline", "p99"),
@@ -683,6 +773,19 @@ def targets(summary, idle, scale, runs=(), pairs=()):
         add("scale: 40,000 conns, 0 errors/mismatches", None if "errors" not in scale
             else scale["errors"] + scale["mismatches"], lambda v: ok, "%d errors+mismatches")
         add("scale: p99 < 50 ms", scale.get("p99_us"), lambda v: v < 50000, "%.0f us")
+    if saturation:
+        for x in saturation.get("targets", ()):
+            add("saturation: " + x["target"], x["value"],
+                lambda v, met=x["met"]: met)
+    if http:
+        il = http.get("cpu_stampd_over_floor_interleaved", {})
+        for run in ("c100", "c1000"):
+            add("HTTP %s CPU/request <= 1.03 x http-floor (interleaved)" % run,
+                il.get(run, {}).get("median"), lambda v: v <= 1.03)
+        ref = http.get("ratios_stampd_over_reference", {})
+        for run in ("c100", "c1000", "pipeline16"):
+            add("HTTP %s CPU/request < nginx" % run,
+                ref.get(run, {}).get("cpu_per_req"), lambda v: v < 1.0)
     return t
 
 
@@ -778,8 +881,31 @@ def write_markdown(res, path):
                     scen, r["pair"], r["first"], a["cpu_us_per_req"],
                     b["cpu_us_per_req"], "-" if c is None else "%.3f" % c,
                     a["rps"], b["rps"], "-" if t is None else "%.3f" % t))
+        L += ["", "Turns: each client's turn measured alone, from its resumption to "
+              "its next one (the server's CPU, the requests left in flight at the "
+              "stop included, over the replies verified; those replies over the "
+              "seconds it ran); stampd's i-th turn against the baseline's i-th "
+              "turn of the same pair, its neighbour in time.  A burst of another "
+              "process on this shared machine lands in one turn, and the median "
+              "of the turns' ratios leaves it out: that median is the target.", "",
+              "| scenario | turns | CPU ratio: median | quartiles | "
+              "throughput ratio: median | quartiles |",
+              "| --- | ---: | ---: | --- | ---: | --- |"]
+        for scen in PAIRED_SCENARIOS:
+            qc = slice_ratios(res["pairs"], scen, *PAIRED, "cpu")
+            qr = slice_ratios(res["pairs"], scen, *PAIRED, "rps")
+            if not qc or not qr:
+                L.append("| %s | - | - | - | - | - |" % scen)
+                continue
+
+            def quartiles(q):
+                return " ".join("%.3f" % x for x in statistics.quantiles(
+                    q, n=4)[::2]) if len(q) >= 4 else "-"
+            L.append("| %s | %d | %.3f | %s | %.3f | %s |" % (
+                scen, len(qc), statistics.median(qc), quartiles(qc),
+                statistics.median(qr), quartiles(qr)))
     L += ["", "## Targets (ratios from this run: of medians, or (interleaved) the "
-          "median of the interleaved pairs' ratios)", "",
+          "median of the neighbouring turns' ratios)", "",
           "| target | stampd | met |", "| --- | ---: | --- |"]
     for t in res["targets"]:
         L.append("| %s | %s | %s |" % (t["target"], t["value"],
@@ -888,7 +1014,8 @@ def main():
         with open(os.path.join(a.out, "results.json")) as f:
             res = json.load(f)
         res["targets"] = targets(res["summary"], res["idle"], res["scale"], res["runs"],
-                                 res.get("pairs", ()))
+                                 res.get("pairs", ()), res.get("http_json"),
+                                 res.get("saturation"))
         write_markdown(res, os.path.join(a.out, "results.md"))
         plot(res, a.out)
         return
@@ -924,13 +1051,19 @@ def main():
     http = os.path.join(ROOT, "bench", "http.sh")
     if "http" in only and os.path.exists(http):
         env = dict(os.environ, OUT=a.out)
-        if a.quick:  # one short round of each wrk command
-            env.update(DURATION="2", ROUNDS="1")
+        if a.quick:  # one short round of each wrk command, one short pair
+            env.update(DURATION="2", ROUNDS="1", PAIRS="1", PAIR_S="3")
         r = subprocess.run(["bash", http, a.build], capture_output=True, timeout=900,
                            env=env)
         res["http"] = r.stdout.decode(errors="replace")[-8000:]
+        try:
+            with open(os.path.join(a.out, "http.json")) as f:
+                res["http_json"] = json.load(f)
+        except (OSError, ValueError):
+            res["http_json"] = None
     res["targets"] = targets(res["summary"], res["idle"], res["scale"], res["runs"],
-                                 res.get("pairs", ()))
+                             res.get("pairs", ()), res.get("http_json"),
+                             res.get("saturation"))
     res["elapsed_s"] = time.monotonic() - t0
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "results.json"), "w") as f:

@@ -10,7 +10,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -90,3 +89,29 @@ def test_floor_sends_stampds_response(stampd, floor):
             p.wait()
             raise
     assert rc == 0, p.stderr.read()
+
+
+def test_wrk_pairs_take_turns(stampd):
+    """bench/wrk_pairs.py, the interleaved HTTP pairs of bench/http.sh: two
+    live servers, their wrk taking turns every 0.25 s for 2 s; each server
+    reports CPU per response over the pair and per turn, every response
+    counted by the server too, and no wrk is left behind (stopped or not)."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "bench", "wrk_pairs.py")
+    servers = [start(stampd) for _ in range(2)]
+    specs = ["%s,%d,http://%s/" % (n, s.children()[0], s.addr("http"))
+             for n, s in zip(("a", "b"), servers)]
+    r = subprocess.run(["/usr/bin/python3", script, "t", "10", "1", "2", "0.25"] + specs,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("\t") for line in r.stdout.decode().splitlines()]
+    assert [x[3] for x in rows] == ["a", "b"] and all(x[:3] == ["t", "0", "a"] for x in rows)
+    for (_, _, _, _, cpu, responses, non2xx, errs, turns), s in zip(rows, servers):
+        assert float(cpu) > 0 and (non2xx, errs) == ("0", "0")
+        # Each wrk counts what it read; the server answered at least that.
+        assert 0 < int(responses) <= s.stat("requests_total", "http")
+        # 8 turns of 0.25 s, the last of each side open-ended: 3 complete
+        # (2 when the sleeping loop runs late at the end).
+        t = [float(v) for v in turns.split(",")]
+        assert 2 <= len(t) <= 3 and all(v > 0 for v in t), turns
+    assert subprocess.run(["pgrep", "-x", "wrk"]).returncode == 1

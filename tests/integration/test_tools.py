@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import time
 
@@ -307,6 +308,7 @@ class PairSide:
         self.measured = srv.children()
         self.cpu_ns = lambda: suite.Server.cpu_ns(self)
         self.cpu_ticks = lambda: suite.Server.cpu_ticks(self)
+        self.sched = lambda: suite.Server.sched(self)
 
 
 def test_interleaved_pair_takes_turns(stampd):
@@ -340,6 +342,13 @@ def test_interleaved_pair_takes_turns(stampd):
         # About half of the 2 s each (the turns are timed by a sleeping
         # Python loop: a loose bound).
         assert 0.6 < x["active_s"] < 1.4, x
+        # Its turns, each from one resumption to the next: 8 turns of
+        # 0.25 s, the last of each side open-ended, so at least 3 each.
+        sl = x["slices"]
+        assert 3 <= len(sl) <= 4, sl
+        assert all(t["replies"] > 0 and t["cpu_ns"] > 0 and t["wakeups"] > 0 and
+                   0.15 < t["active_s"] < 0.6 for t in sl), sl
+        assert sum(t["replies"] for t in sl) < x["requests"]
     assert 1.9 < out["a"]["active_s"] + out["b"]["active_s"] < 2.3
     # The warm-up runs both at once; the measured time takes turns: each
     # server alone in a good part of the intervals.
@@ -442,33 +451,70 @@ def test_stampbench_verify_all_and_interval_lines_into_a_pipe(stampd):
     assert sum(int(m.group(2)) for m in ivs) <= d["requests"]
 
 
-def test_stampbench_start_on_signal_measures_from_sigusr1(stampd):
-    """--start-on-signal: the warm-up load runs unrecorded past -w until
-    SIGUSR1; only then "#start", and only what follows is measured."""
-    s = stampd(workers=1)
-    p = subprocess.Popen([STAMPBENCH, "--json", "--start-on-signal", "--rate", "200",
-                          "-c", "3", "-w", "0.1", "-d", "0.5", s.addr()],
+def signalled_bench(s, args, warm, warmed, started=None):
+    """stampbench --json --start-on-signal ARGS against s: once connected
+    and `warm` requests into the warm-up, warmed(p); then SIGUSR1, and
+    started() after '#start' if given.  Returns (report, the rest of
+    stderr); the run must succeed."""
+    p = subprocess.Popen([STAMPBENCH, "--json", "--start-on-signal"] + args + [s.addr()],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert p.stderr.readline() == b"#connected\n"
-        # Half a second of load at 200/s: five times the 0.1 s warm-up.
-        wait_for(lambda: s.stat("requests_total", "line") >= 100, 10,
+        wait_for(lambda: s.stat("requests_total", "line") >= warm, 10,
                  "the warm-up load")
-        assert p.poll() is None
-        os.set_blocking(p.stderr.fileno(), False)
-        assert p.stderr.read() is None          # no "#start" yet
-        os.set_blocking(p.stderr.fileno(), True)
+        warmed(p)
         p.send_signal(signal.SIGUSR1)
+        if started:
+            assert p.stderr.readline() == b"#start\n"
+            started()
         out, err = p.communicate(timeout=10 * SLOW)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
     assert p.returncode == 0, err
+    return json.loads(out), err
+
+
+def test_stampbench_start_on_signal_measures_from_sigusr1(stampd):
+    """--start-on-signal: the warm-up load runs unrecorded past -w until
+    SIGUSR1; only then "#start", and only what follows is measured."""
+    s = stampd(workers=1)
+
+    def warmed(p):
+        # Half a second of load at 200/s: five times the 0.1 s warm-up.
+        assert p.poll() is None
+        os.set_blocking(p.stderr.fileno(), False)
+        assert p.stderr.read() is None          # no "#start" yet
+        os.set_blocking(p.stderr.fileno(), True)
+    d, err = signalled_bench(s, ["--rate", "200", "-c", "3", "-w", "0.1", "-d", "0.5"],
+                             100, warmed)
     assert err == b"#start\n#end\n"
-    d = json.loads(out)
     served = s.stat("requests_total", "line")
     assert 0 < d["requests"] <= served - 100
+
+
+def test_stampbench_count_file_follows_the_measured_replies(stampd, tmp_path):
+    """--count-file: one counter per thread, zero through the warm-up,
+    moving in the measured time, and at the end the report's count."""
+    s = stampd(workers=1)
+    path = str(tmp_path / "count")
+
+    def counters():
+        with open(path, "rb") as f:
+            raw = f.read()
+        assert len(raw) == 16           # two threads
+        return struct.unpack("=2Q", raw)
+
+    def warmed(p):
+        assert counters() == (0, 0)     # the warm-up is not counted
+
+    def started():
+        wait_for(lambda: min(counters()) > 0, 10, "both threads counting")
+    d, err = signalled_bench(s, ["--rate", "400", "-c", "4", "-t", "2", "-w", "0.1",
+                                 "-d", "1", "--count-file", path], 40, warmed, started)
+    assert err == b"#end\n"
+    assert sum(counters()) == d["requests"] > 0
 
 
 def verify_held(addr, connect_timeout="5"):
