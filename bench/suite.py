@@ -97,6 +97,52 @@ def children(pid):
         return []
 
 
+def schedstat(pids):
+    """(CPU ns, times scheduled in) of every thread of `pids`, from
+    /proc/PID/task/*/schedstat: the second counts wake-ups.  A thread that
+    ends while it is read is left out."""
+    cpu = runs = 0
+    for pid in pids:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    v = f.read().split()
+                cpu += int(v[0])
+                runs += int(v[2])
+            except OSError:
+                pass
+    return cpu, runs
+
+
+def take_turns(signal_to, end, slice_s, mark, alive=lambda: True):
+    """Two clients take turns until `end` (time.monotonic()): side 0 runs,
+    side 1 is already stopped; every slice_s seconds the running one gets
+    SIGSTOP and the other SIGCONT (signal_to(side, sig)).  mark(side)
+    samples a side at each of its resumptions.  Returns (the seconds each
+    side ran, each side's complete turns as (mark at its resumption, mark
+    at its next one, seconds it ran), the side running at the end), or
+    earlier once alive() is false.  The caller resumes the stopped side."""
+    now = time.monotonic()
+    active, run = [0.0, 0.0], 0
+    began, stopped, turns = [(now, mark(0)), None], [None, None], [[], []]
+    while now < end and alive():
+        time.sleep(max(0.0, min(slice_s, end - now)))
+        t = time.monotonic()
+        active[run] += min(t, end) - now
+        now = t
+        if now >= end:
+            break
+        signal_to(run, signal.SIGSTOP)
+        stopped[run] = now
+        run ^= 1
+        m = mark(run)
+        if began[run]:          # its previous turn is complete
+            turns[run].append((began[run][1], m, stopped[run] - began[run][0]))
+        began[run] = (now, m)
+        signal_to(run, signal.SIGCONT)
+    return active, turns, run
+
+
 class Server:
     """One peer, started pinned to `cpu`; `measured` are the PIDs whose CPU
     and memory count (stampd: the worker, not the idle master)."""
@@ -136,19 +182,8 @@ class Server:
             self.measured = children(self.proc.pid)
 
     def sched(self):
-        """(CPU ns, times scheduled in) of the measured PIDs' threads, from
-        schedstat: the second counts the server's wake-ups."""
-        cpu = runs = 0
-        for pid in self.measured:
-            for tid in os.listdir("/proc/%d/task" % pid):
-                try:
-                    with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                        v = f.read().split()
-                    cpu += int(v[0])
-                    runs += int(v[2])
-                except OSError:
-                    pass
-        return cpu, runs
+        """(CPU ns, times scheduled in) of the measured PIDs (schedstat())."""
+        return schedstat(self.measured)
 
     def cpu_ns(self):
         if self.name == "seed":
@@ -156,15 +191,7 @@ class Server:
             # thread's schedstat vanishes; the process's utime+stime keeps
             # them (10 ms ticks).
             return self.cpu_ticks() * 1000000000 // os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.measured:
-            for tid in os.listdir("/proc/%d/task" % pid):
-                try:
-                    with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                        total += int(f.read().split()[0])
-                except OSError:
-                    pass  # a thread that just ended (the seed's, per client)
-        return total
+        return schedstat(self.measured)[0]
 
     def cpu_ticks(self):
         total = 0
@@ -401,8 +428,8 @@ def interleaved_pair(build, servers, args, duration, slice_s):
           for s, f in zip(servers, files)]
 
     def mark(i):
-        """At client i's resumption: (time, its server's CPU, replies)."""
-        return (time.monotonic(),) + servers[i].sched() + (cl[i].count(),)
+        """At client i's resumption: its server's (CPU, wake-ups), replies."""
+        return servers[i].sched() + (cl[i].count(),)
     try:
         for c in cl:
             if not c.events["connected"].wait(60):
@@ -415,28 +442,14 @@ def interleaved_pair(build, servers, args, duration, slice_s):
             if not c.events["start"].wait(10):
                 raise RuntimeError("%s client did not start" % c.server.name)
         cl[1].signal(signal.SIGSTOP)
-        now = time.monotonic()
-        active = [now - t_sig] * 2  # seconds each client ran: both, so far
-        run, end = 0, t_sig + duration
-        began, stopped, slices = [mark(0), None], [None, None], [[], []]
-        while now < end:
-            time.sleep(max(0.0, min(slice_s, end - now)))
-            t = time.monotonic()
-            active[run] += min(t, end) - now
-            now = t
-            if now < end:
-                cl[run].signal(signal.SIGSTOP)
-                stopped[run] = now
-                run ^= 1
-                m = mark(run)
-                if began[run]:      # its previous turn is complete
-                    t0, c0, w0, n0 = began[run]
-                    slices[run].append({"cpu_ns": m[1] - c0, "wakeups": m[2] - w0,
-                                        "replies": m[3] - n0,
-                                        "active_s": stopped[run] - t0})
-                began[run] = m
-                cl[run].signal(signal.SIGCONT)
+        both = time.monotonic() - t_sig     # both ran until now
+        active, turns, run = take_turns(lambda i, sig: cl[i].signal(sig),
+                                        t_sig + duration, slice_s, mark)
         cl[run ^ 1].signal(signal.SIGCONT)
+        active = [a + both for a in active]
+        slices = [[{"cpu_ns": m[0] - b[0], "wakeups": m[1] - b[1],
+                    "replies": m[2] - b[2], "active_s": secs}
+                   for b, m, secs in side] for side in turns]
         out = {}
         for c, act, sl in zip(cl, active, slices):
             d, rc, errs, smp = c.wait(timeout=60)

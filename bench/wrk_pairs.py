@@ -24,17 +24,12 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from suite import schedstat, take_turns  # noqa: E402
+
 
 def cpu_ns(pid):
-    """Nanoseconds on CPU of every thread of pid (schedstat)."""
-    total = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
+    return schedstat([pid])[0]
 
 
 def rchar(pid):
@@ -66,7 +61,8 @@ def parse(out):
 
 
 def pair(servers, conns, seconds, slice_s, extra):
-    """One pair, servers[0]'s wrk first: {name: (cpu ns, wrk report)}."""
+    """One pair, servers[0]'s wrk first: {name: (server CPU ns, wrk's
+    report, its exit status, its turns as (server CPU ns, bytes read))}."""
     before = [cpu_ns(pid) for _, pid, _ in servers]
     procs = []
     try:
@@ -77,21 +73,14 @@ def pair(servers, conns, seconds, slice_s, extra):
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
             if k == 1:
                 procs[1].send_signal(signal.SIGSTOP)
+
         def mark(i):
             return cpu_ns(servers[i][1]), rchar(procs[i].pid)
-        run, end = 0, time.monotonic() + seconds
-        began, turns = [mark(0), None], [[], []]
-        while time.monotonic() < end and all(p.poll() is None for p in procs):
-            time.sleep(max(0.0, min(slice_s, end - time.monotonic())))
-            if time.monotonic() >= end:
-                break
-            procs[run].send_signal(signal.SIGSTOP)
-            run ^= 1
-            m = mark(run)
-            if began[run] and None not in began[run] + m:
-                turns[run].append((m[0] - began[run][0], m[1] - began[run][1]))
-            began[run] = m
-            procs[run].send_signal(signal.SIGCONT)
+        _, sides, _ = take_turns(lambda i, sig: procs[i].send_signal(sig),
+                                 time.monotonic() + seconds, slice_s, mark,
+                                 alive=lambda: all(p.poll() is None for p in procs))
+        turns = [[(m[0] - b[0], m[1] - b[1]) for b, m, _ in side
+                  if None not in b + m] for side in sides]
         for p in procs:
             p.send_signal(signal.SIGCONT)
         outs = [p.communicate(timeout=seconds + 30)[0] for p in procs]
