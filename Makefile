@@ -61,6 +61,7 @@ PURE_SRC = \
   src/addr.c \
   src/check.c \
   src/clock.c \
+  src/clock_edge.c \
   src/clocksync.c \
   src/cpus.c \
   src/http.c \

@@ -3,15 +3,17 @@
  *
  * Each event loop calls clock_update() once per wakeup, right after the
  * poller returns (as nginx does after epoll_wait); everything handled in that
- * iteration uses the cached values, with one exception: a worker reads the
- * wall clock once more after each client read (one vDSO call), and rebuilds
- * the cache only when the shown second (or millisecond, for ISO stamps)
- * changed, because a busy iteration can cross a second boundary between
- * the wakeup and a read (clock_refresh()).  The formatted strings are
- * rebuilt only
- * when their resolution ticks over: the ctime string and the HTTP date once
- * a second, the ISO string's milliseconds once a millisecond (the rest of it
- * once a second).  Never ctime() per reply.
+ * iteration uses the cached values, with one exception: a worker checks the
+ * wall clock again after each client read, and rebuilds the cache only when
+ * the shown second (or millisecond, for ISO stamps) changed, because a busy
+ * iteration can cross a second boundary between the wakeup and a read
+ * (clock_refresh()).  For ISO stamps that check is a read of the clock (one
+ * vDSO call); for ctime stamps, where the second-boundary alarm runs
+ * (clock_edge.h), it is one load of clock_edge_near, and the clock is read
+ * only in the last CLOCK_EDGE_LEAD_MS of a second.  The formatted strings
+ * are rebuilt only when their resolution ticks over: the ctime string and
+ * the HTTP date once a second, the ISO string's milliseconds once a
+ * millisecond (the rest of it once a second).  Never ctime() per reply.
  *
  * Freshness: the wall clock is read after the read that returned the
  * request, so the stamp is never older than the request; it is read before
@@ -23,6 +25,7 @@
 #ifndef STAMPD_CLOCK_H
 #define STAMPD_CLOCK_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -43,7 +46,21 @@ struct clock_cache {
     char iso_prefix[CLOCK_PREFIX_LEN + 1];   /* "[2016-09-05T22:29:12.345Z] " */
     char http_date[CLOCK_HTTP_LEN + 1];      /* IMF-fixdate, GMT */
     int valid;         /* strings have been built at least once */
+    int edge;          /* the second-boundary alarm runs (clock_edge.h) */
+    int64_t wall_mono_ns; /* wall minus monotonic clock at the last update */
 };
+
+/* The second-boundary alarm sets clock_edge_near this long before every
+ * second boundary; clock_refresh() clears it once the clock shows a time
+ * outside that window. */
+#define CLOCK_EDGE_LEAD_MS 50
+extern volatile sig_atomic_t clock_edge_near;
+
+/* Pure: is the wall time t within CLOCK_EDGE_LEAD_MS of its next second? */
+static inline int clock_edge_within(const struct timespec *t)
+{
+    return t->tv_nsec >= 1000000000L - CLOCK_EDGE_LEAD_MS * 1000000L;
+}
 
 /* Read both clocks and refresh what changed. */
 void clock_update(struct clock_cache *c);
@@ -53,7 +70,8 @@ void clock_update(struct clock_cache *c);
  * f, millisecond) changed since the cache was built.  A read may hold
  * bytes sent after the wake-up: a busy turn that crosses a second boundary
  * would otherwise stamp them with the previous second, older than the
- * request. */
+ * request.  With c->edge and ctime stamps the clock is read only while
+ * clock_edge_near is set. */
 void clock_refresh(struct clock_cache *c, enum time_format f);
 
 /* The pure part of clock_update(): take the given instants. */

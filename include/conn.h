@@ -62,6 +62,7 @@ enum conn_flag {
     CF_PEER      = 1u << 10, /* the PROXY source is in w->peers[fd] */
     CF_OPERATOR  = 1u << 11, /* lines are held for the operator (operator.h) */
     CF_OWED      = 1u << 12, /* replies wait in the ring, timed in worker.owed */
+    CF_TIMER     = 1u << 13, /* its timer link is queued (line_q or linger_q) */
 };
 
 /* Why a connection was closed; indexes the closed_* counters. */
@@ -72,9 +73,10 @@ enum close_reason { STATS_CLOSE_REASONS(CONN_CLOSE_ENUM, _) };
 #undef CONN_CLOSE_ENUM
 
 struct conn {
-    /* What every event reads comes first, in the slot's first 64 bytes:
-     * the table is indexed by descriptor, so at tens of thousands of
-     * connections each event's slot is a cache miss or two. */
+    /* Everything an event reads, in one cache line: the table is indexed
+     * by descriptor and 64-byte aligned, so at thousands of connections
+     * an event's slot is one cache miss.  The timer links, touched only
+     * while a timeout runs, are in a table of their own (conn_timers). */
     uint32_t gen;
     int32_t fd;
     uint16_t flags;
@@ -87,9 +89,21 @@ struct conn {
     struct ring out;       /* replies not yet accepted by the kernel */
     struct line_buf in;    /* an unfinished line, or input held while paused */
     struct http_conn *http;/* LISTEN_HTTP only: parser state (http.h) */
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct conn) == 64, "a connection slot is one cache line");
+
+/* A connection's places in the worker's timer queues, in worker.timers
+ * (indexed by descriptor like the connection table). */
+struct conn_timers {
     struct tlink idle;     /* in worker.idle_q while open (and timed) */
-    struct tlink timer;    /* worker.line_q (partial line) or linger_q */
+    struct tlink timer;    /* worker.line_q (partial line) or linger_q;
+                            * queued exactly while CF_TIMER is set */
 };
+
+/* The connection whose timer link (idle or timer, per `member`) is t. */
+#define CONN_OF_TIMER(w, t, member) \
+    (&(w)->conns[tq_entry(t, struct conn_timers, member) - (w)->timers])
 
 static inline uint64_t conn_tag(const struct conn *c)
 {

@@ -28,19 +28,32 @@
  * or when the file does not exist, the real adjtimex(); an unreadable
  * line fails with EINVAL.
  *
- * In normal builds fault_worker_ready() is an empty inline function and
- * fault_adjtimex() is adjtimex().
+ * The stall hook: fault_after_read() sees every client read.  With
+ * STAMPD_FAULT_STALL_ON naming a text and STAMPD_FAULT_STALL_MS a time, a
+ * read that holds the text stalls the worker that long before it is
+ * answered (signals do not cut it short), so that a test can make one loop
+ * turn last across a second boundary.
+ *
+ * In normal builds fault_worker_ready() and fault_after_read() are empty
+ * inline functions and fault_adjtimex() is adjtimex().
  */
 #ifndef STAMPD_FAULT_H
 #define STAMPD_FAULT_H
 
+#include <stddef.h>
 #include <sys/timex.h>
 
 #ifdef FAULT_INJECTION
 void fault_worker_ready(void);
+void fault_after_read(const char *data, size_t n);
 int fault_adjtimex(struct timex *tx);
 #else
 static inline void fault_worker_ready(void) {}
+static inline void fault_after_read(const char *data, size_t n)
+{
+    (void)data;
+    (void)n;
+}
 static inline int fault_adjtimex(struct timex *tx) { return adjtimex(tx); }
 #endif
 

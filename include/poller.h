@@ -64,6 +64,11 @@ static inline int poller_del(poller_t *p, int fd, unsigned old_mask)
  * Returns the count (0 on timeout) or -EINTR when a signal interrupted. */
 int poller_wait(poller_t *p, struct poller_event *events, int max,
                 int timeout_ms);
+/* Keep signal sig blocked while p waits (it is delivered as the wait
+ * returns), so that a periodic signal does not wake an idle loop.  0, or
+ * -ENOTSUP where the backend cannot (kqueue: the signal interrupts the
+ * wait as any other does). */
+int poller_block_signal(poller_t *p, int sig);
 /* "epoll" or "kqueue", for logs and the admin page. */
 const char *poller_backend(void);
 

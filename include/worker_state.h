@@ -28,6 +28,7 @@
 #include "worker.h"
 
 struct conn;
+struct conn_timers;
 struct conn_peer;
 
 struct worker {
@@ -37,7 +38,9 @@ struct worker {
     poller_t *poller;
     struct clock_cache clock;
 
-    struct conn *conns;    /* indexed by fd */
+    struct conn *conns;    /* indexed by fd: a mapping of conns_bytes */
+    size_t conns_bytes;
+    struct conn_timers *timers; /* indexed by fd, like conns */
     int nconns;            /* table size (RLIMIT_NOFILE) */
     unsigned active;       /* counted connections (not refused) */
     unsigned refused_lingering;

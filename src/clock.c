@@ -172,6 +172,8 @@ void clock_set(struct clock_cache *c, const struct timespec *wall,
 
     c->mono_ns = (int64_t)mono->tv_sec * 1000000000 + mono->tv_nsec;
     c->mono_ms = c->mono_ns / 1000000;
+    c->wall_mono_ns = (int64_t)wall->tv_sec * 1000000000 + wall->tv_nsec -
+                      c->mono_ns;
     if (!c->valid || wall->tv_sec != c->sec) {
         struct tm local, utc;
         char buf[CLOCK_ISO_LEN + 1];
@@ -207,11 +209,27 @@ void clock_update(struct clock_cache *c)
     clock_set(c, &wall, &mono);
 }
 
+/* Set by the second-boundary alarm (clock_edge.c), and at start: until the
+ * alarm has run once, every check reads the clock. */
+volatile sig_atomic_t clock_edge_near = 1;
+
 void clock_refresh(struct clock_cache *c, enum time_format f)
 {
     struct timespec wall;
 
-    clock_gettime(CLOCK_REALTIME, &wall);
+    if (c->edge && f == TIME_CTIME) {
+        if (!clock_edge_near)
+            return;
+        /* Cleared before the read: an alarm that comes in between sets it
+         * again, and a read inside the window sets it back. */
+        clock_edge_near = 0;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        clock_gettime(CLOCK_REALTIME, &wall);
+        if (clock_edge_within(&wall))
+            clock_edge_near = 1;
+    } else {
+        clock_gettime(CLOCK_REALTIME, &wall);
+    }
     if (wall.tv_sec != c->sec ||
         (f == TIME_ISO8601 && wall.tv_nsec / 1000000 != c->ms))
         clock_update(c);

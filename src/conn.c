@@ -31,6 +31,7 @@
 #include "compat.h"
 #include "conn.h"
 #include "conn_client.h"
+#include "fault.h"
 #include "log.h"
 #include "operator.h"
 #include "reactor.h"
@@ -82,6 +83,30 @@ static void conn_settle(struct worker *w, struct conn *c, uint32_t gen)
     if ((c->flags & (CF_OPEN | CF_BROKEN)) == (CF_OPEN | CF_BROKEN) &&
         c->gen == gen)
         conn_close(w, c, (enum close_reason)c->reason);
+}
+
+/* c's timer links (conn.h): touched only while a timeout runs. */
+static inline struct conn_timers *timers_of(struct worker *w,
+                                            const struct conn *c)
+{
+    return &w->timers[c->fd];
+}
+
+/* Time c in q (line_q or linger_q), from now. */
+static void timer_start(struct worker *w, struct conn *c, struct tqueue *q)
+{
+    c->flags |= CF_TIMER;
+    tq_touch(q, &timers_of(w, c)->timer, w->clock.mono_ms);
+}
+
+/* Stop c's line or linger timeout; without one, no other cache line is
+ * touched. */
+static inline void timer_stop(struct worker *w, struct conn *c)
+{
+    if (!(c->flags & CF_TIMER))
+        return;
+    c->flags &= (uint16_t)~CF_TIMER;
+    tq_remove(&timers_of(w, c)->timer);
 }
 
 /* Gauges and the worker's buffered total follow allocation changes of the
@@ -140,8 +165,8 @@ void conn_close(struct worker *w, struct conn *c, enum close_reason reason)
 
     if (c->flags & CF_OPERATOR)
         operator_closed(w, c);
-    tq_remove(&c->idle);
-    tq_remove(&c->timer);
+    tq_remove(&timers_of(w, c)->idle);
+    timer_stop(w, c);
     ring_release(&c->out);
     line_release(&c->in);
     if (c->flags & CF_OWED)
@@ -199,7 +224,7 @@ int conn_quiet(const struct conn *c)
 static void idle_touch(struct worker *w, struct conn *c)
 {
     if (w->idle_q.timeout_ms > 0)
-        tq_touch(&w->idle_q, &c->idle, w->clock.mono_ms);
+        tq_touch(&w->idle_q, &timers_of(w, c)->idle, w->clock.mono_ms);
 }
 
 void conn_drain_queue(struct worker *w)
@@ -207,7 +232,7 @@ void conn_drain_queue(struct worker *w)
     for (int fd = 0; fd < w->nconns; fd++) {
         struct conn *c = &w->conns[fd];
         if ((c->flags & CF_OPEN) && !(c->flags & CF_REFUSED) &&
-            !tq_queued(&c->idle))
+            !tq_queued(&w->timers[fd].idle))
             idle_touch(w, c);
     }
 }
@@ -288,8 +313,8 @@ static void enter_linger(struct worker *w, struct conn *c)
 {
     (void)shutdown(c->fd, SHUT_WR);
     c->flags |= CF_LINGER;
-    tq_remove(&c->idle);
-    tq_touch(&w->linger_q, &c->timer, w->clock.mono_ms);
+    tq_remove(&timers_of(w, c)->idle);
+    timer_start(w, c, &w->linger_q);
     set_interest(w, c, POLLER_READ);
 }
 
@@ -540,7 +565,7 @@ static void conn_fail(struct worker *w, struct conn *c, const char *msg,
     c->flags |= CF_CLOSING;
     c->flags &= (uint16_t)~CF_PAUSED;
     c->reason = (uint8_t)reason;
-    tq_remove(&c->timer);
+    timer_stop(w, c);
     line_release(&c->in);
     account_in(w, ib, c);
     if (c->flags & CF_OPERATOR)
@@ -596,7 +621,7 @@ static void conn_proxy_begin(struct worker *w, struct conn *c)
         conn_bad_proxy(w, c, "untrusted source");
         return;
     }
-    tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
+    timer_start(w, c, &w->line_q);
 }
 
 static void conn_bad_proxy(struct worker *w, struct conn *c, const char *why)
@@ -630,7 +655,7 @@ static int conn_proxy_input(struct worker *w, struct conn *c,
         conn_bad_proxy(w, c, why);
         return 0;
     }
-    tq_remove(&c->timer);
+    timer_stop(w, c);
     conn_greet(w, c);
     return 1;
 }
@@ -704,7 +729,7 @@ void conn_batch_done(struct worker *w)
 static int conn_hold(struct worker *w, struct conn *c, const char *rest,
                      size_t n, uint32_t ib)
 {
-    tq_remove(&c->timer);
+    timer_stop(w, c);
     if (line_stash(&c->in, rest, n) != 0) {
         account_in(w, ib, c);
         STAT_INC(w->st, err_nomem);
@@ -766,9 +791,9 @@ static void http_input(struct worker *w, struct conn *c, const char *data,
         /* --line-timeout bounds an unfinished request as it bounds an
          * unfinished line: from its first byte. */
         if (!http_partial(c->http))
-            tq_remove(&c->timer);
+            timer_stop(w, c);
         else if (reqs || !had_partial)
-            tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
+            timer_start(w, c, &w->line_q);
         break;
     case HTTP_PAUSE:
         if (conn_hold(w, c, data + consumed, n - consumed, ib) != 0)
@@ -892,9 +917,9 @@ static void frame_input(struct worker *w, struct conn *c, const char *data,
          * fragment left after complete lines is a new line, even when the
          * same read finished the one held before. */
         if (c->in.len > 0 && (!had_partial || lines > 0))
-            tq_touch(&w->line_q, &c->timer, w->clock.mono_ms);
+            timer_start(w, c, &w->line_q);
         else if (c->in.len == 0 && had_partial)
-            tq_remove(&c->timer);  /* queued only with a partial line held */
+            timer_stop(w, c);  /* queued only with a partial line held */
         break;
     case LINE_PAUSE:
         if (conn_hold(w, c, data + consumed, n - consumed, ib) != 0)
@@ -930,7 +955,7 @@ static void conn_eof(struct worker *w, struct conn *c)
         return;
     }
     c->flags |= CF_EOF;
-    tq_remove(&c->timer);
+    timer_stop(w, c);
     set_interest(w, c, c->mask & ~POLLER_READ);
     if (c->http) { /* an unfinished HTTP request is not answered */
         conn_push(w, c);
@@ -1038,6 +1063,7 @@ static void conn_read(struct worker *w, struct conn *c)
     while (r < 0 && errno == EINTR);
 
     if (r > 0) {
+        fault_after_read(w->rbuf, (size_t)r);
         clock_refresh(&w->clock, w->o->time_format);
         STAT_ADD(w->st, bytes_in, r);
         idle_touch(w, c);
@@ -1106,7 +1132,7 @@ static void conn_shed(struct worker *w, struct conn *c)
 
     STAT_INC(w->st, err_max_buffered);
     conn_log_enforce(w, c, "over --max-buffered");
-    tq_remove(&c->timer);
+    timer_stop(w, c);
     ring_release(&c->out);
     line_release(&c->in);
     account(w, rb, ib, c);

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/timex.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -32,6 +34,8 @@ static unsigned long fail_every;   /* 0: disarmed */
 static unsigned long allocations;
 static unsigned long mod_fail_every; /* 0: disarmed */
 static unsigned long mods;
+static const char *stall_on;       /* NULL: no stalls */
+static long stall_ms;
 /* Where the deliberate leak's address is dropped (volatile: the store and
  * the overwrite are both kept, so no root to the block remains). */
 static void *volatile leak_sink;
@@ -80,6 +84,33 @@ void fault_worker_ready(void)
     arm("STAMPD_FAULT_POLLER_MOD_EVERY", &mod_fail_every, &mods,
         "interest change");
     arm("STAMPD_FAULT_ALLOC_EVERY", &fail_every, &allocations, "allocation");
+    stall_on = getenv("STAMPD_FAULT_STALL_ON");
+    e = getenv("STAMPD_FAULT_STALL_MS");
+    stall_ms = e ? strtol(e, NULL, 10) : 0;
+    if (stall_on && *stall_on && stall_ms > 0)
+        log_info("fault injection: a read holding \"%s\" stalls %ld ms",
+                 stall_on, stall_ms);
+}
+
+void fault_after_read(const char *data, size_t n)
+{
+    struct timespec end;
+
+    if (!stall_on || !*stall_on || stall_ms <= 0 ||
+        !memmem(data, n, stall_on, strlen(stall_on)))
+        return;
+    log_info("fault injection: stalling %ld ms", stall_ms);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += stall_ms / 1000;
+    end.tv_nsec += (stall_ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    /* Until the deadline, whatever signals come (they return EINTR). */
+    for (int i = 0; i < 100000; i++)
+        if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end, NULL) != EINTR)
+            break;
 }
 
 /* True when this allocation is the one to fail. */

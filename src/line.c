@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "clock.h"
 #include "line.h"
 
 #define LINE_BUF_MIN 64u
@@ -159,7 +160,10 @@ size_t line_stamp_run(const char *data, size_t n, size_t max_line,
          * payload and terminator bytes, CR LF or LF. */
         if (prefix_len + len > room - out)
             break;
-        memcpy(dst + out, prefix, prefix_len);
+        if (prefix_len == CLOCK_PREFIX_LEN)   /* every stamp: a fixed-size copy */
+            memcpy(dst + out, prefix, CLOCK_PREFIX_LEN);
+        else
+            memcpy(dst + out, prefix, prefix_len);
         memcpy(dst + out + prefix_len, start, len);
         out += prefix_len + len;
         pos += len;

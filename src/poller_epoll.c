@@ -7,6 +7,7 @@
  * hang-up would wake every poller_wait() for nothing.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -18,6 +19,8 @@ struct poller {
     int epfd;
     int cap;                    /* size of evs */
     struct epoll_event *evs;
+    int masked;                 /* wait with `mask` (poller_block_signal) */
+    sigset_t mask;
 };
 
 poller_t *poller_create(int size_hint)
@@ -74,7 +77,10 @@ int poller_wait(poller_t *p, struct poller_event *events, int max,
 
     if (max > p->cap)
         max = p->cap;
-    n = epoll_wait(p->epfd, p->evs, max, timeout_ms);
+    if (p->masked)
+        n = epoll_pwait(p->epfd, p->evs, max, timeout_ms, &p->mask);
+    else
+        n = epoll_wait(p->epfd, p->evs, max, timeout_ms);
     if (n == -1)
         return -errno;
     for (int i = 0; i < n; i++) {
@@ -93,6 +99,16 @@ int poller_wait(poller_t *p, struct poller_event *events, int max,
         events[i].mask = mask;
     }
     return n;
+}
+
+int poller_block_signal(poller_t *p, int sig)
+{
+    /* The mask in force now, plus sig. */
+    if (sigprocmask(SIG_BLOCK, NULL, &p->mask) != 0 ||
+        sigaddset(&p->mask, sig) != 0)
+        return -errno;
+    p->masked = 1;
+    return 0;
 }
 
 const char *poller_backend(void)

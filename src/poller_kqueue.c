@@ -184,6 +184,13 @@ int poller_wait(poller_t *p, struct poller_event *events, int max,
     return n;
 }
 
+int poller_block_signal(poller_t *p, int sig)
+{
+    (void)p;
+    (void)sig;
+    return -ENOTSUP;
+}
+
 const char *poller_backend(void)
 {
     return "kqueue";

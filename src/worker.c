@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "clientlog.h"
+#include "clock_edge.h"
 #include "compat.h"
 #include "conn.h"
 #include "conn_client.h"
@@ -214,13 +216,13 @@ static void expire_timers(struct worker *w)
     struct tlink *t;
 
     while ((t = tq_expired(&w->linger_q, now)))
-        conn_linger_expired(w, tq_entry(t, struct conn, timer));
+        conn_linger_expired(w, CONN_OF_TIMER(w, t, timer));
     while ((t = tq_expired(&w->line_q, now)))
-        conn_line_expired(w, tq_entry(t, struct conn, timer));
+        conn_line_expired(w, CONN_OF_TIMER(w, t, timer));
     /* A draining worker re-queues busy connections at `now`, which stops
      * this loop: they are behind every member stamped earlier. */
     while ((t = tq_expired(&w->idle_q, now)))
-        conn_idle_expired(w, tq_entry(t, struct conn, idle));
+        conn_idle_expired(w, CONN_OF_TIMER(w, t, idle));
     operator_expire(w);
 
     if (reactor_accept_resume(&w->accept, now)) {
@@ -277,14 +279,21 @@ int worker_setup(struct worker *w, const struct worker_cfg *cfg)
         rl.rlim_cur > (1u << 24))
         rl.rlim_cur = 1u << 20;
     w->nconns = (int)rl.rlim_cur;
-    /* Zeroed pages are touched only when their fd is used. */
-    w->conns = calloc((size_t)w->nconns, sizeof(*w->conns));
+    /* Zeroed pages are touched only when their fd is used.  The slots
+     * are cache lines: the table is an anonymous mapping, page-aligned
+     * whatever the allocator. */
+    w->conns_bytes = (size_t)w->nconns * sizeof(*w->conns);
+    w->conns = mmap(NULL, w->conns_bytes, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (w->conns == MAP_FAILED)
+        w->conns = NULL;
+    w->timers = calloc((size_t)w->nconns, sizeof(*w->timers));
     w->rbuf_size = READ_BUFFER;
     w->rbuf = malloc(w->rbuf_size);
     w->stage_cap = conn_stage_size(o);
     w->stage = malloc(w->stage_cap);
     conn_limits(w);
-    if (!w->conns || !w->rbuf || !w->stage)
+    if (!w->conns || !w->timers || !w->rbuf || !w->stage)
         return -ENOMEM;
 
     tq_init(&w->idle_q, (int64_t)o->idle_timeout * 1000);
@@ -296,6 +305,20 @@ int worker_setup(struct worker *w, const struct worker_cfg *cfg)
     return w->poller ? 0 : -errno;
 }
 
+/* ctime stamps: the clock is checked after each read by a load, not a
+ * clock read, where the poller can keep the alarm from waking an idle
+ * loop (clock_edge.h); elsewhere every check reads the clock. */
+static void start_clock_edge(struct worker *w)
+{
+    if (w->o->time_format != TIME_CTIME ||
+        poller_block_signal(w->poller, CLOCK_EDGE_SIGNAL) != 0)
+        return;
+    int rc = clock_edge_start(&w->clock);
+    if (rc < 0)
+        log_debug("second-boundary alarm: %s; reading the clock after "
+                  "every read", strerror(-rc));
+}
+
 /* Register the signal pipe and every listener. */
 static int worker_listen(struct worker *w)
 {
@@ -305,6 +328,7 @@ static int worker_listen(struct worker *w)
     int rc = setup_signals(w);
     if (rc < 0)
         return rc;
+    start_clock_edge(w);
     rc = poller_add(w->poller, w->sigs.rd, POLLER_READ, TAG_SIGNAL);
     if (rc < 0)
         return rc;
@@ -342,12 +366,15 @@ void worker_free(struct worker *w)
         poller_destroy(w->poller);
     w->poller = NULL;
     reactor_signals_close(&w->sigs);
-    free(w->conns);
+    if (w->conns)
+        munmap(w->conns, w->conns_bytes);
+    free(w->timers);
     free(w->rbuf);
     free(w->stage);
     free(w->peers);
     free(w->owed);
     w->conns = NULL;
+    w->timers = NULL;
     w->rbuf = w->stage = NULL;
     w->peers = NULL;
     w->owed = NULL;
@@ -397,6 +424,7 @@ int worker_turn(struct worker *w, int timeout_ms)
 
     int n = poller_wait(w->poller, events, MAX_EVENTS, timeout_ms);
     clock_update(&w->clock);
+    clock_edge_follow(&w->clock);
     stats_heartbeat(w->st, w->clock.mono_ms);
     if (n == -EINTR)
         n = 0;

@@ -47,7 +47,7 @@ test-reliability: fault-build libc-build
 	STAMPD_FAULT_BIN=$(CURDIR)/$(FAULT_BUILD)/stampd STAMPD_SANITIZED=1 \
 	  $(PYTHON) -m pytest -q tests/integration/test_fault_alloc.py \
 	  tests/integration/test_fault_leak.py tests/integration/test_fault_poller.py \
-	  tests/integration/test_health.py
+	  tests/integration/test_fault_stall.py tests/integration/test_health.py
 	STAMPD_CLOCK_BIN=$(CURDIR)/$(VALGRIND_BUILD)/stampd \
 	  $(PYTHON) -m pytest -q tests/integration/test_fault_clock.py
 

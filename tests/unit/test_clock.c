@@ -12,6 +12,7 @@
 
 #include "unit.h"
 #include "clock.h"
+#include "clock_edge.h"
 
 #define T_1970 ((time_t)0)
 #define T_10000 ((time_t)253402300800)   /* 10000-01-01T00:00:00Z */
@@ -455,6 +456,91 @@ static void test_update(void **state)
     assert_int_equal(c.iso_prefix[25], ']');
 }
 
+/* The alarm's window: the last CLOCK_EDGE_LEAD_MS of every second. */
+static void test_edge_window(void **state)
+{
+    (void)state;
+    const long lead = CLOCK_EDGE_LEAD_MS * 1000000L;
+    struct timespec t = { 1000, 0 };
+
+    assert_false(clock_edge_within(&t));
+    t.tv_nsec = 1000000000L - lead - 1;
+    assert_false(clock_edge_within(&t));
+    t.tv_nsec = 1000000000L - lead;
+    assert_true(clock_edge_within(&t));
+    t.tv_nsec = 999999999;
+    assert_true(clock_edge_within(&t));
+}
+
+/* With the alarm in charge, a check costs nothing while the flag is
+ * clear, and reads the clock (and clears the flag outside the window)
+ * while it is set. */
+static void test_refresh_follows_the_flag(void **state)
+{
+    (void)state;
+    struct clock_cache c;
+    struct timespec now;
+
+    memset(&c, 0, sizeof(c));
+    clock_update(&c);
+    c.edge = 1;
+    time_t current = c.sec;
+    c.sec = current - 5;                    /* a stale cache */
+    clock_edge_near = 0;
+    clock_refresh(&c, TIME_CTIME);
+    assert_int_equal(c.sec, current - 5);   /* not looked at */
+    clock_refresh(&c, TIME_ISO8601);        /* ISO stamps always read */
+    assert_true(c.sec >= current);
+    c.sec = current - 5;
+    clock_edge_near = 1;
+    clock_refresh(&c, TIME_CTIME);
+    clock_gettime(CLOCK_REALTIME, &now);
+    assert_true(c.sec >= current && c.sec <= now.tv_sec);
+    /* Cleared, unless the read fell inside the window: it did not if the
+     * time after it is in the same second and outside the window. */
+    if (now.tv_sec == c.sec && !clock_edge_within(&now))
+        assert_int_equal(clock_edge_near, 0);
+}
+
+/* Over real clocks and the real alarm, across at least one second
+ * boundary: after each clock_refresh() the cached second is neither older
+ * than the clock before the call nor newer than after it. */
+static void test_refresh_tracks_the_second(void **state)
+{
+    (void)state;
+    struct clock_cache c;
+    struct timespec start, before, after;
+    long crossings = 0;
+    long long crossed_ns = 0;
+
+    memset(&c, 0, sizeof(c));
+    clock_update(&c);
+    assert_int_equal(clock_edge_start(&c), 0);
+    assert_int_equal(c.edge, 1);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    time_t last = c.sec;
+    for (long i = 0; i < 50000000; i++) {
+        clock_gettime(CLOCK_REALTIME, &before);
+        clock_refresh(&c, TIME_CTIME);
+        clock_gettime(CLOCK_REALTIME, &after);
+        assert_true(c.sec >= before.tv_sec);
+        assert_true(c.sec <= after.tv_sec);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        long long ns = (after.tv_sec - start.tv_sec) * 1000000000LL +
+                       (after.tv_nsec - start.tv_nsec);
+        if (c.sec != last) {
+            crossings++;
+            last = c.sec;
+            crossed_ns = ns;
+        }
+        /* 100 ms past the crossing, or 3 s in all */
+        if ((crossings > 0 && ns - crossed_ns > 100000000LL) ||
+            ns > 3000000000LL)
+            break;
+    }
+    assert_true(crossings > 0);
+}
+
 static void test_time_format_parse(void **state)
 {
     (void)state;
@@ -476,6 +562,9 @@ int main(void)
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_cache_far_future),
         cmocka_unit_test(test_update),
+        cmocka_unit_test(test_edge_window),
+        cmocka_unit_test(test_refresh_follows_the_flag),
+        cmocka_unit_test(test_refresh_tracks_the_second),
         cmocka_unit_test(test_time_format_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
