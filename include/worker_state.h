@@ -38,8 +38,7 @@ struct worker {
     poller_t *poller;
     struct clock_cache clock;
 
-    struct conn *conns;    /* indexed by fd: a mapping of conns_bytes */
-    size_t conns_bytes;
+    struct conn *conns;    /* indexed by fd: an anonymous mapping */
     struct conn_timers *timers; /* indexed by fd, like conns */
     int nconns;            /* table size (RLIMIT_NOFILE) */
     unsigned active;       /* counted connections (not refused) */

@@ -261,6 +261,12 @@ static int next_timeout(const struct worker *w)
 _Static_assert(STATS_MAX_UDP >= OPTS_MAX_ADDRS,
                "every --udp address needs a drop-count slot");
 
+/* The connection table's mapping: a slot per possible descriptor. */
+static size_t conns_bytes(const struct worker *w)
+{
+    return (size_t)w->nconns * sizeof(*w->conns);
+}
+
 int worker_setup(struct worker *w, const struct worker_cfg *cfg)
 {
     const struct opts *o = cfg->o;
@@ -282,8 +288,7 @@ int worker_setup(struct worker *w, const struct worker_cfg *cfg)
     /* Zeroed pages are touched only when their fd is used.  The slots
      * are cache lines: the table is an anonymous mapping, page-aligned
      * whatever the allocator. */
-    w->conns_bytes = (size_t)w->nconns * sizeof(*w->conns);
-    w->conns = mmap(NULL, w->conns_bytes, PROT_READ | PROT_WRITE,
+    w->conns = mmap(NULL, conns_bytes(w), PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (w->conns == MAP_FAILED)
         w->conns = NULL;
@@ -367,7 +372,7 @@ void worker_free(struct worker *w)
     w->poller = NULL;
     reactor_signals_close(&w->sigs);
     if (w->conns)
-        munmap(w->conns, w->conns_bytes);
+        munmap(w->conns, conns_bytes(w));
     free(w->timers);
     free(w->rbuf);
     free(w->stage);
